@@ -1,0 +1,1 @@
+"""Alembic migrations; applied by ``officehours migrate`` and on ``serve``."""

@@ -1,0 +1,1 @@
+"""Officehours server: composition root, services and transport adapters."""

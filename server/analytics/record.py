@@ -1,0 +1,60 @@
+"""The write-only entry point of analytics.
+
+``record`` takes an enum metric, ids and numbers. There is no parameter that could carry free
+text, so a feature cannot send content into analytics even by mistake. It writes inside the
+caller's transaction: an action that rolls back records nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rooms.layout import RoomKind
+from server.analytics.metrics import Metric
+from server.analytics.tables import AnalyticsEvent
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Where an event belongs: organization, optional unit/group, pseudonymous person."""
+
+    org_id: int
+    unit_id: int | None = None
+    group_id: int | None = None
+    person: uuid.UUID | None = None
+
+
+async def record(
+    session: AsyncSession,
+    metric: Metric,
+    subject: Subject,
+    *,
+    at: datetime,
+    count: int = 1,
+    seconds: float = 0.0,
+    room_kind: RoomKind | None = None,
+) -> None:
+    if not isinstance(metric, Metric):
+        raise TypeError("metric must be a Metric")
+    if room_kind is not None and not isinstance(room_kind, RoomKind):
+        raise TypeError("room_kind must be a RoomKind")
+    if count < 0 or not math.isfinite(seconds) or seconds < 0:
+        raise ValueError("count and seconds are non-negative numbers")
+    session.add(
+        AnalyticsEvent(
+            metric=metric,
+            org_id=subject.org_id,
+            unit_id=subject.unit_id,
+            group_id=subject.group_id,
+            person=subject.person,
+            room_kind=room_kind,
+            count=count,
+            seconds=float(seconds),
+            at=at,
+        )
+    )

@@ -1,0 +1,52 @@
+"""The raw engagement event table: ids, an enum, numbers and a time — no text column.
+
+It has no foreign keys into the rest of the schema on purpose: on PostgreSQL the dashboard
+role gets SELECT on these tables and nothing else, and erasure only has to forget the link
+from a user to their ``analytics_id``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Enum, Float, Integer, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from rooms.layout import RoomKind
+from server.analytics.metrics import Metric
+from server.db.base import Base
+from server.db.types import UTCDateTime
+
+
+class AnalyticsEvent(Base):
+    __tablename__ = "analytics_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    metric: Mapped[Metric] = mapped_column(
+        Enum(
+            Metric,
+            native_enum=False,
+            length=32,
+            values_callable=lambda e: [m.value for m in e],
+            create_constraint=True,
+            name="metric",
+        )
+    )
+    org_id: Mapped[int] = mapped_column(Integer, index=True)
+    unit_id: Mapped[int | None] = mapped_column(Integer)
+    group_id: Mapped[int | None] = mapped_column(Integer)
+    person: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    room_kind: Mapped[RoomKind | None] = mapped_column(
+        Enum(
+            RoomKind,
+            native_enum=False,
+            length=32,
+            values_callable=lambda e: [m.value for m in e],
+            create_constraint=True,
+            name="analytics_room_kind",
+        )
+    )
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

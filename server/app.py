@@ -1,0 +1,141 @@
+"""The composition root: the only module that wires every part together.
+
+Each resource (database engine, Redis client, services, Socket.IO server, background jobs)
+is opened and closed in one cleanup context, in dependency order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from server.activity import Activity
+from server.auth import Authenticator
+from server.clock import Clock, SystemClock
+from server.db.engine import create_engine, session_factory
+from server.db.migrate import upgrade
+from server.http import routes
+from server.http.keys import AUTH, CLOCK, DB, ENGINE, METRICS, REDIS, SETTINGS
+from server.http.middleware import (
+    errors_and_metrics,
+    security_headers,
+    session_cookie_name,
+    sessions_and_csrf,
+)
+from server.metrics import Registry
+from server.ratelimit import FailureWindow, MemoryFailureWindow, RedisFailureWindow
+from server.realtime import sio
+from server.realtime.office_namespace import OfficeNamespace
+from server.settings import Settings
+
+VERSION = "0.1.0"
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+SESSION_PURGE_SECONDS = 3600
+
+log = logging.getLogger("officehours.app")
+
+SOCKETIO = web.AppKey("socketio", object)
+JOBS = web.AppKey("jobs", list[asyncio.Task[None]])
+
+
+def create_app(
+    settings: Settings, clock: Clock | None = None, *, migrate: bool = True
+) -> web.Application:
+    app = web.Application(
+        middlewares=[security_headers, errors_and_metrics, sessions_and_csrf],
+        client_max_size=settings.max_message_bytes,
+    )
+    app[SETTINGS] = settings
+    app[CLOCK] = clock or SystemClock()
+    app[METRICS] = Registry()
+    socket_server = sio.create_server(settings)
+    app[SOCKETIO] = socket_server
+    sio.attach(socket_server, app)
+    routes.setup(app, VERSION)
+    _add_static(app)
+
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        if migrate:
+            await upgrade(engine)
+        app[ENGINE] = engine
+        app[DB] = session_factory(engine)
+        yield
+        await engine.dispose()
+
+    async def redis(app: web.Application) -> AsyncIterator[None]:
+        if settings.redis_url is None:
+            yield
+            return
+        client = Redis.from_url(
+            settings.redis_url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=15
+        )
+        app[REDIS] = client
+        yield
+        await client.aclose()
+
+    async def services(app: web.Application) -> AsyncIterator[None]:
+        failures: FailureWindow = (
+            RedisFailureWindow(app[REDIS], settings.redis_prefix, settings.login_window_seconds)
+            if REDIS in app
+            else MemoryFailureWindow(settings.login_window_seconds)
+        )
+        auth = Authenticator(app[DB], settings, app[CLOCK], failures, app[METRICS])
+        app[AUTH] = auth
+        namespace = OfficeNamespace(
+            auth,
+            Activity(app[DB], app[CLOCK]),
+            app[METRICS],
+            app[CLOCK],
+            session_cookie_name(settings.secure_cookies),
+        )
+        sio.register(socket_server, namespace)
+        yield
+        await sio.shutdown(socket_server)
+
+    async def jobs(app: web.Application) -> AsyncIterator[None]:
+        tasks = [
+            asyncio.create_task(
+                _every(SESSION_PURGE_SECONDS, app[AUTH].purge_expired, "sessions.purged")
+            )
+        ]
+        app[JOBS] = tasks
+        yield
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app.cleanup_ctx.extend([database, redis, services, jobs])
+    return app
+
+
+async def _every(seconds: float, job: Any, event: str) -> None:
+    """Run ``job`` now and then every ``seconds``; a failure is logged, never fatal."""
+    while True:
+        try:
+            done = await job()
+            log.info(event, extra={"count": done})
+        except Exception:
+            log.exception("job.failed", extra={"job": event})
+        await asyncio.sleep(seconds)
+
+
+def _add_static(app: web.Application) -> None:
+    def page(name: str) -> Any:
+        async def serve(_request: web.Request) -> web.FileResponse:
+            return web.FileResponse(STATIC_DIR / name)
+
+        return serve
+
+    app.router.add_get("/", page("index.html"), name="index")
+    app.router.add_get("/join/{token}", page("join.html"), name="guest_page")
+    app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)

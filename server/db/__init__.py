@@ -1,0 +1,1 @@
+"""Database access: engine lifecycle, schema, migrations. SQL lives here and in stores."""

@@ -1,0 +1,10 @@
+"""Every table of the service in one ``MetaData``, for migrations and schema tests."""
+
+from __future__ import annotations
+
+import server.analytics.tables
+import server.db.models  # noqa: F401  (registers the tables)
+from server.db.base import Base
+
+metadata = Base.metadata
+__all__ = ["metadata"]

@@ -1,0 +1,1 @@
+"""The HTTP adapter: thin handlers that parse, authorize, call one service and reply."""

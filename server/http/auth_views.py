@@ -1,0 +1,74 @@
+"""Sign-in, join with an invite code, who am I, sign-out."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from server.auth import SessionInfo, SignedIn
+from server.http.errors import parse_body
+from server.http.keys import AUTH, SETTINGS
+from server.http.middleware import require_session, session_cookie_name
+from server.http.schemas import JoinBody, SignInBody
+from server.settings import Settings
+
+
+def session_json(info: SessionInfo) -> dict[str, object]:
+    p = info.principal
+    return {
+        "user": {"id": p.user_id, "display_name": p.display_name, "org_id": p.org_id},
+        "roles": [
+            {"role": g.role.value, "unit_id": g.unit_id, "group_id": g.group_id} for g in p.grants
+        ],
+        "csrf_token": info.csrf_token,
+        "expires_at": info.expires_at.isoformat(),
+    }
+
+
+def _client_address(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def _with_cookie(settings: Settings, signed_in: SignedIn, status: int) -> web.Response:
+    response = web.json_response(session_json(signed_in.session), status=status)
+    response.set_cookie(
+        session_cookie_name(settings.secure_cookies),
+        signed_in.token,
+        max_age=settings.session_ttl_hours * 3600,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=settings.secure_cookies,
+    )
+    return response
+
+
+async def sign_in(request: web.Request) -> web.Response:
+    body = await parse_body(request, SignInBody)
+    signed_in = await request.app[AUTH].sign_in(body.email, body.password, _client_address(request))
+    return _with_cookie(request.app[SETTINGS], signed_in, 200)
+
+
+async def join(request: web.Request) -> web.Response:
+    body = await parse_body(request, JoinBody)
+    signed_in = await request.app[AUTH].join_with_code(
+        body.code, body.email, body.display_name, body.password, _client_address(request)
+    )
+    return _with_cookie(request.app[SETTINGS], signed_in, 201)
+
+
+async def current_session(request: web.Request) -> web.Response:
+    return web.json_response(session_json(require_session(request)))
+
+
+async def sign_out(request: web.Request) -> web.Response:
+    info = require_session(request)
+    await request.app[AUTH].sign_out(info.principal.session_id)
+    response = web.Response(status=204)
+    settings = request.app[SETTINGS]
+    response.del_cookie(
+        session_cookie_name(settings.secure_cookies),
+        path="/",
+        secure=settings.secure_cookies,
+        samesite="Lax",
+    )
+    return response

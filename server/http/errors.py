@@ -1,0 +1,48 @@
+"""JSON errors for every HTTP failure: stable code, human message, nothing internal."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from server.errors import AppError, ErrorCode, from_validation
+
+log = logging.getLogger("officehours.http")
+
+B = TypeVar("B", bound=BaseModel)
+
+MAX_JSON_BODY = 64 * 1024
+
+
+def error_response(error: AppError) -> web.Response:
+    headers = {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(error.retry_after)))
+    return web.json_response(
+        {"error": error.as_payload()}, status=error.http_status, headers=headers
+    )
+
+
+async def parse_body(request: web.Request, model: type[B]) -> B:
+    """Read a JSON body into ``model``; refuse non-JSON, oversize and malformed bodies."""
+    if request.content_type != "application/json":
+        raise AppError(ErrorCode.INVALID, "send a JSON body (Content-Type: application/json)")
+    if request.content_length is not None and request.content_length > MAX_JSON_BODY:
+        raise AppError(ErrorCode.TOO_LARGE, "the request body is too large")
+    raw = await request.content.read(MAX_JSON_BODY + 1)
+    if len(raw) > MAX_JSON_BODY:
+        raise AppError(ErrorCode.TOO_LARGE, "the request body is too large")
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise AppError(ErrorCode.INVALID, "the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise AppError(ErrorCode.INVALID, "the body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise from_validation(exc) from None

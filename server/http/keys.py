@@ -1,0 +1,22 @@
+"""Typed keys for everything the HTTP adapter keeps on the application and the request."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from server.auth import Authenticator, SessionInfo
+from server.clock import Clock
+from server.metrics import Registry
+from server.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Clock)
+METRICS = web.AppKey("metrics", Registry)
+ENGINE = web.AppKey("engine", AsyncEngine)
+DB = web.AppKey("db", async_sessionmaker[AsyncSession])
+REDIS = web.AppKey("redis", Redis)
+AUTH = web.AppKey("auth", Authenticator)
+
+SESSION = web.RequestKey("session", SessionInfo)

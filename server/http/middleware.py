@@ -1,0 +1,100 @@
+"""Cross-cutting HTTP behaviour: JSON errors, metrics, session lookup, CSRF and Origin checks."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from server.auth import SessionInfo
+from server.errors import AppError, ErrorCode, forbidden, unauthorized
+from server.http.errors import error_response
+from server.http.keys import AUTH, METRICS, SESSION, SETTINGS
+from server.tokens import same
+
+log = logging.getLogger("officehours.http")
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "X-CSRF-Token"
+
+
+def session_cookie_name(secure: bool) -> str:
+    # The __Host- prefix makes the browser refuse the cookie unless Secure, Path=/ and no Domain.
+    return "__Host-officehours_session" if secure else "officehours_session"
+
+
+@web.middleware
+async def errors_and_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
+    metrics = request.app[METRICS]
+    try:
+        response = await handler(request)
+    except AppError as error:
+        response = error_response(error)
+        metrics.errors.inc("http", error.code.value)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.INVALID, 413: ErrorCode.TOO_LARGE}.get(
+            exc.status, ErrorCode.INVALID if exc.status < 500 else ErrorCode.INTERNAL
+        )
+        response = web.json_response(
+            {"error": {"code": code.value, "message": exc.reason.lower()}}, status=exc.status
+        )
+        metrics.errors.inc("http", code.value)
+    except Exception:
+        log.exception("http.unhandled", extra={"route": _route_name(request)})
+        metrics.errors.inc("http", ErrorCode.INTERNAL.value)
+        response = error_response(AppError(ErrorCode.INTERNAL, "something went wrong on our side"))
+    metrics.http_requests.inc(request.method, f"{response.status // 100}xx")
+    return response
+
+
+@web.middleware
+async def sessions_and_csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Attach the signed-in session, and refuse state changes from other sites.
+
+    Every unsafe request must come from an allowed Origin when the browser names one; one made
+    with a session cookie must also carry that session's CSRF token in ``X-CSRF-Token``.
+    """
+    settings = request.app[SETTINGS]
+    token = request.cookies.get(session_cookie_name(settings.secure_cookies))
+    info = await request.app[AUTH].authenticate(token) if token else None
+    if info is not None:
+        request[SESSION] = info
+    if request.method not in SAFE_METHODS:
+        origin = request.headers.get("Origin")
+        if origin is not None and origin not in settings.allowed_origins:
+            raise forbidden("cross-site request refused")
+        if info is not None:
+            sent = request.headers.get(CSRF_HEADER, "")
+            if not same(sent, info.csrf_token):
+                raise forbidden(f"missing or wrong {CSRF_HEADER} header")
+    return await handler(request)
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+    )
+    if request.path.startswith("/api/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def require_session(request: web.Request) -> SessionInfo:
+    if SESSION not in request:
+        raise unauthorized()
+    return request[SESSION]
+
+
+def _route_name(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"

@@ -1,0 +1,181 @@
+"""The OpenAPI 3.1 document, built from the route table and the pydantic body models."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from server.http.routes import Route
+
+OPENAPI_DOC = web.AppKey("openapi_doc", dict[str, Any])
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {
+                    "type": "string",
+                    "enum": [
+                        "invalid",
+                        "unauthorized",
+                        "forbidden",
+                        "not_found",
+                        "conflict",
+                        "rate_limited",
+                        "too_large",
+                        "unavailable",
+                        "internal",
+                    ],
+                },
+                "message": {"type": "string"},
+                "retry_after": {"type": "number"},
+            },
+        }
+    },
+}
+
+SESSION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["user", "roles", "csrf_token", "expires_at"],
+    "properties": {
+        "user": {
+            "type": "object",
+            "required": ["id", "display_name", "org_id"],
+            "properties": {
+                "id": {"type": "integer"},
+                "display_name": {"type": "string"},
+                "org_id": {"type": "integer"},
+            },
+        },
+        "roles": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "role": {
+                        "type": "string",
+                        "enum": [
+                            "org_admin",
+                            "unit_admin",
+                            "group_lead",
+                            "program_manager",
+                            "member",
+                            "guest",
+                        ],
+                    },
+                    "unit_id": {"type": ["integer", "null"]},
+                    "group_id": {"type": ["integer", "null"]},
+                },
+            },
+        },
+        "csrf_token": {
+            "type": "string",
+            "description": "send as X-CSRF-Token on POST/PUT/PATCH/DELETE",
+        },
+        "expires_at": {"type": "string", "format": "date-time"},
+    },
+}
+
+READINESS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "unavailable"]},
+        "checks": {
+            "type": "object",
+            "additionalProperties": {"type": "string", "enum": ["ok", "unreachable"]},
+        },
+    },
+}
+
+GUEST_LINK_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["room", "organization", "requires_admission", "expires_at"],
+    "properties": {
+        "room": {"type": "string"},
+        "organization": {"type": "string"},
+        "requires_admission": {"type": "boolean"},
+        "expires_at": {"type": "string", "format": "date-time"},
+    },
+}
+
+
+def build_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
+    schemas: dict[str, Any] = {
+        "Error": ERROR_SCHEMA,
+        "Session": SESSION_SCHEMA,
+        "Readiness": READINESS_SCHEMA,
+        "GuestLink": GUEST_LINK_SCHEMA,
+    }
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        operation: dict[str, Any] = {
+            "summary": route.summary,
+            "operationId": route.handler.__name__,
+            "tags": [route.tag],
+            "responses": {},
+        }
+        if route.signed_in:
+            operation["security"] = [{"session": []}]
+        if route.body is not None:
+            name = route.body.__name__
+            schemas[name] = route.body.model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+            operation["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}
+                },
+            }
+        for status, description in route.responses.items():
+            response: dict[str, Any] = {"description": description}
+            if status >= 400:
+                response["content"] = {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                }
+                if status == 429:
+                    response["headers"] = {
+                        "Retry-After": {
+                            "schema": {"type": "integer"},
+                            "description": "seconds to wait",
+                        }
+                    }
+            elif status != 204:
+                schema: dict[str, Any] = (
+                    {"$ref": f"#/components/schemas/{route.response_schema}"}
+                    if route.response_schema
+                    else {"type": "object"}
+                )
+                if route.content_type != "application/json":
+                    schema = {"type": "string"}
+                response["content"] = {route.content_type: {"schema": schema}}
+            operation["responses"][str(status)] = response
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Officehours HTTP API",
+            "version": version,
+            "description": "Unsafe methods need an allowed Origin (when sent) and, with a "
+            "session cookie, the session's X-CSRF-Token header.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "officehours_session"}
+            },
+        },
+    }
+
+
+async def serve_document(request: web.Request) -> web.Response:
+    return web.json_response(request.app[OPENAPI_DOC])

@@ -1,0 +1,139 @@
+"""The HTTP API in one table: registration and the OpenAPI document both read it, so the
+document cannot drift from what the server serves."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from server.http import auth_views, guest_views, ops_views
+from server.http.openapi import OPENAPI_DOC, build_document, serve_document
+from server.http.schemas import JoinBody, SignInBody
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    body: type[BaseModel] | None = None
+    # Status code -> description (and, for 200/201, the response schema name if any).
+    responses: dict[int, str] = field(default_factory=dict)
+    response_schema: str | None = None
+    signed_in: bool = False
+    content_type: str = "application/json"
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "GET",
+        "/healthz",
+        ops_views.healthz,
+        "Liveness: the process answers",
+        "operations",
+        responses={200: "alive"},
+    ),
+    Route(
+        "GET",
+        "/readyz",
+        ops_views.readyz,
+        "Readiness: database (and Redis) reachable",
+        "operations",
+        responses={200: "ready", 503: "a dependency is unreachable"},
+        response_schema="Readiness",
+    ),
+    Route(
+        "GET",
+        "/metrics",
+        ops_views.metrics,
+        "Prometheus metrics in text format",
+        "operations",
+        responses={200: "metrics"},
+        content_type="text/plain",
+    ),
+    Route(
+        "GET",
+        "/api/openapi.json",
+        serve_document,
+        "This document",
+        "operations",
+        responses={200: "the OpenAPI document"},
+    ),
+    Route(
+        "POST",
+        "/api/auth/sign-in",
+        auth_views.sign_in,
+        "Sign in with email and password; sets the session cookie",
+        "auth",
+        body=SignInBody,
+        responses={
+            200: "signed in",
+            400: "malformed body",
+            401: "wrong email or password",
+            403: "cross-site request",
+            429: "too many failed attempts",
+        },
+        response_schema="Session",
+    ),
+    Route(
+        "POST",
+        "/api/auth/join",
+        auth_views.join,
+        "Create an account with an organization invite code; sets the session cookie",
+        "auth",
+        body=JoinBody,
+        responses={
+            201: "account created and signed in",
+            400: "malformed body, weak password or unknown code",
+            403: "code revoked, expired or used up, or cross-site request",
+            409: "an account with that email exists",
+            429: "too many failed attempts",
+        },
+        response_schema="Session",
+    ),
+    Route(
+        "GET",
+        "/api/auth/session",
+        auth_views.current_session,
+        "The signed-in person, their roles and the CSRF token",
+        "auth",
+        responses={200: "signed in", 401: "not signed in"},
+        response_schema="Session",
+        signed_in=True,
+    ),
+    Route(
+        "POST",
+        "/api/auth/sign-out",
+        auth_views.sign_out,
+        "End this session and clear the cookie",
+        "auth",
+        responses={204: "signed out", 401: "not signed in", 403: "missing or wrong CSRF token"},
+        signed_in=True,
+    ),
+    Route(
+        "GET",
+        "/api/guest-links/{token}",
+        guest_views.guest_link,
+        "What a guest link leads to: room, organization, whether the host admits guests",
+        "guests",
+        responses={
+            200: "the link is usable",
+            403: "revoked, expired or used up",
+            404: "no such link",
+        },
+        response_schema="GuestLink",
+    ),
+)
+
+
+def setup(app: web.Application, version: str) -> None:
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, route.handler)
+    app[OPENAPI_DOC] = build_document(ROUTES, version)

@@ -1,0 +1,1 @@
+"""The Socket.IO adapter: thin event handlers over the services."""

@@ -1,0 +1,57 @@
+"""The one module that builds python-socketio objects (the library is untyped).
+
+Everything else sees typed functions. ``instrument()`` (the admin UI) is never enabled: it
+forwards event arguments, chat text included, to its own namespace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+from server.settings import Settings
+
+
+def create_server(settings: Settings) -> Any:
+    """An AsyncServer for aiohttp; on Redis when configured, so several processes share rooms.
+
+    Origins are an explicit allow-list (never empty: python-socketio reads [] as "allow all"),
+    and inbound messages are capped at ``max_message_bytes``.
+    """
+    origins = list(settings.allowed_origins)
+    if not origins or "*" in origins:
+        raise ValueError("an explicit, non-empty origin allow-list is required")
+    manager = None
+    if settings.redis_url is not None:
+        manager = socketio.AsyncRedisManager(
+            settings.redis_url, channel=f"{settings.redis_prefix}:socketio"
+        )
+    return socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=manager,
+        cors_allowed_origins=origins,
+        cors_credentials=True,
+        max_http_buffer_size=settings.max_message_bytes,
+        logger=False,
+        engineio_logger=False,
+        ping_interval=20,
+        ping_timeout=20,
+    )
+
+
+def attach(server: Any, app: web.Application) -> None:
+    server.attach(app, socketio_path="socket.io")
+
+
+def register(server: Any, namespace: Any) -> None:
+    server.register_namespace(namespace)
+
+
+async def shutdown(server: Any) -> None:
+    await server.shutdown()
+
+
+class RefusedConnection(socketio.exceptions.ConnectionRefusedError):  # type: ignore[misc]
+    """Raised from a connect handler; the client receives ``connect_error`` with the data."""

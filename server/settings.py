@@ -1,0 +1,240 @@
+"""One frozen settings object, built once from ``OFFICEHOURS_*`` variables.
+
+Nothing else in the code base reads the environment: everything that varies between
+deployments arrives here, is validated here, and fails here with one line naming the variable.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+PREFIX = "OFFICEHOURS_"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{PREFIX}{variable}: {problem}")
+        self.variable = PREFIX + variable
+
+
+@dataclass(frozen=True)
+class IceServer:
+    """One STUN or TURN server handed to browsers and to the media relay."""
+
+    urls: tuple[str, ...]
+    username: str | None = None
+    credential: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        entry: dict[str, object] = {"urls": list(self.urls)}
+        if self.username is not None:
+            entry["username"] = self.username
+        if self.credential is not None:
+            entry["credential"] = self.credential
+        return entry
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    secret_key: str = field(repr=False)
+    redis_url: str | None = None
+    redis_prefix: str = "officehours"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    base_url: str = "http://127.0.0.1:8080"
+    extra_origins: tuple[str, ...] = ()
+    ice_servers: tuple[IceServer, ...] = ()
+    analytics_min_group_size: int = 5
+    chat_retention_days: int = 0
+    inactive_account_days: int = 730
+    analytics_raw_retention_days: int = 90
+    session_ttl_hours: int = 24 * 14
+    login_max_failures: int = 5
+    login_window_seconds: int = 15 * 60
+    max_message_bytes: int = 64 * 1024
+    log_format: str = "auto"
+    log_level: str = "INFO"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        """Origins allowed for WebSocket, polling and state-changing HTTP requests."""
+        return (origin_of(self.base_url), *self.extra_origins)
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Build and validate settings; may create ``data_dir`` and the secret key file."""
+        reader = _Reader(env)
+        data_dir = Path(reader.text("DATA_DIR", "./var")).resolve()
+        host = reader.text("HOST", "127.0.0.1")
+        port = reader.integer("PORT", 8080, low=1, high=65535)
+        default_base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
+        base_url = reader.url("BASE_URL", default_base, schemes=("http", "https")).rstrip("/")
+        database_url = reader.text(
+            "DATABASE_URL", f"sqlite+aiosqlite:///{data_dir / 'officehours.db'}"
+        )
+        if not database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise SettingsError(
+                "DATABASE_URL", "must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
+        redis_url = reader.optional("REDIS_URL")
+        if redis_url is not None:
+            reader.url("REDIS_URL", redis_url, schemes=("redis", "rediss", "unix"))
+        extra_origins = reader.origins("ALLOWED_ORIGINS")
+        min_group = reader.integer("ANALYTICS_MIN_GROUP_SIZE", 5, low=3, high=1000)
+        log_format = reader.text("LOG_FORMAT", "auto")
+        if log_format not in ("auto", "json", "text"):
+            raise SettingsError("LOG_FORMAT", "must be auto, json or text")
+        log_level = reader.text("LOG_LEVEL", "INFO").upper()
+        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise SettingsError("LOG_LEVEL", "must be DEBUG, INFO, WARNING or ERROR")
+        secret = reader.optional("SECRET_KEY")
+        if secret is not None and len(secret) < 32:
+            raise SettingsError("SECRET_KEY", "must be at least 32 characters")
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            secret_key=secret if secret is not None else _stored_secret(data_dir),
+            redis_url=redis_url,
+            redis_prefix=reader.text("REDIS_PREFIX", "officehours"),
+            host=host,
+            port=port,
+            base_url=base_url,
+            extra_origins=extra_origins,
+            ice_servers=reader.ice_servers("ICE_SERVERS"),
+            analytics_min_group_size=min_group,
+            chat_retention_days=reader.integer("CHAT_RETENTION_DAYS", 0, low=0, high=36500),
+            inactive_account_days=reader.integer("INACTIVE_ACCOUNT_DAYS", 730, low=30, high=36500),
+            analytics_raw_retention_days=reader.integer(
+                "ANALYTICS_RAW_RETENTION_DAYS", 90, low=1, high=36500
+            ),
+            session_ttl_hours=reader.integer("SESSION_TTL_HOURS", 24 * 14, low=1, high=24 * 365),
+            login_max_failures=reader.integer("LOGIN_MAX_FAILURES", 5, low=1, high=1000),
+            login_window_seconds=reader.integer("LOGIN_WINDOW_SECONDS", 900, low=1, high=86400),
+            max_message_bytes=reader.integer("MAX_MESSAGE_BYTES", 65536, low=1024, high=16 << 20),
+            log_format=log_format,
+            log_level=log_level,
+        )
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _stored_secret(data_dir: Path) -> str:
+    """Generate the secret once into the data directory, readable by the owner only."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        value = path.read_text().strip()
+        if len(value) >= 32:
+            return value
+        raise SettingsError("SECRET_KEY", f"unset and {path} holds a key that is too short")
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48)
+        path.touch(mode=0o600)
+        path.write_text(value + "\n")
+    except OSError as exc:
+        raise SettingsError("DATA_DIR", f"cannot write {path}: {exc.strerror}") from exc
+    return value
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def optional(self, name: str) -> str | None:
+        value = self._env.get(PREFIX + name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def text(self, name: str, default: str) -> str:
+        value = self.optional(name)
+        return default if value is None else value
+
+    def integer(self, name: str, default: int, *, low: int, high: int) -> int:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(name, f"must be a whole number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise SettingsError(name, f"must be between {low} and {high}, got {value}")
+        return value
+
+    def url(self, name: str, value: str, *, schemes: tuple[str, ...]) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or (parts.scheme != "unix" and not parts.netloc):
+            raise SettingsError(name, f"must be a {' or '.join(schemes)} URL, got {value!r}")
+        return value
+
+    def origins(self, name: str) -> tuple[str, ...]:
+        raw = self.optional(name)
+        if raw is None:
+            return ()
+        origins = tuple(item.strip().rstrip("/") for item in raw.split(","))
+        for origin in origins:
+            if origin == "*" or origin == "":
+                raise SettingsError(name, "wildcards and empty entries are refused; list origins")
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+                raise SettingsError(name, f"{origin!r} is not an origin like https://host:port")
+        return origins
+
+    def ice_servers(self, name: str) -> tuple[IceServer, ...]:
+        """A JSON list as in RTCConfiguration.iceServers, or comma-separated stun: URLs."""
+        raw = self.optional(name)
+        if raw is None:
+            return ()
+        if not raw.startswith("["):
+            urls = tuple(u.strip() for u in raw.split(","))
+            _check_ice_urls(name, urls)
+            return tuple(IceServer(urls=(u,)) for u in urls)
+        try:
+            entries = json.loads(raw)
+        except json.JSONDecodeError:
+            raise SettingsError(name, "is not valid JSON") from None
+        if not isinstance(entries, list):
+            raise SettingsError(name, "must be a JSON list")
+        servers = []
+        for entry in entries:
+            if not isinstance(entry, dict) or set(entry) - {"urls", "username", "credential"}:
+                raise SettingsError(name, "entries take only urls, username and credential")
+            raw_urls = entry.get("urls")
+            url_list: tuple[str, ...] = (
+                (raw_urls,) if isinstance(raw_urls, str) else tuple(raw_urls or ())
+            )
+            if not url_list or not all(isinstance(u, str) for u in url_list):
+                raise SettingsError(name, "every entry needs urls")
+            _check_ice_urls(name, url_list)
+            username, credential = entry.get("username"), entry.get("credential")
+            if not isinstance(username, str | None) or not isinstance(credential, str | None):
+                raise SettingsError(name, "username and credential must be strings")
+            servers.append(IceServer(url_list, username, credential))
+        return tuple(servers)
+
+
+def _check_ice_urls(name: str, urls: tuple[str, ...]) -> None:
+    for url in urls:
+        if not url.startswith(("stun:", "stuns:", "turn:", "turns:")):
+            raise SettingsError(name, f"{url!r} is not a stun:, stuns:, turn: or turns: URL")

@@ -1,0 +1,40 @@
+import { api, ApiError } from "/static/api.js";
+
+const $ = (id) => document.getElementById(id);
+
+function show(session) {
+  $("signin").hidden = session !== null;
+  $("welcome").hidden = session === null;
+  if (session) {
+    $("who").textContent = session.user.display_name;
+    $("roles").textContent = session.roles.map((r) => r.role.replace("_", " ")).join(", ");
+  }
+}
+
+async function refresh() {
+  try {
+    show(await api("GET", "/api/auth/session"));
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) show(null);
+    else throw error;
+  }
+}
+
+$("signin-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("signin-error").textContent = "";
+  try {
+    show(await api("POST", "/api/auth/sign-in", {
+      email: $("email").value, password: $("password").value,
+    }));
+  } catch (error) {
+    $("signin-error").textContent = error.message;
+  }
+});
+
+$("signout").addEventListener("click", async () => {
+  await api("POST", "/api/auth/sign-out");
+  show(null);
+});
+
+refresh();
