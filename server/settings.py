@@ -85,7 +85,9 @@ class Settings:
         host = reader.text("HOST", "127.0.0.1")
         port = reader.integer("PORT", 8080, low=1, high=65535)
         default_base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
-        base_url = reader.url("BASE_URL", default_base, schemes=("http", "https")).rstrip("/")
+        base_url = reader.url(
+            "BASE_URL", reader.text("BASE_URL", default_base), schemes=("http", "https")
+        ).rstrip("/")
         database_url = reader.text(
             "DATABASE_URL", f"sqlite+aiosqlite:///{data_dir / 'officehours.db'}"
         )

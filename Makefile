@@ -1,0 +1,35 @@
+# The two commands of README.md. Both build .venv from the pinned lock files first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: demo test serve lint lock clean
+
+$(BIN)/officehours: requirements/dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+demo: $(BIN)/officehours            ## install, seed the demo office, serve it
+	$(BIN)/officehours demo
+
+serve: $(BIN)/officehours
+	$(BIN)/officehours serve
+
+lint: $(BIN)/officehours
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
+
+test: lint                          ## install, lint, type-check, check imports, run every test
+	$(BIN)/python -m playwright --version >/dev/null
+	$(BIN)/pytest
+
+lock:                               ## re-pin requirements/*.txt from pyproject.toml
+	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements/runtime.txt pyproject.toml
+	$(BIN)/pip-compile -q --strip-extras --extra dev --no-emit-index-url --no-emit-find-links -o requirements/dev.txt pyproject.toml
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

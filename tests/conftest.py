@@ -1,0 +1,230 @@
+"""Fixtures that build the real application on real backends.
+
+Every test that takes ``backend`` runs twice: on SQLite with in-memory state, and on
+PostgreSQL with Redis (from ``OFFICEHOURS_TEST_POSTGRES`` / ``OFFICEHOURS_TEST_REDIS``).
+Outside CI a missing service skips that variant; in CI (``CI=true``) it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import socketio
+from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
+
+from server import accounts
+from server.app import create_app
+from server.clock import FakeClock
+from server.db.models import Organization, User
+from server.http.keys import AUTH, DB
+from server.identity import Role
+from server.passwords import hash_password
+from server.settings import Settings
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+ORIGIN = "http://officehours.test"
+PASSWORD = "correct-horse-battery"
+
+
+def service_url(variable: str, what: str) -> str:
+    url = os.environ.get(variable, "").strip()
+    if not url:
+        message = f"{what} is needed: set {variable}"
+        if IN_CI:
+            pytest.fail(f"{message} (CI must provide it; tests may not skip it)")
+        pytest.skip(message)
+    return url
+
+
+def postgres_admin_dsn() -> str:
+    url = service_url("OFFICEHOURS_TEST_POSTGRES", "PostgreSQL")
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    database_url: str | None
+    redis_url: str | None
+
+
+@pytest.fixture(params=["sqlite", "postgres+redis"])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    if request.param == "sqlite":
+        yield Backend("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'test.db'}", None)
+        return
+    redis_url = service_url("OFFICEHOURS_TEST_REDIS", "Redis")
+    async with fresh_postgres_database() as database_url:
+        yield Backend("postgres", database_url, redis_url)
+
+
+class fresh_postgres_database:  # noqa: N801 (used as a context manager)
+    """A new, empty database for one test, dropped afterwards."""
+
+    def __init__(self) -> None:
+        self.admin = postgres_admin_dsn()
+        self.name = f"oh_test_{uuid.uuid4().hex[:12]}"
+
+    async def __aenter__(self) -> str:
+        conn = await asyncpg.connect(self.admin)
+        try:
+            await conn.execute(f'CREATE DATABASE "{self.name}"')
+        finally:
+            await conn.close()
+        base = self.admin.rsplit("/", 1)[0]
+        return f"{base.replace('postgresql://', 'postgresql+asyncpg://')}/{self.name}"
+
+    async def __aexit__(self, *exc: object) -> None:
+        conn = await asyncpg.connect(self.admin)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+def make_settings(tmp_path: Path, backend: Backend, **overrides: str) -> Settings:
+    env = {
+        "OFFICEHOURS_DATA_DIR": str(tmp_path / "var"),
+        "OFFICEHOURS_BASE_URL": ORIGIN,
+        "OFFICEHOURS_SECRET_KEY": "t" * 40,
+        "OFFICEHOURS_REDIS_PREFIX": f"oh-test-{uuid.uuid4().hex[:8]}",
+    }
+    if backend.database_url:
+        env["OFFICEHOURS_DATABASE_URL"] = backend.database_url
+    if backend.redis_url:
+        env["OFFICEHOURS_REDIS_URL"] = backend.redis_url
+    env.update({f"OFFICEHOURS_{k.upper()}": v for k, v in overrides.items()})
+    return Settings.from_env(env)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, backend: Backend) -> Settings:
+    return make_settings(tmp_path, backend)
+
+
+@pytest.fixture
+async def client(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+    settings: Settings,
+    clock: FakeClock,
+) -> TestClient[Any, Any]:
+    return await aiohttp_client(create_app(settings, clock))
+
+
+@dataclass
+class Office:
+    """A small organization: two groups in one unit, an admin, members, a second org."""
+
+    org: Organization
+    admin: User
+    alice: User
+    bob: User
+    outsider: User
+    group_ids: tuple[int, int]
+
+
+@pytest.fixture
+async def office(client: TestClient[Any, Any], clock: FakeClock) -> Office:
+    db = client.app[DB]
+    password_hash = await hash_password(PASSWORD)
+    async with db() as session:
+        org = await accounts.create_organization(session, "Acme", "acme", now=clock.now())
+        unit = await accounts.add_unit(session, org.id, "Engineering")
+        g1 = await accounts.add_group(session, unit, "Platform")
+        g2 = await accounts.add_group(session, unit, "Design")
+
+        async def person(org_id: int, email: str, name: str) -> User:
+            return await accounts.create_user(session, org_id, email=email, display_name=name,
+                                              password_hash=password_hash, now=clock.now())
+
+        admin = await person(org.id, "admin@acme.example", "Ada Admin")
+        await accounts.grant(session, admin, Role.ORG_ADMIN)
+        alice = await person(org.id, "alice@acme.example", "Alice")
+        await accounts.grant(session, alice, Role.MEMBER, group_id=g1.id)
+        bob = await person(org.id, "bob@acme.example", "Bob")
+        await accounts.grant(session, bob, Role.MEMBER, group_id=g2.id)
+        other = await accounts.create_organization(session, "Other", "other", now=clock.now())
+        outsider = await person(other.id, "eve@other.example", "Eve")
+        await accounts.grant(session, outsider, Role.MEMBER)
+        await session.commit()
+    return Office(org, admin, alice, bob, outsider, (g1.id, g2.id))
+
+
+async def sign_in(client: TestClient[Any, Any], email: str, password: str = PASSWORD) -> str:
+    """Sign in through the API; returns the CSRF token (the cookie stays in the client)."""
+    response = await client.post("/api/auth/sign-in", json={"email": email, "password": password},
+                                 headers={"Origin": ORIGIN})
+    assert response.status == 200, await response.text()
+    return str((await response.json())["csrf_token"])
+
+
+def session_cookie(client: TestClient[Any, Any]) -> str:
+    for cookie in client.session.cookie_jar:
+        if cookie.key == "officehours_session":
+            return f"officehours_session={cookie.value}"
+    raise AssertionError("no session cookie")
+
+
+class RealtimeClient:
+    """A real python-socketio client over a real socket, remembering refusals."""
+
+    def __init__(self) -> None:
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.connect_error: Any = None
+
+        @self.sio.event
+        async def connect_error(data: Any) -> None:
+            self.connect_error = data
+
+    async def connect(self, client: TestClient[Any, Any], *, cookie: str | None,
+                      origin: str | None = ORIGIN, transport: str = "websocket") -> None:
+        headers = {}
+        if cookie:
+            headers["Cookie"] = cookie
+        if origin:
+            headers["Origin"] = origin
+        url = str(client.make_url("/")).rstrip("/")
+        await self.sio.connect(url, headers=headers, transports=[transport], wait_timeout=5)
+
+    async def call(self, event: str, *payload: Any) -> Any:
+        return await self.sio.call(event, *payload, timeout=5) if payload else await self.sio.call(
+            event, timeout=5)
+
+    async def close(self) -> None:
+        await self.sio.disconnect()
+
+
+@pytest.fixture
+async def realtime() -> AsyncIterator[Callable[[], RealtimeClient]]:
+    made: list[RealtimeClient] = []
+
+    def factory() -> RealtimeClient:
+        made.append(RealtimeClient())
+        return made[-1]
+
+    yield factory
+    for rt in made:
+        await rt.close()
+
+
+@pytest.fixture
+async def redis_client() -> AsyncIterator[Redis]:
+    client = Redis.from_url(service_url("OFFICEHOURS_TEST_REDIS", "Redis"))
+    yield client
+    await client.aclose()
+
+
+__all__ = ["AUTH", "ORIGIN", "PASSWORD", "RealtimeClient", "sign_in"]
