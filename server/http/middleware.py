@@ -19,6 +19,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "X-CSRF-Token"
 # These act on no existing session (they open a new one), so an old cookie in the browser
 # must not block them; the Origin check and the JSON-only body still apply.
+SOCKETIO_PREFIX = "/socket.io/"
 SESSION_OPENING_PATHS = frozenset({"/api/auth/sign-in", "/api/auth/join"})
 
 
@@ -69,7 +70,13 @@ async def sessions_and_csrf(request: web.Request, handler: Handler) -> web.Strea
         origin = request.headers.get("Origin")
         if origin is not None and origin not in settings.allowed_origins:
             raise forbidden("cross-site request refused")
-        if info is not None and request.path not in SESSION_OPENING_PATHS:
+        if (
+            info is not None
+            and request.path not in SESSION_OPENING_PATHS
+            # Engine.IO polling POSTs carry frames, not actions; Socket.IO checks the Origin
+            # and authenticates the connection itself.
+            and not request.path.startswith(SOCKETIO_PREFIX)
+        ):
             sent = request.headers.get(CSRF_HEADER, "")
             if not same(sent, info.csrf_token):
                 raise forbidden(f"missing or wrong {CSRF_HEADER} header")

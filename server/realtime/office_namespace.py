@@ -81,7 +81,7 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if info is None:
             self._metrics.errors.inc("realtime", ErrorCode.UNAUTHORIZED.value)
             raise RefusedConnection(
-                {"code": ErrorCode.UNAUTHORIZED.value, "message": "sign in first"}
+                "sign in first", {"code": ErrorCode.UNAUTHORIZED.value, "message": "sign in first"}
             )
         principal = info.principal
         self._connections[sid] = (principal, self._clock.monotonic())

@@ -54,4 +54,5 @@ async def shutdown(server: Any) -> None:
 
 
 class RefusedConnection(socketio.exceptions.ConnectionRefusedError):  # type: ignore[misc]
-    """Raised from a connect handler; the client receives ``connect_error`` with the data."""
+    """Raised from a connect handler as ``(message, {"code", "message"})``; the client's
+    ``connect_error`` receives ``{"message": ..., "data": {"code": ..., "message": ...}}``."""
