@@ -99,6 +99,7 @@ def create_app(
         sio.register(socket_server, namespace)
         yield
         await sio.shutdown(socket_server)
+        await namespace.drain()
 
     async def jobs(app: web.Application) -> AsyncIterator[None]:
         tasks = [

@@ -46,6 +46,21 @@ class TextFormatter(logging.Formatter):
         return line.rstrip()
 
 
+LIBRARY_LOGGERS = (
+    "aiohttp.access",
+    "aiohttp.server",
+    "socketio",
+    "engineio",
+    "aioice",
+    "aiortc",
+    "alembic",
+    "aiosqlite",
+    "asyncpg",
+    "sqlalchemy",
+    "redis",
+)
+
+
 def configure(log_format: str, level: str) -> None:
     use_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
     handler = logging.StreamHandler(sys.stderr)
@@ -53,6 +68,7 @@ def configure(log_format: str, level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Library loggers that would otherwise print request details or payloads.
-    for noisy in ("aiohttp.access", "socketio", "engineio", "aioice", "aiortc", "alembic"):
+    # Library loggers print SQL parameters, request details or event payloads at DEBUG/INFO
+    # (aiosqlite logs bound values, emails included): keep them at WARNING at any level.
+    for noisy in LIBRARY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -66,7 +66,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         yield Backend("postgres", database_url, redis_url)
 
 
-class fresh_postgres_database:  # noqa: N801 (used as a context manager)
+class fresh_postgres_database:
     """A new, empty database for one test, dropped afterwards."""
 
     def __init__(self) -> None:
@@ -147,8 +147,14 @@ async def office(client: TestClient[Any, Any], clock: FakeClock) -> Office:
         g2 = await accounts.add_group(session, unit, "Design")
 
         async def person(org_id: int, email: str, name: str) -> User:
-            return await accounts.create_user(session, org_id, email=email, display_name=name,
-                                              password_hash=password_hash, now=clock.now())
+            return await accounts.create_user(
+                session,
+                org_id,
+                email=email,
+                display_name=name,
+                password_hash=password_hash,
+                now=clock.now(),
+            )
 
         admin = await person(org.id, "admin@acme.example", "Ada Admin")
         await accounts.grant(session, admin, Role.ORG_ADMIN)
@@ -165,8 +171,9 @@ async def office(client: TestClient[Any, Any], clock: FakeClock) -> Office:
 
 async def sign_in(client: TestClient[Any, Any], email: str, password: str = PASSWORD) -> str:
     """Sign in through the API; returns the CSRF token (the cookie stays in the client)."""
-    response = await client.post("/api/auth/sign-in", json={"email": email, "password": password},
-                                 headers={"Origin": ORIGIN})
+    response = await client.post(
+        "/api/auth/sign-in", json={"email": email, "password": password}, headers={"Origin": ORIGIN}
+    )
     assert response.status == 200, await response.text()
     return str((await response.json())["csrf_token"])
 
@@ -189,8 +196,14 @@ class RealtimeClient:
         async def connect_error(data: Any) -> None:
             self.connect_error = data
 
-    async def connect(self, client: TestClient[Any, Any], *, cookie: str | None,
-                      origin: str | None = ORIGIN, transport: str = "websocket") -> None:
+    async def connect(
+        self,
+        client: TestClient[Any, Any],
+        *,
+        cookie: str | None,
+        origin: str | None = ORIGIN,
+        transport: str = "websocket",
+    ) -> None:
         headers = {}
         if cookie:
             headers["Cookie"] = cookie
@@ -200,8 +213,11 @@ class RealtimeClient:
         await self.sio.connect(url, headers=headers, transports=[transport], wait_timeout=5)
 
     async def call(self, event: str, *payload: Any) -> Any:
-        return await self.sio.call(event, *payload, timeout=5) if payload else await self.sio.call(
-            event, timeout=5)
+        return (
+            await self.sio.call(event, *payload, timeout=5)
+            if payload
+            else await self.sio.call(event, timeout=5)
+        )
 
     async def close(self) -> None:
         await self.sio.disconnect()

@@ -19,15 +19,17 @@ SIGN_IN = "/api/auth/sign-in"
 async def test_sign_in_sets_a_safe_cookie_and_opens_a_session(
     client: TestClient[Any, Any], office: Office
 ) -> None:
-    response = await client.post(SIGN_IN, json={"email": "Alice@Acme.example ",
-                                                "password": PASSWORD},
-                                 headers={"Origin": ORIGIN})
+    response = await client.post(
+        SIGN_IN,
+        json={"email": "Alice@Acme.example ", "password": PASSWORD},
+        headers={"Origin": ORIGIN},
+    )
     assert response.status == 200, await response.text()
     body = await response.json()
-    assert body["user"] == {"id": office.alice.id, "display_name": "Alice",
-                            "org_id": office.org.id}
-    assert body["roles"] == [{"role": "member", "unit_id": body["roles"][0]["unit_id"],
-                              "group_id": office.group_ids[0]}]
+    assert body["user"] == {"id": office.alice.id, "display_name": "Alice", "org_id": office.org.id}
+    assert body["roles"] == [
+        {"role": "member", "unit_id": body["roles"][0]["unit_id"], "group_id": office.group_ids[0]}
+    ]
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
     assert "Secure" not in cookie  # the test base URL is http
@@ -51,12 +53,20 @@ async def test_secure_cookie_when_the_base_url_is_https(
         from server.passwords import hash_password
 
         org = await accounts.create_organization(session, "S", "s-org", now=clock.now())
-        await accounts.create_user(session, org.id, email="s@s.example", display_name="S",
-                                   password_hash=await hash_password(PASSWORD), now=clock.now())
+        await accounts.create_user(
+            session,
+            org.id,
+            email="s@s.example",
+            display_name="S",
+            password_hash=await hash_password(PASSWORD),
+            now=clock.now(),
+        )
         await session.commit()
-    response = await https_client.post(SIGN_IN, json={"email": "s@s.example",
-                                                      "password": PASSWORD},
-                                       headers={"Origin": "https://office.example.org"})
+    response = await https_client.post(
+        SIGN_IN,
+        json={"email": "s@s.example", "password": PASSWORD},
+        headers={"Origin": "https://office.example.org"},
+    )
     assert response.status == 200
     cookie = response.headers["Set-Cookie"]
     assert cookie.startswith("__Host-officehours_session=") and "Secure" in cookie
@@ -65,13 +75,18 @@ async def test_secure_cookie_when_the_base_url_is_https(
 async def test_wrong_password_and_unknown_email_get_the_same_answer(
     client: TestClient[Any, Any], office: Office
 ) -> None:
-    wrong = await client.post(SIGN_IN, json={"email": "alice@acme.example",
-                                             "password": "not-her-password"})
-    unknown = await client.post(SIGN_IN, json={"email": "nobody@acme.example",
-                                               "password": "not-her-password"})
+    wrong = await client.post(
+        SIGN_IN, json={"email": "alice@acme.example", "password": "not-her-password"}
+    )
+    unknown = await client.post(
+        SIGN_IN, json={"email": "nobody@acme.example", "password": "not-her-password"}
+    )
     assert wrong.status == unknown.status == 401
-    assert await wrong.json() == await unknown.json() == {
-        "error": {"code": "unauthorized", "message": "wrong email or password"}}
+    assert (
+        await wrong.json()
+        == await unknown.json()
+        == {"error": {"code": "unauthorized", "message": "wrong email or password"}}
+    )
     assert "Set-Cookie" not in wrong.headers
     assert (await client.get("/api/auth/session")).status == 401
 
@@ -80,19 +95,22 @@ async def test_repeated_failures_are_rate_limited_then_released(
     client: TestClient[Any, Any], office: Office, clock: FakeClock
 ) -> None:
     for _ in range(5):
-        r = await client.post(SIGN_IN, json={"email": "alice@acme.example", "password": "guess-1234"})
+        r = await client.post(
+            SIGN_IN, json={"email": "alice@acme.example", "password": "guess-1234"}
+        )
         assert r.status == 401
-    limited = await client.post(SIGN_IN, json={"email": "alice@acme.example",
-                                               "password": PASSWORD})
+    limited = await client.post(SIGN_IN, json={"email": "alice@acme.example", "password": PASSWORD})
     assert limited.status == 429
     assert int(limited.headers["Retry-After"]) > 0
     assert (await limited.json())["error"]["code"] == "rate_limited"
     # Another account from the same address is not locked by Alice's failures.
-    assert (await client.post(SIGN_IN, json={"email": "bob@acme.example",
-                                             "password": PASSWORD})).status == 200
+    assert (
+        await client.post(SIGN_IN, json={"email": "bob@acme.example", "password": PASSWORD})
+    ).status == 200
     clock.advance(15 * 60 + 1)
-    assert (await client.post(SIGN_IN, json={"email": "alice@acme.example",
-                                             "password": PASSWORD})).status == 200
+    assert (
+        await client.post(SIGN_IN, json={"email": "alice@acme.example", "password": PASSWORD})
+    ).status == 200
 
 
 async def test_sign_out_needs_the_csrf_token_and_ends_the_session(
@@ -106,14 +124,14 @@ async def test_sign_out_needs_the_csrf_token_and_ends_the_session(
     assert wrong.status == 403
     assert (await client.get("/api/auth/session")).status == 200  # still signed in
 
-    cookie_before = [c for c in client.session.cookie_jar if c.key == "officehours_session"][0]
-    done = await client.post("/api/auth/sign-out", headers={"X-CSRF-Token": csrf,
-                                                            "Origin": ORIGIN})
+    cookie_before = next(c for c in client.session.cookie_jar if c.key == "officehours_session")
+    done = await client.post("/api/auth/sign-out", headers={"X-CSRF-Token": csrf, "Origin": ORIGIN})
     assert done.status == 204
     assert (await client.get("/api/auth/session")).status == 401
     # The old cookie value is dead even if a client kept it.
-    replay = await client.get("/api/auth/session",
-                              cookies={"officehours_session": cookie_before.value})
+    replay = await client.get(
+        "/api/auth/session", cookies={"officehours_session": cookie_before.value}
+    )
     assert replay.status == 401
 
 
@@ -121,12 +139,16 @@ async def test_cross_site_state_changes_are_refused(
     client: TestClient[Any, Any], office: Office
 ) -> None:
     csrf = await sign_in(client, "alice@acme.example")
-    foreign = await client.post("/api/auth/sign-out",
-                                headers={"Origin": "https://evil.example", "X-CSRF-Token": csrf})
+    foreign = await client.post(
+        "/api/auth/sign-out", headers={"Origin": "https://evil.example", "X-CSRF-Token": csrf}
+    )
     assert foreign.status == 403
     assert (await client.get("/api/auth/session")).status == 200
-    login = await client.post(SIGN_IN, json={"email": "bob@acme.example", "password": PASSWORD},
-                              headers={"Origin": "https://evil.example"})
+    login = await client.post(
+        SIGN_IN,
+        json={"email": "bob@acme.example", "password": PASSWORD},
+        headers={"Origin": "https://evil.example"},
+    )
     assert login.status == 403
 
 
@@ -153,50 +175,89 @@ async def test_join_with_an_invite_code(
     client: TestClient[Any, Any], office: Office, clock: FakeClock
 ) -> None:
     auth = client.app[AUTH]
-    code = await auth.create_invite_code(office.org.id, created_by=office.admin.id,
-                                         group_id=office.group_ids[1], max_uses=1,
-                                         valid_for=timedelta(days=1))
+    code = await auth.create_invite_code(
+        office.org.id,
+        created_by=office.admin.id,
+        group_id=office.group_ids[1],
+        max_uses=1,
+        valid_for=timedelta(days=1),
+    )
 
     async def users() -> int:
         async with client.app[DB]() as session:
             return int(await session.scalar(select(func.count()).select_from(User)) or 0)
 
     before = await users()
-    weak = await client.post("/api/auth/join", json={
-        "code": code, "email": "new@acme.example", "display_name": "New", "password": "Password123!"})
+    weak = await client.post(
+        "/api/auth/join",
+        json={
+            "code": code,
+            "email": "new@acme.example",
+            "display_name": "New",
+            "password": "Password123!",
+        },
+    )
     assert weak.status == 400 and "common" in (await weak.json())["error"]["message"]
-    bad = await client.post("/api/auth/join", json={
-        "code": "nope", "email": "new@acme.example", "display_name": "New",
-        "password": "a-long-unusual-phrase"})
+    bad = await client.post(
+        "/api/auth/join",
+        json={
+            "code": "nope",
+            "email": "new@acme.example",
+            "display_name": "New",
+            "password": "a-long-unusual-phrase",
+        },
+    )
     assert bad.status == 400 and (await bad.json())["error"]["code"] == "invalid"
     assert await users() == before
 
-    ok = await client.post("/api/auth/join", json={
-        "code": code, "email": "new@acme.example", "display_name": "New Person",
-        "password": "a-long-unusual-phrase"})
+    ok = await client.post(
+        "/api/auth/join",
+        json={
+            "code": code,
+            "email": "new@acme.example",
+            "display_name": "New Person",
+            "password": "a-long-unusual-phrase",
+        },
+    )
     assert ok.status == 201, await ok.text()
     body = await ok.json()
     assert body["user"]["org_id"] == office.org.id
     assert body["roles"][0]["group_id"] == office.group_ids[1]
     assert await users() == before + 1
 
-    again = await client.post("/api/auth/join", json={
-        "code": code, "email": "second@acme.example", "display_name": "Second",
-        "password": "a-long-unusual-phrase"}, headers={"X-CSRF-Token": body["csrf_token"]})
+    again = await client.post(
+        "/api/auth/join",
+        json={
+            "code": code,
+            "email": "second@acme.example",
+            "display_name": "Second",
+            "password": "a-long-unusual-phrase",
+        },
+        headers={"X-CSRF-Token": body["csrf_token"]},
+    )
     assert again.status == 403 and "used up" in (await again.json())["error"]["message"]
 
-    expiring = await auth.create_invite_code(office.org.id, created_by=None,
-                                             valid_for=timedelta(hours=1))
+    expiring = await auth.create_invite_code(
+        office.org.id, created_by=None, valid_for=timedelta(hours=1)
+    )
     clock.advance(3601)
-    late = await client.post("/api/auth/join", json={
-        "code": expiring, "email": "late@acme.example", "display_name": "Late",
-        "password": "a-long-unusual-phrase"}, headers={"X-CSRF-Token": body["csrf_token"]})
+    late = await client.post(
+        "/api/auth/join",
+        json={
+            "code": expiring,
+            "email": "late@acme.example",
+            "display_name": "Late",
+            "password": "a-long-unusual-phrase",
+        },
+        headers={"X-CSRF-Token": body["csrf_token"]},
+    )
     assert late.status == 403 and "expired" in (await late.json())["error"]["message"]
     assert await users() == before + 1
 
 
-async def test_sessions_expire(client: TestClient[Any, Any], office: Office,
-                               clock: FakeClock) -> None:
+async def test_sessions_expire(
+    client: TestClient[Any, Any], office: Office, clock: FakeClock
+) -> None:
     await sign_in(client, "bob@acme.example")
     clock.advance(14 * 24 * 3600 + 1)
     assert (await client.get("/api/auth/session")).status == 401

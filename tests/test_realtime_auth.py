@@ -40,9 +40,11 @@ async def test_signed_in_connection_knows_who_it_is(
     rt: RealtimeClient = realtime()
     await rt.connect(client, cookie=session_cookie(client))
     ack = await rt.call("whoami", {})
-    assert ack == {"ok": True, "roles": ["member"],
-                   "user": {"id": office.alice.id, "display_name": "Alice",
-                            "org_id": office.org.id}}
+    assert ack == {
+        "ok": True,
+        "roles": ["member"],
+        "user": {"id": office.alice.id, "display_name": "Alice", "org_id": office.org.id},
+    }
     assert client.app[METRICS].realtime_connections.value() == 1
 
 
@@ -77,8 +79,10 @@ async def test_invalid_events_get_error_acks_and_the_connection_survives(
     assert unknown_field["ok"] is False and unknown_field["error"]["code"] == "invalid"
     assert "user_id" in unknown_field["error"]["message"]
     not_object = await rt.call("whoami", "hello")
-    assert not_object == {"ok": False, "error": {"code": "invalid",
-                                                 "message": "the payload must be an object"}}
+    assert not_object == {
+        "ok": False,
+        "error": {"code": "invalid", "message": "the payload must be an object"},
+    }
     assert (await rt.call("no_such_event", {}))["error"]["code"] == "not_found"
     assert (await rt.call("whoami", {}))["ok"] is True
 
@@ -91,14 +95,20 @@ async def test_foreign_origin_is_refused_for_websocket_and_polling(
     for transport in ("polling", "websocket"):
         response = await client.get(
             f"/socket.io/?EIO=4&transport={transport}",
-            headers={"Origin": "https://evil.example", "Cookie": cookie,
-                     "Connection": "Upgrade", "Upgrade": "websocket",
-                     "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="},
+            headers={
+                "Origin": "https://evil.example",
+                "Cookie": cookie,
+                "Connection": "Upgrade",
+                "Upgrade": "websocket",
+                "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            },
         )
         assert response.status == 400, transport
         assert "not an accepted origin" in await response.text()
-    allowed = await client.get("/socket.io/?EIO=4&transport=polling",
-                               headers={"Origin": ORIGIN, "Cookie": cookie})
+    allowed = await client.get(
+        "/socket.io/?EIO=4&transport=polling", headers={"Origin": ORIGIN, "Cookie": cookie}
+    )
     assert allowed.status == 200
 
 
@@ -120,8 +130,13 @@ async def test_oversized_messages_are_not_processed(
     await sign_in(client, "alice@acme.example")
     rt: RealtimeClient = realtime()
     await rt.connect(client, cookie=session_cookie(client))
-    with pytest.raises((socketio.exceptions.TimeoutError, socketio.exceptions.BadNamespaceError,
-                        aiohttp.ClientError)):
+    with pytest.raises(
+        (
+            socketio.exceptions.TimeoutError,
+            socketio.exceptions.BadNamespaceError,
+            aiohttp.ClientError,
+        )
+    ):
         await rt.sio.call("whoami", {"padding": "x" * 70_000}, timeout=3)
     for _ in range(50):
         if not rt.sio.connected:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -122,6 +123,12 @@ def build_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
             "tags": [route.tag],
             "responses": {},
         }
+        parameters = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in re.findall(r"{(\w+)}", route.path)
+        ]
+        if parameters:
+            operation["parameters"] = parameters
         if route.signed_in:
             operation["security"] = [{"session": []}]
         if route.body is not None:

@@ -7,6 +7,7 @@ Logs carry event names and ids, never payloads.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
@@ -68,6 +69,7 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._clock = clock
         self._cookie_name = cookie_name
         self._connections: dict[str, tuple[Principal, float]] = {}
+        self._recording: set[asyncio.Task[None]] = set()
 
     def principal(self, sid: str) -> Principal:
         entry = self._connections.get(sid)
@@ -97,8 +99,19 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return
         principal, since = entry
         self._metrics.realtime_connections.dec()
-        await self._activity.disconnected(principal, self._clock.monotonic() - since)
+        task = asyncio.create_task(
+            self._activity.disconnected(principal, self._clock.monotonic() - since)
+        )
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
+        await task
         log.info("realtime.disconnected", extra={"sid": sid, "user_id": principal.user_id})
+
+    async def drain(self) -> None:
+        """Wait for connected-time records still being written (called at shutdown, before
+        the database closes)."""
+        if self._recording:
+            await asyncio.gather(*self._recording, return_exceptions=True)
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         """Every event passes here: count it, turn refusals into error acks."""

@@ -1,0 +1,77 @@
+"""Real headless Chromium (Debian's package) driven by Playwright, against a real server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, async_playwright
+
+from server.app import create_app
+from server.settings import Settings
+from tests.conftest import IN_CI
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-domain-reliability",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+]
+
+
+def chromium_path() -> str:
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        message = "Chromium is needed: apt-get install chromium"
+        if IN_CI:
+            pytest.fail(message + " (CI must provide it; tests may not skip it)")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    executable = chromium_path()
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def live_server(tmp_path: Path) -> AsyncIterator[tuple[str, Settings]]:
+    """The app on a fixed loopback port, so the browser's Origin matches the base URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    settings = Settings.from_env(
+        {
+            "OFFICEHOURS_DATA_DIR": str(tmp_path / "var"),
+            "OFFICEHOURS_BASE_URL": base,
+            "OFFICEHOURS_PORT": str(port),
+        }
+    )
+    server = TestServer(create_app(settings), host="127.0.0.1", port=port)
+    await server.start_server()
+    yield base, settings
+    await server.close()
+
+
+def artifact(name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS / name

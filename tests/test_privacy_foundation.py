@@ -1,0 +1,101 @@
+"""The first privacy guarantees: analytics holds no text, logs hold no secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import Enum, String, Text, select
+
+from server.analytics.metrics import Metric
+from server.analytics.record import Subject, record
+from server.analytics.tables import AnalyticsEvent
+from server.http.keys import DB
+from server.log import JsonFormatter, configure
+from tests.conftest import PASSWORD, Office, session_cookie, sign_in
+
+
+def test_analytics_tables_have_no_free_text_column() -> None:
+    for column in AnalyticsEvent.__table__.columns:
+        if isinstance(column.type, String | Text):
+            assert isinstance(column.type, Enum), f"{column.name} could hold free text"
+
+
+async def test_record_refuses_anything_but_enums_and_numbers(
+    client: TestClient[Any, Any], office: Office, clock: Any
+) -> None:
+    async with client.app[DB]() as session:
+        with pytest.raises(TypeError):
+            await record(session, "signed_in", Subject(office.org.id), at=clock.now())  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="non-negative"):
+            await record(
+                session,
+                Metric.SIGNED_IN,
+                Subject(office.org.id),
+                at=clock.now(),
+                seconds=float("nan"),
+            )
+
+
+async def test_sign_in_and_connection_are_recorded_without_identity(
+    client: TestClient[Any, Any], office: Office, realtime: Any
+) -> None:
+    await sign_in(client, "alice@acme.example")
+    rt = realtime()
+    await rt.connect(client, cookie=session_cookie(client))
+    await rt.close()
+    rows: list[AnalyticsEvent] = []
+    async with asyncio.timeout(5):  # the disconnect is recorded after the socket closes
+        while len(rows) < 3:
+            await asyncio.sleep(0.02)
+            async with client.app[DB]() as session:
+                rows = list(
+                    (
+                        await session.scalars(
+                            select(AnalyticsEvent).where(
+                                AnalyticsEvent.metric != Metric.ACCOUNT_CREATED
+                            )
+                        )
+                    ).all()
+                )
+    assert sorted(r.metric.value for r in rows) == [
+        "realtime_connected",
+        "realtime_seconds",
+        "signed_in",
+    ]
+    for row in rows:
+        assert row.person == office.alice.analytics_id  # pseudonym, not the user id
+        assert row.group_id == office.group_ids[0]
+        assert row.org_id == office.org.id
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.mark.usefixtures("restore_logging")
+async def test_logs_carry_no_passwords_emails_or_tokens(
+    client: TestClient[Any, Any], office: Office, caplog: pytest.LogCaptureFixture
+) -> None:
+    configure("json", "DEBUG")  # the operator's most verbose setting
+    logging.getLogger().addHandler(caplog.handler)
+    await client.post(
+        "/api/auth/sign-in", json={"email": "alice@acme.example", "password": "wrong-password-x"}
+    )
+    csrf = await sign_in(client, "alice@acme.example")
+    cookie = session_cookie(client).split("=", 1)[1]
+    await client.post("/api/auth/sign-out", headers={"X-CSRF-Token": csrf})
+    formatter = JsonFormatter()
+    text = "\n".join(formatter.format(r) for r in caplog.records)
+    assert "auth.signed_in" in text and "auth.sign_in_failed" in text
+    for secret in (PASSWORD, "wrong-password-x", "alice@acme.example", cookie, csrf):
+        assert secret not in text
