@@ -24,8 +24,7 @@ lint: $(BIN)/officehours
 	$(BIN)/lint-imports --no-cache
 
 test: lint                          ## install, lint, type-check, check imports, run every test
-	$(BIN)/python -m playwright --version >/dev/null
-	$(BIN)/pytest
+	sh .ci/with-services.sh $(BIN)/pytest
 
 lock:                               ## re-pin requirements/*.txt from pyproject.toml
 	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements/runtime.txt pyproject.toml
