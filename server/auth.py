@@ -18,11 +18,12 @@ from server import accounts
 from server.analytics.metrics import Metric
 from server.analytics.record import Subject, record
 from server.clock import Clock
-from server.db.models import AuthSession, OrgInviteCode, User
-from server.errors import AppError, ErrorCode, invalid, unauthorized
+from server.db.models import AuthSession, Group, OrgInviteCode, User
+from server.errors import AppError, ErrorCode, forbidden, invalid, not_found, unauthorized
 from server.identity import Principal, Role, UserStatus
 from server.metrics import Registry
 from server.passwords import check_policy, hash_password, needs_rehash, verify_password
+from server.permissions import may_manage
 from server.ratelimit import FailureWindow
 from server.settings import Settings
 from server.tokens import keyed_hash, new_token
@@ -142,11 +143,19 @@ class Authenticator:
             await accounts.grant(
                 session, user, Role.MEMBER, unit_id=invite.unit_id, group_id=invite.group_id
             )
-            await session.execute(
+            # Counted atomically, so two people racing for the last use cannot both get in.
+            counted = await session.execute(
                 update(OrgInviteCode)
-                .where(OrgInviteCode.id == invite.id)
+                .where(
+                    OrgInviteCode.id == invite.id,
+                    (OrgInviteCode.max_uses.is_(None))
+                    | (OrgInviteCode.uses < OrgInviteCode.max_uses),
+                )
                 .values(uses=OrgInviteCode.uses + 1)
             )
+            if getattr(counted, "rowcount", 0) != 1:
+                await session.rollback()
+                raise AppError(ErrorCode.FORBIDDEN, "that invite code has been used up")
             signed_in = await self._open_session(session, user)
             await session.commit()
         log.info("auth.joined", extra={"user_id": user.id, "org_id": user.org_id})
@@ -154,31 +163,48 @@ class Authenticator:
 
     async def create_invite_code(
         self,
+        principal: Principal | None,
         org_id: int,
         *,
-        created_by: int | None,
         group_id: int | None = None,
-        unit_id: int | None = None,
         valid_for: timedelta | None = None,
         max_uses: int | None = None,
     ) -> str:
-        """Returns the code; only its keyed hash is stored, so it is shown once."""
+        """An invite code to the organization, or to one of its groups. ``principal`` None is
+        the operator (CLI, demo seed). Returns the code; only its keyed hash is stored."""
+        if valid_for is not None and not timedelta(minutes=5) <= valid_for <= timedelta(days=90):
+            raise invalid("an invite code is valid from 5 minutes to 90 days")
+        if max_uses is not None and not 1 <= max_uses <= 10_000:
+            raise invalid("an invite code allows 1 to 10000 uses")
         code = new_token(12)
         now = self._clock.now()
         async with self._db() as session:
+            unit_id = None
+            if group_id is not None:
+                group = await session.get(Group, group_id)
+                if group is None or group.org_id != org_id:
+                    raise not_found("no such group")
+                unit_id = group.unit_id
+            if principal is not None and not may_manage(
+                principal, org_id=org_id, unit_id=unit_id, group_id=group_id
+            ):
+                raise forbidden(
+                    "only admins of that group, its unit or the organization may invite to it"
+                )
             session.add(
                 OrgInviteCode(
                     org_id=org_id,
                     code_hash=self._key("orgcode", code),
                     unit_id=unit_id,
                     group_id=group_id,
-                    created_by=created_by,
+                    created_by=principal.user_id if principal else None,
                     created_at=now,
                     expires_at=now + valid_for if valid_for else None,
                     max_uses=max_uses,
                 )
             )
             await session.commit()
+        log.info("auth.invite_code_created", extra={"org_id": org_id, "group_id": group_id})
         return code
 
     async def _open_session(self, session: AsyncSession, user: User) -> SignedIn:

@@ -176,8 +176,8 @@ async def test_join_with_an_invite_code(
 ) -> None:
     auth = client.app[AUTH]
     code = await auth.create_invite_code(
+        None,
         office.org.id,
-        created_by=office.admin.id,
         group_id=office.group_ids[1],
         max_uses=1,
         valid_for=timedelta(days=1),
@@ -237,9 +237,7 @@ async def test_join_with_an_invite_code(
     )
     assert again.status == 403 and "used up" in (await again.json())["error"]["message"]
 
-    expiring = await auth.create_invite_code(
-        office.org.id, created_by=None, valid_for=timedelta(hours=1)
-    )
+    expiring = await auth.create_invite_code(None, office.org.id, valid_for=timedelta(hours=1))
     clock.advance(3601)
     late = await client.post(
         "/api/auth/join",
@@ -261,3 +259,64 @@ async def test_sessions_expire(
     await sign_in(client, "bob@acme.example")
     clock.advance(14 * 24 * 3600 + 1)
     assert (await client.get("/api/auth/session")).status == 401
+
+
+async def test_admins_create_invite_codes_within_their_scope(
+    client: TestClient[Any, Any], office: Office
+) -> None:
+    url = "/api/org/invite-codes"
+    assert (await client.post(url, json={})).status == 401
+
+    csrf = await sign_in(client, "alice@acme.example")  # a member
+    member = await client.post(
+        url, json={"group_id": office.group_ids[0]}, headers={"X-CSRF-Token": csrf}
+    )
+    assert member.status == 403
+    assert (await member.json())["error"]["code"] == "forbidden"
+
+    csrf = await sign_in(client, "admin@acme.example")
+    headers = {"X-CSRF-Token": csrf}
+    assert (await client.post(url, json={"group_id": 99999}, headers=headers)).status == 404
+    assert (await client.post(url, json={"max_uses": 0}, headers=headers)).status == 400
+    assert (await client.post(url, json={"valid_days": 365}, headers=headers)).status == 400
+    made = await client.post(
+        url, json={"group_id": office.group_ids[0], "max_uses": 5, "valid_days": 7}, headers=headers
+    )
+    assert made.status == 201
+    code = (await made.json())["code"]
+    assert len(code) >= 16
+
+    joined = await client.post(
+        "/api/auth/join",
+        json={
+            "code": code,
+            "email": "carol@acme.example",
+            "display_name": "Carol",
+            "password": "a-long-unusual-phrase",
+        },
+    )
+    assert joined.status == 201
+    assert (await joined.json())["roles"][0]["group_id"] == office.group_ids[0]
+
+
+async def test_an_invite_code_cannot_be_used_beyond_its_limit_under_a_race(
+    client: TestClient[Any, Any], office: Office
+) -> None:
+    import asyncio
+
+    code = await client.app[AUTH].create_invite_code(None, office.org.id, max_uses=1)
+    results = await asyncio.gather(
+        *[
+            client.post(
+                "/api/auth/join",
+                json={
+                    "code": code,
+                    "email": f"racer{i}@acme.example",
+                    "display_name": f"Racer {i}",
+                    "password": "a-long-unusual-phrase",
+                },
+            )
+            for i in range(4)
+        ]
+    )
+    assert sorted(r.status for r in results) == [201, 403, 403, 403]

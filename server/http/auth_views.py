@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from aiohttp import web
 
 from server.auth import SessionInfo, SignedIn
 from server.http.errors import parse_body
 from server.http.keys import AUTH, SETTINGS
 from server.http.middleware import require_session, session_cookie_name
-from server.http.schemas import JoinBody, SignInBody
+from server.http.schemas import InviteCodeBody, JoinBody, SignInBody
 from server.settings import Settings
 
 
@@ -54,6 +56,19 @@ async def join(request: web.Request) -> web.Response:
         body.code, body.email, body.display_name, body.password, _client_address(request)
     )
     return _with_cookie(request.app[SETTINGS], signed_in, 201)
+
+
+async def create_invite_code(request: web.Request) -> web.Response:
+    principal = require_session(request).principal
+    body = await parse_body(request, InviteCodeBody)
+    code = await request.app[AUTH].create_invite_code(
+        principal,
+        principal.org_id,
+        group_id=body.group_id,
+        max_uses=body.max_uses,
+        valid_for=timedelta(days=body.valid_days) if body.valid_days else None,
+    )
+    return web.json_response({"code": code}, status=201)
 
 
 async def current_session(request: web.Request) -> web.Response:

@@ -107,6 +107,17 @@ GUEST_LINK_SCHEMA: dict[str, Any] = {
     },
 }
 
+INVITE_CODE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["code"],
+    "properties": {
+        "code": {
+            "type": "string",
+            "description": "give it to the people you invite; it is not shown again",
+        }
+    },
+}
+
 
 def build_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
     schemas: dict[str, Any] = {
@@ -114,6 +125,7 @@ def build_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
         "Session": SESSION_SCHEMA,
         "Readiness": READINESS_SCHEMA,
         "GuestLink": GUEST_LINK_SCHEMA,
+        "InviteCode": INVITE_CODE_SCHEMA,
     }
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from server.http import auth_views, guest_views, ops_views
 from server.http.openapi import OPENAPI_DOC, build_document, serve_document
-from server.http.schemas import JoinBody, SignInBody
+from server.http.schemas import InviteCodeBody, JoinBody, SignInBody
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -115,6 +115,23 @@ ROUTES: tuple[Route, ...] = (
         "End this session and clear the cookie",
         "auth",
         responses={204: "signed out", 401: "not signed in", 403: "missing or wrong CSRF token"},
+        signed_in=True,
+    ),
+    Route(
+        "POST",
+        "/api/org/invite-codes",
+        auth_views.create_invite_code,
+        "Create an invite code to the organization or one of its groups (shown once)",
+        "organization",
+        body=InviteCodeBody,
+        responses={
+            201: "the code",
+            400: "malformed body",
+            401: "not signed in",
+            403: "not an admin of that scope, or missing CSRF token",
+            404: "no such group in this organization",
+        },
+        response_schema="InviteCode",
         signed_in=True,
     ),
     Route(
