@@ -152,3 +152,10 @@ async def count_users(session: AsyncSession, org_id: int) -> int:
         await session.scalar(select(func.count()).select_from(User).where(User.org_id == org_id))
         or 0
     )
+
+
+async def analytics_subject(session: AsyncSession, org_id: int, user_id: int) -> Subject:
+    """The pseudonymous analytics subject of a person: org, first group, ``analytics_id``."""
+    person = await session.scalar(select(User.analytics_id).where(User.id == user_id))
+    unit_id, group_id = await first_group_of(session, user_id)
+    return Subject(org_id, unit_id, group_id, person)

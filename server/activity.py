@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server import accounts
 from server.analytics.metrics import Metric
-from server.analytics.record import Subject, record
+from server.analytics.record import record
 from server.clock import Clock
 from server.db.models import User
 from server.identity import Principal
@@ -21,17 +20,8 @@ class Activity:
     async def _record(self, principal: Principal, metric: Metric, seconds: float) -> None:
         now = self._clock.now()
         async with self._db() as session:
-            person = await session.scalar(
-                select(User.analytics_id).where(User.id == principal.user_id)
-            )
-            unit_id, group_id = await accounts.first_group_of(session, principal.user_id)
-            await record(
-                session,
-                metric,
-                Subject(principal.org_id, unit_id, group_id, person),
-                at=now,
-                seconds=seconds,
-            )
+            subject = await accounts.analytics_subject(session, principal.org_id, principal.user_id)
+            await record(session, metric, subject, at=now, seconds=seconds)
             if metric is Metric.REALTIME_CONNECTED:
                 user = await session.get(User, principal.user_id)
                 if user is not None:

@@ -16,13 +16,15 @@ from typing import Any
 from aiohttp import web
 from redis.asyncio import Redis
 
+from rooms.store import MemoryStateStore, StateStore
 from server.activity import Activity
 from server.auth import Authenticator
+from server.broadcast import DeltaCoalescer
 from server.clock import Clock, SystemClock
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
 from server.http import routes
-from server.http.keys import AUTH, CLOCK, DB, ENGINE, METRICS, REDIS, SETTINGS
+from server.http.keys import AUTH, CLOCK, DB, ENGINE, METRICS, OFFICE, REDIS, SETTINGS
 from server.http.middleware import (
     errors_and_metrics,
     security_headers,
@@ -30,14 +32,18 @@ from server.http.middleware import (
     sessions_and_csrf,
 )
 from server.metrics import Registry
+from server.office import Office, OfficeConfig
 from server.ratelimit import FailureWindow, MemoryFailureWindow, RedisFailureWindow
 from server.realtime import sio
+from server.realtime.broadcaster import SocketBroadcaster
 from server.realtime.office_namespace import OfficeNamespace
+from server.redis_state import RedisStateStore
 from server.settings import Settings
 
 VERSION = "0.1.0"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 SESSION_PURGE_SECONDS = 3600
+OFFICE_SWEEP_SECONDS = 0.25  # grace periods and knock time-outs end within this
 
 log = logging.getLogger("officehours.app")
 
@@ -89,23 +95,49 @@ def create_app(
         )
         auth = Authenticator(app[DB], settings, app[CLOCK], failures, app[METRICS])
         app[AUTH] = auth
+        store: StateStore = (
+            RedisStateStore(app[REDIS], settings.redis_prefix)
+            if REDIS in app
+            else MemoryStateStore()
+        )
+        broadcaster = SocketBroadcaster(socket_server)
+        coalescer = DeltaCoalescer(broadcaster, settings.coalesce_ms / 1000)
+        office = Office(
+            store,
+            app[DB],
+            app[CLOCK],
+            broadcaster,
+            coalescer,
+            OfficeConfig(
+                settings.presence_grace_seconds,
+                settings.knock_timeout_seconds,
+                settings.idle_after_seconds,
+                settings.coalesce_ms,
+            ),
+        )
+        app[OFFICE] = office
         namespace = OfficeNamespace(
             auth,
             Activity(app[DB], app[CLOCK]),
+            office,
             app[METRICS],
             app[CLOCK],
             session_cookie_name(settings.secure_cookies),
         )
         sio.register(socket_server, namespace)
+        coalescer.start()
         yield
         await sio.shutdown(socket_server)
         await namespace.drain()
+        await coalescer.stop()
+        await store.close()
 
     async def jobs(app: web.Application) -> AsyncIterator[None]:
         tasks = [
             asyncio.create_task(
                 _every(SESSION_PURGE_SECONDS, app[AUTH].purge_expired, "sessions.purged")
-            )
+            ),
+            asyncio.create_task(_every(OFFICE_SWEEP_SECONDS, app[OFFICE].sweep, None)),
         ]
         app[JOBS] = tasks
         yield
@@ -119,12 +151,13 @@ def create_app(
     return app
 
 
-async def _every(seconds: float, job: Any, event: str) -> None:
+async def _every(seconds: float, job: Any, event: str | None) -> None:
     """Run ``job`` now and then every ``seconds``; a failure is logged, never fatal."""
     while True:
         try:
             done = await job()
-            log.info(event, extra={"count": done})
+            if event is not None:
+                log.info(event, extra={"count": done})
         except Exception:
             log.exception("job.failed", extra={"job": event})
         await asyncio.sleep(seconds)

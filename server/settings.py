@@ -61,6 +61,10 @@ class Settings:
     login_max_failures: int = 5
     login_window_seconds: int = 15 * 60
     max_message_bytes: int = 64 * 1024
+    presence_grace_seconds: int = 30
+    idle_after_seconds: int = 300
+    knock_timeout_seconds: int = 60
+    coalesce_ms: int = 100
     log_format: str = "auto"
     log_level: str = "INFO"
 
@@ -130,6 +134,10 @@ class Settings:
             login_max_failures=reader.integer("LOGIN_MAX_FAILURES", 5, low=1, high=1000),
             login_window_seconds=reader.integer("LOGIN_WINDOW_SECONDS", 900, low=1, high=86400),
             max_message_bytes=reader.integer("MAX_MESSAGE_BYTES", 65536, low=1024, high=16 << 20),
+            presence_grace_seconds=reader.integer("PRESENCE_GRACE_SECONDS", 30, low=0, high=3600),
+            idle_after_seconds=reader.integer("IDLE_AFTER_SECONDS", 300, low=30, high=86400),
+            knock_timeout_seconds=reader.integer("KNOCK_TIMEOUT_SECONDS", 60, low=5, high=3600),
+            coalesce_ms=reader.integer("COALESCE_MS", 100, low=10, high=2000),
             log_format=log_format,
             log_level=log_level,
         )

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 12:43:48.169230
+Create Date: 2026-11-23 13:18:23.006249
 """
 
 from collections.abc import Sequence
@@ -28,6 +28,10 @@ def upgrade() -> None:
                 "account_created",
                 "realtime_connected",
                 "realtime_seconds",
+                "room_entered",
+                "room_seconds",
+                "room_together_seconds",
+                "status_changed",
                 name="metric",
                 native_enum=False,
                 create_constraint=True,
@@ -39,6 +43,7 @@ def upgrade() -> None:
         sa.Column("unit_id", sa.Integer(), nullable=True),
         sa.Column("group_id", sa.Integer(), nullable=True),
         sa.Column("person", sa.Uuid(), nullable=True),
+        sa.Column("peer_group_id", sa.Integer(), nullable=True),
         sa.Column(
             "room_kind",
             sa.Enum(
@@ -383,9 +388,32 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_room_invites_org_id"), ["org_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_room_invites_room_id"), ["room_id"], unique=False)
 
+    op.create_table(
+        "room_owners",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("room_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["room_id"], ["rooms.id"], name=op.f("fk_room_owners_room_id_rooms"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_room_owners_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_room_owners")),
+        sa.UniqueConstraint("room_id", "user_id", name=op.f("uq_room_owners_room_id")),
+    )
+    with op.batch_alter_table("room_owners", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_room_owners_room_id"), ["room_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_room_owners_user_id"), ["user_id"], unique=False)
+
 
 def downgrade() -> None:
 
+    with op.batch_alter_table("room_owners", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_room_owners_user_id"))
+        batch_op.drop_index(batch_op.f("ix_room_owners_room_id"))
+
+    op.drop_table("room_owners")
     with op.batch_alter_table("room_invites", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_room_invites_room_id"))
         batch_op.drop_index(batch_op.f("ix_room_invites_org_id"))

@@ -10,3 +10,8 @@ class Metric(StrEnum):
     ACCOUNT_CREATED = "account_created"
     REALTIME_CONNECTED = "realtime_connected"
     REALTIME_SECONDS = "realtime_seconds"
+    ROOM_ENTERED = "room_entered"
+    ROOM_SECONDS = "room_seconds"  # seconds in a room, with its kind
+    # Overlap with one other person in a room, with that person's group (never their id).
+    ROOM_TOGETHER_SECONDS = "room_together_seconds"
+    STATUS_CHANGED = "status_changed"

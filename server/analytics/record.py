@@ -38,6 +38,7 @@ async def record(
     count: int = 1,
     seconds: float = 0.0,
     room_kind: RoomKind | None = None,
+    peer_group_id: int | None = None,
 ) -> None:
     if not isinstance(metric, Metric):
         raise TypeError("metric must be a Metric")
@@ -53,6 +54,7 @@ async def record(
             group_id=subject.group_id,
             person=subject.person,
             room_kind=room_kind,
+            peer_group_id=peer_group_id,
             count=count,
             seconds=float(seconds),
             at=at,

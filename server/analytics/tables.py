@@ -1,8 +1,9 @@
 """The raw engagement event table: ids, an enum, numbers and a time — no text column.
 
-It has no foreign keys into the rest of the schema on purpose: on PostgreSQL the dashboard
-role gets SELECT on these tables and nothing else, and erasure only has to forget the link
-from a user to their ``analytics_id``.
+Enum columns carry no CHECK constraint so a new metric needs no migration; ``record()``
+accepts enum members only. It has no foreign keys into the rest of the schema on purpose: on
+PostgreSQL the dashboard role gets SELECT on these tables and nothing else, and erasure only
+has to forget the link from a user to their ``analytics_id``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class AnalyticsEvent(Base):
     unit_id: Mapped[int | None] = mapped_column(Integer)
     group_id: Mapped[int | None] = mapped_column(Integer)
     person: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # For pairwise metrics (time spent together): the other person's group, never their id.
+    peer_group_id: Mapped[int | None] = mapped_column(Integer)
     room_kind: Mapped[RoomKind | None] = mapped_column(
         Enum(
             RoomKind,

@@ -198,3 +198,14 @@ class RoomInvite(Base):
     uses: Mapped[int] = mapped_column(Integer, default=0)
     requires_admission: Mapped[bool] = mapped_column(Boolean, default=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RoomOwner(Base):
+    """Owners enter their room whatever its door, and may lock or open it."""
+
+    __tablename__ = "room_owners"
+    __table_args__ = (UniqueConstraint("room_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from server.auth import Authenticator, SessionInfo
 from server.clock import Clock
 from server.metrics import Registry
+from server.office import Office
 from server.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -18,5 +19,6 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 DB = web.AppKey("db", async_sessionmaker[AsyncSession])
 REDIS = web.AppKey("redis", Redis)
 AUTH = web.AppKey("auth", Authenticator)
+OFFICE = web.AppKey("office", Office)
 
 SESSION = web.RequestKey("session", SessionInfo)

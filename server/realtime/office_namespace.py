@@ -1,7 +1,7 @@
-"""The default namespace: authenticated connections and their events.
+"""The default namespace: authenticated connections and the office's events.
 
-Each handler validates its payload against a schema that rejects unknown fields, calls one
-service, and acks ``{"ok": true, ...}`` or ``{"ok": false, "error": {"code", "message"}}``.
+Each event has a payload schema that rejects unknown fields and one handler that calls one
+service method; the ack is ``{"ok": true, ...}`` or ``{"ok": false, "error": {...}}``.
 Logs carry event names and ids, never payloads.
 """
 
@@ -9,29 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 import socketio
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
+from rooms.presence import Status
 from server.activity import Activity
 from server.auth import Authenticator
 from server.clock import Clock
 from server.errors import AppError, ErrorCode, from_validation
 from server.identity import Principal
 from server.metrics import Registry
+from server.office import Office
+from server.realtime import payloads as p
 from server.realtime.sio import RefusedConnection
 
 log = logging.getLogger("officehours.realtime")
 
-
-class Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class WhoAmI(Payload):
-    """``whoami`` takes an empty object."""
+Handler = Callable[[Principal, Any], Awaitable[dict[str, Any]]]
 
 
 def ok(**data: Any) -> dict[str, Any]:
@@ -42,7 +40,7 @@ def refused(error: AppError) -> dict[str, Any]:
     return {"ok": False, "error": error.as_payload()}
 
 
-def parse(model: type[Payload], payload: Any) -> Payload:
+def parse(model: type[p.Payload], payload: Any) -> Any:
     if payload is None:
         payload = {}
     if not isinstance(payload, dict):
@@ -58,6 +56,7 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self,
         auth: Authenticator,
         activity: Activity,
+        office: Office,
         metrics: Registry,
         clock: Clock,
         cookie_name: str,
@@ -65,17 +64,26 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         super().__init__("/")
         self._auth = auth
         self._activity = activity
+        self._office = office
         self._metrics = metrics
         self._clock = clock
         self._cookie_name = cookie_name
         self._connections: dict[str, tuple[Principal, float]] = {}
         self._recording: set[asyncio.Task[None]] = set()
+        self.events: dict[str, tuple[type[p.Payload], Handler]] = {
+            "whoami": (p.Empty, self.handle_whoami),
+            "office:snapshot": (p.Empty, self.handle_snapshot),
+            "presence:set": (p.SetPresence, self.handle_set_presence),
+            "presence:idle": (p.SetIdle, self.handle_set_idle),
+            "room:enter": (p.EnterRoom, self.handle_enter_room),
+            "room:leave": (p.Empty, self.handle_leave_room),
+            "room:position": (p.SetPosition, self.handle_set_position),
+            "request:answer": (p.AnswerRequest, self.handle_answer_request),
+            "request:cancel": (p.CancelRequest, self.handle_cancel_request),
+            "person:get": (p.GetPerson, self.handle_get_person),
+        }
 
-    def principal(self, sid: str) -> Principal:
-        entry = self._connections.get(sid)
-        if entry is None:
-            raise AppError(ErrorCode.UNAUTHORIZED, "this connection is not signed in")
-        return entry[0]
+    # -- connection lifecycle ---------------------------------------------------------------
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = _cookie(environ.get("HTTP_COOKIE", ""), self._cookie_name)
@@ -90,6 +98,7 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._metrics.realtime_connections.inc()
         await self.enter_room(sid, f"user:{principal.user_id}")
         await self.enter_room(sid, f"org:{principal.org_id}")
+        await self._office.connected(principal, sid)
         await self._activity.connected(principal)
         log.info("realtime.connected", extra={"sid": sid, "user_id": principal.user_id})
 
@@ -99,33 +108,42 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return
         principal, since = entry
         self._metrics.realtime_connections.dec()
-        task = asyncio.create_task(
-            self._activity.disconnected(principal, self._clock.monotonic() - since)
-        )
+        task = asyncio.create_task(self._closed(principal, sid, self._clock.monotonic() - since))
         self._recording.add(task)
         task.add_done_callback(self._recording.discard)
         await task
         log.info("realtime.disconnected", extra={"sid": sid, "user_id": principal.user_id})
 
+    async def _closed(self, principal: Principal, sid: str, seconds: float) -> None:
+        await self._office.disconnected(principal, sid)
+        await self._activity.disconnected(principal, seconds)
+
     async def drain(self) -> None:
-        """Wait for connected-time records still being written (called at shutdown, before
-        the database closes)."""
+        """Wait for disconnect bookkeeping still running (called at shutdown, before the
+        database closes)."""
         if self._recording:
             await asyncio.gather(*self._recording, return_exceptions=True)
 
+    # -- dispatch ---------------------------------------------------------------------------
+
     async def trigger_event(self, event: str, *args: Any) -> Any:
-        """Every event passes here: count it, turn refusals into error acks."""
+        """Every event passes here: count it, validate it, turn refusals into error acks."""
         if event in ("connect", "disconnect"):
             return await super().trigger_event(event, *args)
-        handler = getattr(self, f"on_{event}", None) if event.isidentifier() else None
-        self._metrics.realtime_events.inc(event if handler else "unknown")
-        if handler is None:
+        entry = self.events.get(event)
+        self._metrics.realtime_events.inc(event if entry else "unknown")
+        if entry is None:
             return refused(AppError(ErrorCode.NOT_FOUND, "unknown event"))
         if len(args) > 2:  # sid and at most one payload
             self._metrics.errors.inc("realtime", ErrorCode.INVALID.value)
             return refused(AppError(ErrorCode.INVALID, "send one payload object"))
+        sid, payload = args[0], (args[1] if len(args) == 2 else None)
+        schema, handler = entry
         try:
-            return await handler(*args)
+            connection = self._connections.get(sid)
+            if connection is None:
+                raise AppError(ErrorCode.UNAUTHORIZED, "this connection is not signed in")
+            return await handler(connection[0], parse(schema, payload))
         except AppError as error:
             self._metrics.errors.inc("realtime", error.code.value)
             return refused(error)
@@ -134,13 +152,58 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             self._metrics.errors.inc("realtime", ErrorCode.INTERNAL.value)
             return refused(AppError(ErrorCode.INTERNAL, "something went wrong on our side"))
 
-    async def on_whoami(self, sid: str, payload: Any = None) -> dict[str, Any]:
-        parse(WhoAmI, payload)
-        p = self.principal(sid)
+    # -- events -----------------------------------------------------------------------------
+
+    async def handle_whoami(self, principal: Principal, _: p.Empty) -> dict[str, Any]:
         return ok(
-            user={"id": p.user_id, "display_name": p.display_name, "org_id": p.org_id},
-            roles=[g.role.value for g in p.grants],
+            user={
+                "id": principal.user_id,
+                "display_name": principal.display_name,
+                "org_id": principal.org_id,
+            },
+            roles=[g.role.value for g in principal.grants],
         )
+
+    async def handle_snapshot(self, principal: Principal, _: p.Empty) -> dict[str, Any]:
+        return ok(**await self._office.snapshot(principal))
+
+    async def handle_set_presence(
+        self, principal: Principal, body: p.SetPresence
+    ) -> dict[str, Any]:
+        person = await self._office.set_status(principal, Status(body.status), body.text)
+        return ok(person=person.public())
+
+    async def handle_set_idle(self, principal: Principal, body: p.SetIdle) -> dict[str, Any]:
+        person = await self._office.set_idle(principal, body.idle)
+        return ok(person=person.public())
+
+    async def handle_enter_room(self, principal: Principal, body: p.EnterRoom) -> dict[str, Any]:
+        return ok(**await self._office.enter(principal, body.room_id))
+
+    async def handle_leave_room(self, principal: Principal, _: p.Empty) -> dict[str, Any]:
+        await self._office.leave(principal)
+        return ok()
+
+    async def handle_set_position(
+        self, principal: Principal, body: p.SetPosition
+    ) -> dict[str, Any]:
+        person = await self._office.set_position(principal, body.x, body.y)
+        return ok(rev=person.rev)
+
+    async def handle_answer_request(
+        self, principal: Principal, body: p.AnswerRequest
+    ) -> dict[str, Any]:
+        return ok(outcome=await self._office.answer(principal, body.request_id, body.accept))
+
+    async def handle_cancel_request(
+        self, principal: Principal, body: p.CancelRequest
+    ) -> dict[str, Any]:
+        await self._office.cancel(principal, body.request_id)
+        return ok()
+
+    async def handle_get_person(self, principal: Principal, body: p.GetPerson) -> dict[str, Any]:
+        request = await self._office.get_person(principal, body.user_id)
+        return ok(request_id=request.id)
 
 
 def _cookie(header: str, name: str) -> str | None:

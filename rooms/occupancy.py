@@ -1,0 +1,51 @@
+"""Who may walk into a room, and who answers a knock.
+
+Open door: walk in. Closed door: knock when someone is inside (an empty room has nobody to
+disturb). Locked: owners and invited people only. Capacity binds everyone, owners included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from enum import StrEnum
+
+from rooms.layout import DoorState
+
+
+class Outcome(StrEnum):
+    ENTER = "enter"
+    KNOCK = "knock"
+    REFUSED_LOCKED = "locked"
+    REFUSED_FULL = "full"
+
+
+@dataclass(frozen=True)
+class RoomRules:
+    room_id: int
+    capacity: int
+    door: DoorState
+    owners: frozenset[int] = frozenset()
+
+
+def decide_entry(
+    rules: RoomRules, user_id: int, occupants: Collection[int], *, invited: bool
+) -> Outcome:
+    if user_id in occupants:
+        return Outcome.ENTER
+    if len(occupants) >= rules.capacity:
+        return Outcome.REFUSED_FULL
+    if invited or user_id in rules.owners:
+        return Outcome.ENTER
+    if rules.door is DoorState.LOCKED:
+        return Outcome.REFUSED_LOCKED
+    if rules.door is DoorState.CLOSED and occupants:
+        return Outcome.KNOCK
+    return Outcome.ENTER
+
+
+def who_hears_a_knock(occupants: Collection[int], do_not_disturb: Collection[int]) -> list[int]:
+    """Occupants who get the prompt. If everyone inside is on do-not-disturb the list is empty:
+    the knock is held silently until someone inside becomes available, or it expires."""
+    quiet = set(do_not_disturb)
+    return [user for user in occupants if user not in quiet]

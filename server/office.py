@@ -1,0 +1,638 @@
+"""The office service: presence, walking between rooms, knocking and "get", in real time.
+
+State lives in a ``StateStore`` (memory for one process, Redis for several); rules come from
+``rooms``; every change is written first and broadcast after, as coalesced ``office:delta``
+batches. Engagement (room time, time together, status changes) goes to analytics as numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from rooms import presence
+from rooms.occupancy import Outcome, decide_entry, who_hears_a_knock
+from rooms.presence import Person, Status
+from rooms.requests import Request, RequestKind, Resolution
+from rooms.store import Doc, StateStore
+from server import accounts
+from server.analytics.metrics import Metric
+from server.analytics.record import record
+from server.broadcast import Broadcaster, DeltaCoalescer
+from server.clock import Clock
+from server.db.models import User
+from server.errors import AppError, ErrorCode, conflict, forbidden, invalid, not_found
+from server.identity import Principal, UserStatus
+from server.layout_store import RoomInfo, org_layout, room_info
+
+log = logging.getLogger("officehours.office")
+
+OFFLINE_QUEUE = "offline"
+REQUEST_QUEUE = "requests"
+INVITED_SECONDS = 60  # how long an accepted knock or "get" lets the person in
+LAYOUT_CACHE_SECONDS = 5.0
+
+
+def person_key(org_id: int, user_id: int) -> str:
+    return f"p:{org_id}:{user_id}"
+
+
+def room_key(org_id: int, room_id: int) -> str:
+    return f"r:{org_id}:{room_id}"
+
+
+def request_key(request_id: str) -> str:
+    return f"q:{request_id}"
+
+
+def held_key(org_id: int, room_id: int) -> str:
+    return f"held:{org_id}:{room_id}"
+
+
+@dataclass(frozen=True)
+class OfficeConfig:
+    grace_seconds: float
+    knock_timeout_seconds: float
+    idle_after_seconds: int
+    coalesce_ms: int
+
+
+@dataclass(frozen=True)
+class Moved:
+    """A completed room change: who, from where (with whom it was shared), to where."""
+
+    before: Person
+    after: Person
+    left_company: dict[int, float]  # other occupants of the room left, with their entry times
+
+
+class _Retry(Exception):
+    """The person moved between our read and our transaction; read again."""
+
+
+def _occupants(doc: Doc | None) -> dict[int, float]:
+    return {int(k): float(v) for k, v in (doc or {}).get("occupants", {}).items()}
+
+
+def _room_doc(occupants: dict[int, float], invited: dict[str, float]) -> Doc | None:
+    if not occupants and not invited:
+        return None
+    return {"occupants": {str(k): v for k, v in occupants.items()}, "invited": invited}
+
+
+class Office:
+    def __init__(
+        self,
+        store: StateStore,
+        db: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        broadcaster: Broadcaster,
+        coalescer: DeltaCoalescer,
+        config: OfficeConfig,
+    ) -> None:
+        self._store = store
+        self._db = db
+        self._clock = clock
+        self._broadcaster = broadcaster
+        self._deltas = coalescer
+        self._config = config
+        self._process = secrets.token_hex(4)
+        self._layout_cache: dict[int, tuple[float, dict[int, RoomInfo]]] = {}
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp()
+
+    def connection_id(self, sid: str) -> str:
+        return f"{self._process}:{sid}"
+
+    # -- presence -------------------------------------------------------------------------
+
+    async def connected(self, principal: Principal, sid: str) -> None:
+        def change(docs: list[Doc | None]) -> tuple[list[Doc | None], tuple[Person, Person]]:
+            before = (
+                Person.from_doc(docs[0])
+                if docs[0]
+                else Person(principal.org_id, principal.user_id, principal.display_name)
+            )
+            after = presence.connect(before, self.connection_id(sid), principal.display_name)
+            return [after.to_doc()], (before, after)
+
+        key = person_key(principal.org_id, principal.user_id)
+        before, after = await self._store.transact([key], change)
+        await self._store.add_member(f"people:{principal.org_id}", str(principal.user_id))
+        await self._store.unschedule(OFFLINE_QUEUE, key)
+        if before.public() | {"rev": 0} != after.public() | {"rev": 0}:
+            self._deltas.add(principal.org_id, after.public())
+
+    async def disconnected(self, principal: Principal, sid: str) -> None:
+        now = self._now()
+
+        def change(docs: list[Doc | None]) -> tuple[list[Doc | None], Person | None]:
+            if docs[0] is None:
+                return docs, None
+            after = presence.disconnect(Person.from_doc(docs[0]), self.connection_id(sid), now)
+            return [after.to_doc()], after
+
+        key = person_key(principal.org_id, principal.user_id)
+        after = await self._store.transact([key], change)
+        if after is not None and not after.connections:
+            await self._store.schedule(OFFLINE_QUEUE, key, now + self._config.grace_seconds)
+
+    async def set_status(self, principal: Principal, status: Status, text: str | None) -> Person:
+        before, after = await self._update_person(
+            principal, lambda p: presence.choose(p, status, text)
+        )
+        self._deltas.add(principal.org_id, after.public())
+        if before.status != after.status:
+            await self._record(principal.org_id, principal.user_id, Metric.STATUS_CHANGED)
+        if (
+            before.chosen is Status.DO_NOT_DISTURB
+            and after.chosen is not Status.DO_NOT_DISTURB
+            and after.room_id is not None
+        ):
+            await self._ring(principal.org_id, after.room_id)
+        return after
+
+    async def set_idle(self, principal: Principal, idle: bool) -> Person:
+        before, after = await self._update_person(principal, lambda p: presence.set_idle(p, idle))
+        if before.rev != after.rev:
+            self._deltas.add(principal.org_id, after.public())
+        return after
+
+    async def set_position(self, principal: Principal, x: int, y: int) -> Person:
+        person = await self.person(principal.org_id, principal.user_id)
+        if person is None or person.room_id is None:
+            raise invalid("walk into a room first")
+        room = (await self._rooms(principal.org_id)).get(person.room_id)
+        if room is None or not room.contains(x, y):
+            raise invalid("that position is outside your room")
+        room_id = person.room_id
+
+        def move(p: Person) -> Person:
+            if p.room_id != room_id:
+                raise conflict("you left that room")
+            return p.bump(position=(x, y))
+
+        _, after = await self._update_person(principal, move)
+        self._deltas.add(principal.org_id, after.public())
+        return after
+
+    # -- rooms ------------------------------------------------------------------------------
+
+    async def enter(self, principal: Principal, room_id: int) -> dict[str, Any]:
+        """Walk into a room: entered, knocking (a request the occupants answer) or refused."""
+        room = await self._room(principal.org_id, room_id)
+        outcome, _ = await self._move(principal.org_id, principal.user_id, room, invited_ok=True)
+        if outcome is Outcome.ENTER:
+            return {"outcome": "entered", "room_id": room_id}
+        request = await self._knock(principal, room)
+        return {
+            "outcome": "knocking",
+            "room_id": room_id,
+            "request_id": request.id,
+            "expires_at": _iso(request.expires_at),
+        }
+
+    async def leave(self, principal: Principal) -> None:
+        await self._move(principal.org_id, principal.user_id, None, invited_ok=False)
+
+    async def _move(
+        self, org_id: int, user_id: int, room: RoomInfo | None, *, invited_ok: bool
+    ) -> tuple[Outcome, Moved | None]:
+        now = self._now()
+        for _ in range(20):
+            current = await self.person(org_id, user_id)
+            if current is None or not current.online:
+                raise AppError(ErrorCode.CONFLICT, "you are not in the office")
+            target = room.id if room else None
+            if current.room_id == target:
+                return Outcome.ENTER, None
+            keys = [person_key(org_id, user_id)]
+            if current.room_id is not None:
+                keys.append(room_key(org_id, current.room_id))
+            if room is not None:
+                keys.append(room_key(org_id, room.id))
+            try:
+                outcome, moved = await self._store.transact(
+                    keys, self._move_change(current.room_id, room, now, invited_ok)
+                )
+            except _Retry:
+                continue
+            if moved is not None:
+                await self._after_move(moved, room)
+            return outcome, moved
+        raise AppError(ErrorCode.UNAVAILABLE, "the office is busy; try again")
+
+    def _move_change(
+        self, expected_room: int | None, room: RoomInfo | None, now: float, invited_ok: bool
+    ) -> Callable[[list[Doc | None]], tuple[list[Doc | None], tuple[Outcome, Moved | None]]]:
+        def change(docs: list[Doc | None]) -> tuple[list[Doc | None], tuple[Outcome, Moved | None]]:
+            if docs[0] is None:
+                raise AppError(ErrorCode.CONFLICT, "you are not in the office")
+            person = Person.from_doc(docs[0])
+            if person.room_id != expected_room:
+                raise _Retry
+            rest = docs[1:]
+            old_doc = rest.pop(0) if expected_room is not None else None
+            new_doc = rest.pop(0) if room is not None else None
+            new_docs: list[Doc | None] = []
+            left_company: dict[int, float] = {}
+            new_room_doc: Doc | None = None
+            if room is not None:
+                occupants = _occupants(new_doc)
+                invited = {k: v for k, v in (new_doc or {}).get("invited", {}).items() if v > now}
+                is_invited = invited_ok and str(person.user_id) in invited
+                outcome = decide_entry(
+                    room.rules, person.user_id, occupants.keys(), invited=is_invited
+                )
+                if outcome is Outcome.REFUSED_FULL:
+                    raise conflict(f"{room.name} is full")
+                if outcome is Outcome.REFUSED_LOCKED:
+                    raise forbidden(f"{room.name} is locked")
+                if outcome is Outcome.KNOCK:
+                    return docs, (outcome, None)
+                occupants[person.user_id] = now
+                invited.pop(str(person.user_id), None)
+                new_room_doc = _room_doc(occupants, invited)
+            after = person.bump(
+                room_id=room.id if room else None, entered_at=now if room else None, position=None
+            )
+            new_docs.append(after.to_doc())
+            if expected_room is not None:
+                old = _occupants(old_doc)
+                old.pop(person.user_id, None)
+                left_company = dict(old)
+                new_docs.append(_room_doc(old, (old_doc or {}).get("invited", {})))
+            if room is not None:
+                new_docs.append(new_room_doc)
+            return new_docs, (Outcome.ENTER, Moved(person, after, left_company))
+
+        return change
+
+    async def _after_move(self, moved: Moved, room: RoomInfo | None) -> None:
+        org_id, user_id = moved.after.org_id, moved.after.user_id
+        self._deltas.add(org_id, moved.after.public())
+        await self._record_leave(moved)
+        if room is not None:
+            await self._record(org_id, user_id, Metric.ROOM_ENTERED, room_kind=room)
+            if moved.after.chosen is not Status.DO_NOT_DISTURB:
+                await self._ring(org_id, room.id)
+
+    # -- knocks and "get" -------------------------------------------------------------------
+
+    async def _knock(self, principal: Principal, room: RoomInfo) -> Request:
+        held = await self._store.members(held_key(principal.org_id, room.id))
+        for doc in await self._store.get_many([request_key(r) for r in sorted(held)]):
+            if doc and doc["user_id"] == principal.user_id:
+                return Request.from_doc({k: v for k, v in doc.items() if k != "rung"})
+        now = self._now()
+        request = Request(
+            secrets.token_urlsafe(12),
+            RequestKind.KNOCK,
+            principal.org_id,
+            room.id,
+            principal.user_id,
+            principal.display_name,
+            None,
+            now,
+            now + self._config.knock_timeout_seconds,
+        )
+        await self._open_request(request)
+        await self._store.add_member(held_key(principal.org_id, room.id), request.id)
+        await self._ring(principal.org_id, room.id)
+        return request
+
+    async def get_person(self, principal: Principal, user_id: int) -> Request:
+        """Ask someone to come to the room you are in; they get a prompt."""
+        host = await self.person(principal.org_id, principal.user_id)
+        if host is None or host.room_id is None:
+            raise invalid("walk into a room first, then get people into it")
+        target = await self.person(principal.org_id, user_id)
+        if target is None or not target.online or user_id == principal.user_id:
+            raise not_found("that person is not in the office")
+        if target.room_id == host.room_id:
+            raise conflict(f"{target.display_name} is already here")
+        if target.status is Status.DO_NOT_DISTURB:
+            raise conflict(f"{target.display_name} does not want to be disturbed")
+        now = self._now()
+        request = Request(
+            secrets.token_urlsafe(12),
+            RequestKind.GET,
+            principal.org_id,
+            host.room_id,
+            user_id,
+            target.display_name,
+            principal.user_id,
+            now,
+            now + self._config.knock_timeout_seconds,
+        )
+        await self._open_request(request)
+        room = await self._room(principal.org_id, host.room_id)
+        await self._broadcaster.to_user(
+            user_id, "request", self._prompt(request, room, from_name=principal.display_name)
+        )
+        return request
+
+    async def _open_request(self, request: Request) -> None:
+        await self._store.transact(
+            [request_key(request.id)], lambda _: ([request.to_doc() | {"rung": []}], None)
+        )
+        await self._store.schedule(REQUEST_QUEUE, request.id, request.expires_at)
+
+    def _prompt(self, request: Request, room: RoomInfo, *, from_name: str) -> dict[str, Any]:
+        return {
+            "request_id": request.id,
+            "kind": request.kind.value,
+            "room_id": room.id,
+            "room_name": room.name,
+            "from_name": from_name,
+            "expires_at": _iso(request.expires_at),
+        }
+
+    async def _ring(self, org_id: int, room_id: int) -> None:
+        """Prompt the available occupants for every knock waiting at this room; occupants on
+        do-not-disturb are skipped, so a room full of them holds its knocks silently."""
+        held = sorted(await self._store.members(held_key(org_id, room_id)))
+        if not held:
+            return
+        (room_doc,) = await self._store.get_many([room_key(org_id, room_id)])
+        occupants = _occupants(room_doc)
+        people = await self._store.get_many([person_key(org_id, u) for u in occupants])
+        quiet = {
+            Person.from_doc(d).user_id
+            for d in people
+            if d and Person.from_doc(d).status is Status.DO_NOT_DISTURB
+        }
+        hearers = who_hears_a_knock(occupants, quiet)
+        if not hearers:
+            return
+        room = await self._room(org_id, room_id)
+        for request_id in held:
+
+            def mark(docs: list[Doc | None]) -> tuple[list[Doc | None], list[int]]:
+                if docs[0] is None:
+                    return docs, []
+                fresh = [u for u in hearers if u not in docs[0]["rung"]]
+                return [docs[0] | {"rung": docs[0]["rung"] + fresh}], fresh
+
+            fresh = await self._store.transact([request_key(request_id)], mark)
+            if not fresh:
+                continue
+            (doc,) = await self._store.get_many([request_key(request_id)])
+            if doc is None:
+                continue
+            request = Request.from_doc({k: v for k, v in doc.items() if k != "rung"})
+            prompt = self._prompt(request, room, from_name=request.display_name)
+            for user in fresh:
+                await self._broadcaster.to_user(user, "request", prompt)
+
+    async def answer(self, principal: Principal, request_id: str, accept: bool) -> str:
+        (doc,) = await self._store.get_many([request_key(request_id)])
+        if doc is None:
+            raise not_found("that request is no longer open")
+        request = Request.from_doc({k: v for k, v in doc.items() if k != "rung"})
+        if request.org_id != principal.org_id:
+            raise not_found("that request is no longer open")
+        now = self._now()
+
+        def take(docs: list[Doc | None]) -> tuple[list[Doc | None], list[int]]:
+            req_doc, room_doc = docs
+            if req_doc is None:
+                raise not_found("that request is no longer open")
+            if not request.answerable_by(principal.user_id, frozenset(_occupants(room_doc))):
+                raise forbidden("only someone in the room can answer a knock")
+            if not accept:
+                return [None, room_doc], list(req_doc["rung"])
+            invited = dict((room_doc or {}).get("invited", {}))
+            invited[str(request.user_id)] = now + INVITED_SECONDS
+            return ([None, _room_doc(_occupants(room_doc), invited)], list(req_doc["rung"]))
+
+        rung = await self._store.transact(
+            [request_key(request_id), room_key(request.org_id, request.room_id)], take
+        )
+        resolution = Resolution.ACCEPTED if accept else Resolution.DECLINED
+        if accept:
+            try:
+                room = await self._room(request.org_id, request.room_id)
+                await self._move(request.org_id, request.user_id, room, invited_ok=True)
+            except AppError as error:
+                resolution = Resolution.EXPIRED
+                log.info("office.request_move_failed", extra={"code": error.code.value})
+        await self._close_request(request, resolution, rung, answered_by=principal.user_id)
+        return resolution.value
+
+    async def cancel(self, principal: Principal, request_id: str) -> None:
+        (doc,) = await self._store.get_many([request_key(request_id)])
+        if doc is None or doc["org_id"] != principal.org_id:
+            raise not_found("that request is no longer open")
+        request = Request.from_doc({k: v for k, v in doc.items() if k != "rung"})
+        owner = request.host_id if request.kind is RequestKind.GET else request.user_id
+        if owner != principal.user_id:
+            raise forbidden("only who made a request can cancel it")
+        rung = await self._take_request(request_id)
+        if rung is not None:
+            await self._close_request(request, Resolution.CANCELLED, rung)
+
+    async def _take_request(self, request_id: str) -> list[int] | None:
+        def take(docs: list[Doc | None]) -> tuple[list[Doc | None], list[int] | None]:
+            return [None], (list(docs[0]["rung"]) if docs[0] else None)
+
+        return await self._store.transact([request_key(request_id)], take)
+
+    async def _close_request(
+        self,
+        request: Request,
+        resolution: Resolution,
+        rung: list[int],
+        answered_by: int | None = None,
+    ) -> None:
+        await self._store.unschedule(REQUEST_QUEUE, request.id)
+        await self._store.remove_member(held_key(request.org_id, request.room_id), request.id)
+        event = {
+            "request_id": request.id,
+            "kind": request.kind.value,
+            "room_id": request.room_id,
+            "outcome": resolution.value,
+        }
+        audience = set(rung) | {request.user_id}
+        if request.host_id is not None:
+            audience.add(request.host_id)
+        for user in sorted(audience - ({answered_by} if answered_by else set())):
+            await self._broadcaster.to_user(user, "request:resolved", event)
+
+    # -- time-driven changes ----------------------------------------------------------------
+
+    async def sweep(self) -> None:
+        """Finish grace periods and expire requests that are due. Safe on every process at
+        once: each change is a transaction that only one of them wins."""
+        now = self._now()
+        for key in await self._store.due(OFFLINE_QUEUE, now):
+            await self._maybe_offline(key, now)
+            await self._store.unschedule(OFFLINE_QUEUE, key)
+        for request_id in await self._store.due(REQUEST_QUEUE, now):
+            (doc,) = await self._store.get_many([request_key(request_id)])
+            rung = await self._take_request(request_id)
+            if doc is not None and rung is not None:
+                request = Request.from_doc({k: v for k, v in doc.items() if k != "rung"})
+                await self._close_request(request, Resolution.EXPIRED, rung)
+            else:
+                await self._store.unschedule(REQUEST_QUEUE, request_id)
+
+    async def _maybe_offline(self, key: str, now: float) -> None:
+        (doc,) = await self._store.get_many([key])
+        if doc is None:
+            return
+        person = Person.from_doc(doc)
+        if not presence.grace_over(person, now, self._config.grace_seconds):
+            return
+        keys = [key] + ([room_key(person.org_id, person.room_id)] if person.room_id else [])
+
+        def change(docs: list[Doc | None]) -> tuple[list[Doc | None], Moved | None]:
+            current = Person.from_doc(docs[0]) if docs[0] else None
+            if current is None or not presence.grace_over(current, now, self._config.grace_seconds):
+                return docs, None
+            if current.room_id != person.room_id:
+                return docs, None  # moved meanwhile; the next sweep sees it again
+            after = presence.go_offline(current)
+            new_docs: list[Doc | None] = [after.to_doc()]
+            company: dict[int, float] = {}
+            if person.room_id is not None:
+                occupants = _occupants(docs[1])
+                occupants.pop(current.user_id, None)
+                company = dict(occupants)
+                new_docs.append(_room_doc(occupants, (docs[1] or {}).get("invited", {})))
+            return new_docs, Moved(current, after, company)
+
+        moved = await self._store.transact(keys, change)
+        if moved is not None:
+            self._deltas.add(moved.after.org_id, moved.after.public())
+            await self._record_leave(moved)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    async def snapshot(self, principal: Principal) -> dict[str, Any]:
+        """Everything a colleague sees at a glance: floors, rooms, everyone and their status."""
+        async with self._db() as session:
+            floors, rooms = await org_layout(session, principal.org_id)
+            members = (
+                await session.execute(
+                    select(User.id, User.display_name)
+                    .where(User.org_id == principal.org_id, User.status == UserStatus.ACTIVE)
+                    .order_by(User.display_name)
+                )
+            ).all()
+        docs = await self._store.get_many([person_key(principal.org_id, uid) for uid, _ in members])
+        people = [
+            (Person.from_doc(doc) if doc else Person(principal.org_id, uid, name)).public()
+            for (uid, name), doc in zip(members, docs, strict=True)
+        ]
+        self._layout_cache[principal.org_id] = (self._clock.monotonic(), {r.id: r for r in rooms})
+        return {
+            "me": principal.user_id,
+            "floors": floors,
+            "rooms": [r.public() for r in rooms],
+            "people": people,
+            "settings": {
+                "idle_after_seconds": self._config.idle_after_seconds,
+                "coalesce_ms": self._config.coalesce_ms,
+            },
+        }
+
+    async def person(self, org_id: int, user_id: int) -> Person | None:
+        """Current presence of one person (None if never seen)."""
+        (doc,) = await self._store.get_many([person_key(org_id, user_id)])
+        return Person.from_doc(doc) if doc else None
+
+    async def _update_person(
+        self, principal: Principal, fn: Callable[[Person], Person]
+    ) -> tuple[Person, Person]:
+        def change(docs: list[Doc | None]) -> tuple[list[Doc | None], tuple[Person, Person]]:
+            if docs[0] is None:
+                raise AppError(ErrorCode.CONFLICT, "you are not in the office")
+            before = Person.from_doc(docs[0])
+            after = fn(before)
+            return [after.to_doc()], (before, after)
+
+        return await self._store.transact([person_key(principal.org_id, principal.user_id)], change)
+
+    async def _room(self, org_id: int, room_id: int) -> RoomInfo:
+        async with self._db() as session:
+            info = await room_info(session, org_id, room_id)
+        if info is None:
+            raise not_found("no such room")
+        return info
+
+    async def _rooms(self, org_id: int) -> dict[int, RoomInfo]:
+        """Room geometry for high-frequency checks (positions), cached for a few seconds."""
+        cached = self._layout_cache.get(org_id)
+        if cached and self._clock.monotonic() - cached[0] < LAYOUT_CACHE_SECONDS:
+            return cached[1]
+        async with self._db() as session:
+            _, rooms = await org_layout(session, org_id)
+        by_id = {r.id: r for r in rooms}
+        self._layout_cache[org_id] = (self._clock.monotonic(), by_id)
+        return by_id
+
+    def forget_layout(self, org_id: int) -> None:
+        self._layout_cache.pop(org_id, None)
+
+    # -- analytics --------------------------------------------------------------------------
+
+    async def _record(
+        self, org_id: int, user_id: int, metric: Metric, room_kind: RoomInfo | None = None
+    ) -> None:
+        async with self._db() as session:
+            subject = await accounts.analytics_subject(session, org_id, user_id)
+            await record(
+                session,
+                metric,
+                subject,
+                at=self._clock.now(),
+                room_kind=room_kind.kind if room_kind else None,
+            )
+            await session.commit()
+
+    async def _record_leave(self, moved: Moved) -> None:
+        """Time in the room left, and time spent there with each other occupant."""
+        before = moved.before
+        if before.room_id is None or before.entered_at is None:
+            return
+        now = self._now()
+        try:
+            room = await self._room(before.org_id, before.room_id)
+        except AppError:
+            return
+        async with self._db() as session:
+            subject = await accounts.analytics_subject(session, before.org_id, before.user_id)
+            at = self._clock.now()
+            await record(
+                session,
+                Metric.ROOM_SECONDS,
+                subject,
+                at=at,
+                room_kind=room.kind,
+                seconds=max(0.0, now - before.entered_at),
+            )
+            for other, since in moved.left_company.items():
+                peer = await accounts.analytics_subject(session, before.org_id, other)
+                await record(
+                    session,
+                    Metric.ROOM_TOGETHER_SECONDS,
+                    subject,
+                    at=at,
+                    room_kind=room.kind,
+                    peer_group_id=peer.group_id,
+                    seconds=max(0.0, now - max(since, before.entered_at)),
+                )
+            await session.commit()
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat()

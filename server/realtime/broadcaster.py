@@ -1,0 +1,17 @@
+"""The Socket.IO side of ``server.broadcast.Broadcaster``: people and organizations are
+Socket.IO rooms (``user:<id>``, ``org:<id>``), which the Redis manager spans across processes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SocketBroadcaster:
+    def __init__(self, server: Any) -> None:
+        self._server = server
+
+    async def to_user(self, user_id: int, event: str, data: dict[str, Any]) -> None:
+        await self._server.emit(event, data, room=f"user:{user_id}", namespace="/")
+
+    async def to_org(self, org_id: int, event: str, data: dict[str, Any]) -> None:
+        await self._server.emit(event, data, room=f"org:{org_id}", namespace="/")

@@ -1,0 +1,52 @@
+"""Schemas of every client → server event. Unknown fields and wrong types are refused."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rooms.presence import MAX_STATUS_TEXT
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+Id = Annotated[int, Field(ge=1, le=2**53)]
+RequestId = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class Empty(Payload):
+    """No fields."""
+
+
+class SetPresence(Payload):
+    status: Literal["available", "busy", "away", "do_not_disturb"]
+    text: Annotated[str, Field(max_length=MAX_STATUS_TEXT)] | None = None
+
+
+class SetIdle(Payload):
+    idle: bool
+
+
+class EnterRoom(Payload):
+    room_id: Id
+
+
+class SetPosition(Payload):
+    x: Annotated[int, Field(ge=0, le=1000)]
+    y: Annotated[int, Field(ge=0, le=1000)]
+
+
+class AnswerRequest(Payload):
+    request_id: RequestId
+    accept: bool
+
+
+class CancelRequest(Payload):
+    request_id: RequestId
+
+
+class GetPerson(Payload):
+    user_id: Id
