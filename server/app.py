@@ -24,13 +24,24 @@ from server.clock import Clock, SystemClock
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
 from server.http import routes
-from server.http.keys import AUTH, CLOCK, DB, ENGINE, METRICS, OFFICE, REDIS, SETTINGS
+from server.http.keys import (
+    AUTH,
+    CLOCK,
+    DB,
+    ENGINE,
+    LAYOUT_EDITOR,
+    METRICS,
+    OFFICE,
+    REDIS,
+    SETTINGS,
+)
 from server.http.middleware import (
     errors_and_metrics,
     security_headers,
     session_cookie_name,
     sessions_and_csrf,
 )
+from server.layout_editor import LayoutEditor
 from server.metrics import Registry
 from server.office import Office, OfficeConfig
 from server.ratelimit import FailureWindow, MemoryFailureWindow, RedisFailureWindow
@@ -116,6 +127,7 @@ def create_app(
             ),
         )
         app[OFFICE] = office
+        app[LAYOUT_EDITOR] = LayoutEditor(app[DB], office)
         namespace = OfficeNamespace(
             auth,
             Activity(app[DB], app[CLOCK]),

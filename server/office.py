@@ -580,8 +580,18 @@ class Office:
         self._layout_cache[org_id] = (self._clock.monotonic(), by_id)
         return by_id
 
-    def forget_layout(self, org_id: int) -> None:
+    async def layout_changed(self, org_id: int) -> None:
+        """After a committed layout edit: drop the cache and show everyone the new plan."""
         self._layout_cache.pop(org_id, None)
+        async with self._db() as session:
+            floors, rooms = await org_layout(session, org_id)
+        await self._broadcaster.to_org(
+            org_id, "office:layout", {"floors": floors, "rooms": [r.public() for r in rooms]}
+        )
+
+    async def occupants(self, org_id: int, room_id: int) -> set[int]:
+        (doc,) = await self._store.get_many([room_key(org_id, room_id)])
+        return set(_occupants(doc))
 
     # -- analytics --------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from server.auth import Authenticator, SessionInfo
 from server.clock import Clock
+from server.layout_editor import LayoutEditor
 from server.metrics import Registry
 from server.office import Office
 from server.settings import Settings
@@ -20,5 +21,6 @@ DB = web.AppKey("db", async_sessionmaker[AsyncSession])
 REDIS = web.AppKey("redis", Redis)
 AUTH = web.AppKey("auth", Authenticator)
 OFFICE = web.AppKey("office", Office)
+LAYOUT_EDITOR = web.AppKey("layout_editor", LayoutEditor)
 
 SESSION = web.RequestKey("session", SessionInfo)

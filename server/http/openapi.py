@@ -119,6 +119,72 @@ INVITE_CODE_SCHEMA: dict[str, Any] = {
 }
 
 
+ROOM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "id",
+        "floor_id",
+        "name",
+        "kind",
+        "x",
+        "y",
+        "w",
+        "h",
+        "capacity",
+        "door",
+        "owners",
+    ],
+    "properties": {
+        "id": {"type": "integer"},
+        "floor_id": {"type": "integer"},
+        "name": {"type": "string"},
+        "kind": {
+            "type": "string",
+            "enum": [
+                "team_room",
+                "private_office",
+                "meeting_room",
+                "mentoring_room",
+                "lobby",
+                "town_hall",
+            ],
+        },
+        "x": {"type": "integer"},
+        "y": {"type": "integer"},
+        "w": {"type": "integer"},
+        "h": {"type": "integer"},
+        "capacity": {"type": "integer"},
+        "door": {"type": "string", "enum": ["open", "closed", "locked"]},
+        "owners": {"type": "array", "items": {"type": "integer"}},
+    },
+}
+
+LAYOUT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["floors", "rooms"],
+    "properties": {
+        "floors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "name": {"type": "string"},
+                    "width": {"type": "integer"},
+                    "height": {"type": "integer"},
+                },
+            },
+        },
+        "rooms": {"type": "array", "items": {"$ref": "#/components/schemas/Room"}},
+    },
+}
+
+
+def documented_path(path: str) -> str:
+    """``/rooms/{room_id:\\d+}`` as aiohttp routes it is ``/rooms/{room_id}`` in OpenAPI."""
+    return re.sub(r"{(\w+):[^}]*}", r"{\1}", path)
+
+
 def build_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
     schemas: dict[str, Any] = {
         "Error": ERROR_SCHEMA,
@@ -126,6 +192,8 @@ def build_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
         "Readiness": READINESS_SCHEMA,
         "GuestLink": GUEST_LINK_SCHEMA,
         "InviteCode": INVITE_CODE_SCHEMA,
+        "Room": ROOM_SCHEMA,
+        "Layout": LAYOUT_SCHEMA,
     }
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
@@ -137,7 +205,7 @@ def build_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
         }
         parameters = [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in re.findall(r"{(\w+)}", route.path)
+            for name in re.findall(r"{(\w+)(?::[^}]*)?}", route.path)
         ]
         if parameters:
             operation["parameters"] = parameters
@@ -177,7 +245,7 @@ def build_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
                     schema = {"type": "string"}
                 response["content"] = {route.content_type: {"schema": schema}}
             operation["responses"][str(status)] = response
-        paths.setdefault(route.path, {})[route.method.lower()] = operation
+        paths.setdefault(documented_path(route.path), {})[route.method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {

@@ -9,9 +9,17 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from pydantic import BaseModel
 
-from server.http import auth_views, guest_views, ops_views
+from server.http import auth_views, guest_views, office_views, ops_views
 from server.http.openapi import OPENAPI_DOC, build_document, serve_document
-from server.http.schemas import InviteCodeBody, JoinBody, SignInBody
+from server.http.schemas import (
+    InviteCodeBody,
+    JoinBody,
+    NewFloorBody,
+    NewRoomBody,
+    OwnersBody,
+    RoomChangesBody,
+    SignInBody,
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -132,6 +140,98 @@ ROUTES: tuple[Route, ...] = (
             404: "no such group in this organization",
         },
         response_schema="InviteCode",
+        signed_in=True,
+    ),
+    Route(
+        "GET",
+        "/api/office/layout",
+        office_views.layout,
+        "The organization's floors and rooms",
+        "office",
+        responses={200: "the floor plan", 401: "not signed in"},
+        response_schema="Layout",
+        signed_in=True,
+    ),
+    Route(
+        "POST",
+        "/api/office/floors",
+        office_views.add_floor,
+        "Add a floor (organization admins)",
+        "office",
+        body=NewFloorBody,
+        responses={
+            201: "the new floor",
+            400: "malformed body",
+            401: "not signed in",
+            403: "not an organization admin, or missing CSRF token",
+            409: "a floor with that name exists",
+        },
+        signed_in=True,
+    ),
+    Route(
+        "POST",
+        "/api/office/floors/{floor_id:\\d+}/rooms",
+        office_views.add_room,
+        "Add a room to a floor (organization admins)",
+        "office",
+        body=NewRoomBody,
+        responses={
+            201: "the new room",
+            400: "malformed body, or a room that overlaps another or leaves the floor",
+            401: "not signed in",
+            403: "not an organization admin, or missing CSRF token",
+            404: "no such floor",
+        },
+        response_schema="Room",
+        signed_in=True,
+    ),
+    Route(
+        "PATCH",
+        "/api/office/rooms/{room_id:\\d+}",
+        office_views.change_room,
+        "Change a room (admins); owners may change only its door",
+        "office",
+        body=RoomChangesBody,
+        responses={
+            200: "the changed room",
+            400: "malformed body, or a change that overlaps another room or leaves the floor",
+            401: "not signed in",
+            403: "not allowed, or missing CSRF token",
+            404: "no such room",
+        },
+        response_schema="Room",
+        signed_in=True,
+    ),
+    Route(
+        "DELETE",
+        "/api/office/rooms/{room_id:\\d+}",
+        office_views.remove_room,
+        "Remove an empty room (organization admins)",
+        "office",
+        responses={
+            204: "removed",
+            401: "not signed in",
+            403: "not an organization admin, or missing CSRF token",
+            404: "no such room",
+            409: "people are in the room",
+        },
+        signed_in=True,
+    ),
+    Route(
+        "PUT",
+        "/api/office/rooms/{room_id:\\d+}/owners",
+        office_views.set_owners,
+        "Set a room's owners (organization admins)",
+        "office",
+        body=OwnersBody,
+        responses={
+            200: "the room with its owners",
+            400: "malformed body or an owner outside the organization",
+            401: "not signed in",
+            403: "not an organization admin, or missing CSRF token",
+            404: "no such room",
+        },
+        response_schema="Room",
         signed_in=True,
     ),
     Route(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -25,3 +27,43 @@ class InviteCodeBody(Body):
     group_id: int | None = Field(default=None, ge=1)
     valid_days: int | None = Field(default=None, ge=1, le=90)
     max_uses: int | None = Field(default=None, ge=1, le=10_000)
+
+
+RoomKindName = Literal[
+    "team_room", "private_office", "meeting_room", "mentoring_room", "lobby", "town_hall"
+]
+DoorName = Literal["open", "closed", "locked"]
+Coordinate = Annotated[int, Field(ge=0, le=1000)]
+Size = Annotated[int, Field(ge=2, le=1000)]
+
+
+class NewFloorBody(Body):
+    name: str = Field(min_length=1, max_length=80)
+    width: Annotated[int, Field(ge=10, le=1000)]
+    height: Annotated[int, Field(ge=10, le=1000)]
+
+
+class NewRoomBody(Body):
+    name: str = Field(min_length=1, max_length=80)
+    kind: RoomKindName
+    x: Coordinate
+    y: Coordinate
+    w: Size
+    h: Size
+    capacity: Annotated[int, Field(ge=1, le=500)]
+    door: DoorName = "open"
+
+
+class RoomChangesBody(Body):
+    name: str | None = Field(default=None, min_length=1, max_length=80)
+    kind: RoomKindName | None = None
+    x: Coordinate | None = None
+    y: Coordinate | None = None
+    w: Size | None = None
+    h: Size | None = None
+    capacity: Annotated[int, Field(ge=1, le=500)] | None = None
+    door: DoorName | None = None
+
+
+class OwnersBody(Body):
+    user_ids: list[Annotated[int, Field(ge=1)]] = Field(max_length=50)

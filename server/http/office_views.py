@@ -1,0 +1,83 @@
+"""The floor plan over HTTP: read by every member, edited by admins (doors also by owners)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from rooms.layout import DoorState, RoomKind
+from server.http.errors import parse_body
+from server.http.keys import DB, LAYOUT_EDITOR
+from server.http.middleware import require_session
+from server.http.schemas import NewFloorBody, NewRoomBody, OwnersBody, RoomChangesBody
+from server.layout_editor import NewRoom, RoomChanges
+from server.layout_store import org_layout
+
+
+async def layout(request: web.Request) -> web.Response:
+    principal = require_session(request).principal
+    async with request.app[DB]() as session:
+        floors, rooms = await org_layout(session, principal.org_id)
+    return web.json_response({"floors": floors, "rooms": [r.public() for r in rooms]})
+
+
+async def add_floor(request: web.Request) -> web.Response:
+    principal = require_session(request).principal
+    body = await parse_body(request, NewFloorBody)
+    floor = await request.app[LAYOUT_EDITOR].add_floor(
+        principal, body.name, body.width, body.height
+    )
+    return web.json_response(floor, status=201)
+
+
+async def add_room(request: web.Request) -> web.Response:
+    principal = require_session(request).principal
+    body = await parse_body(request, NewRoomBody)
+    room = await request.app[LAYOUT_EDITOR].add_room(
+        principal,
+        int(request.match_info["floor_id"]),
+        NewRoom(
+            body.name,
+            RoomKind(body.kind),
+            body.x,
+            body.y,
+            body.w,
+            body.h,
+            body.capacity,
+            DoorState(body.door),
+        ),
+    )
+    return web.json_response(room, status=201)
+
+
+async def change_room(request: web.Request) -> web.Response:
+    principal = require_session(request).principal
+    body = await parse_body(request, RoomChangesBody)
+    changes = RoomChanges(
+        name=body.name,
+        kind=RoomKind(body.kind) if body.kind else None,
+        x=body.x,
+        y=body.y,
+        w=body.w,
+        h=body.h,
+        capacity=body.capacity,
+        door=DoorState(body.door) if body.door else None,
+    )
+    room = await request.app[LAYOUT_EDITOR].change_room(
+        principal, int(request.match_info["room_id"]), changes
+    )
+    return web.json_response(room)
+
+
+async def remove_room(request: web.Request) -> web.Response:
+    principal = require_session(request).principal
+    await request.app[LAYOUT_EDITOR].archive_room(principal, int(request.match_info["room_id"]))
+    return web.Response(status=204)
+
+
+async def set_owners(request: web.Request) -> web.Response:
+    principal = require_session(request).principal
+    body = await parse_body(request, OwnersBody)
+    room = await request.app[LAYOUT_EDITOR].set_owners(
+        principal, int(request.match_info["room_id"]), body.user_ids
+    )
+    return web.json_response(room)
