@@ -1,0 +1,179 @@
+"""Two real server processes share one office through PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import socketio
+from sqlalchemy import select
+
+from server import accounts
+from server.clock import SystemClock
+from server.db.engine import create_engine, session_factory
+from server.db.migrate import upgrade
+from server.db.models import Room
+from server.identity import Role
+from server.passwords import hash_password
+from server.settings import Settings
+from tests.cli_helpers import free_port
+from tests.conftest import PASSWORD, fresh_postgres_database, service_url
+
+SECRET = "s" * 40
+
+
+def server_env(
+    tmp_path: Path, database_url: str, redis_url: str, port: int, prefix: str
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFICEHOURS_")}
+    env.update(
+        OFFICEHOURS_DATA_DIR=str(tmp_path / f"var{port}"),
+        OFFICEHOURS_PORT=str(port),
+        OFFICEHOURS_DATABASE_URL=database_url,
+        OFFICEHOURS_REDIS_URL=redis_url,
+        OFFICEHOURS_REDIS_PREFIX=prefix,
+        OFFICEHOURS_SECRET_KEY=SECRET,
+        OFFICEHOURS_LOG_FORMAT="json",
+        OFFICEHOURS_LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+@pytest.fixture
+async def two_servers(tmp_path: Path) -> AsyncIterator[tuple[list[str], dict[str, int]]]:
+    redis_url = service_url("OFFICEHOURS_TEST_REDIS", "Redis")
+    async with fresh_postgres_database() as database_url:
+        prefix = f"oh-2p-{os.getpid()}-{free_port()}"
+        settings = Settings.from_env(server_env(tmp_path, database_url, redis_url, 1, prefix))
+        engine = create_engine(settings)
+        await upgrade(engine)
+        db = session_factory(engine)
+        now = SystemClock().now()
+        password_hash = await hash_password(PASSWORD)
+        async with db() as session:
+            org = await accounts.create_organization(session, "Twin", "twin", now=now)
+            ids = {}
+            for name in ("alice", "bob"):
+                user = await accounts.create_user(
+                    session,
+                    org.id,
+                    email=f"{name}@twin.example",
+                    display_name=name.title(),
+                    password_hash=password_hash,
+                    now=now,
+                )
+                await accounts.grant(session, user, Role.MEMBER)
+                ids[name] = user.id
+            rooms = dict(
+                (
+                    await session.execute(select(Room.name, Room.id).where(Room.org_id == org.id))
+                ).all()
+            )
+            await session.commit()
+        await engine.dispose()
+
+        ports = [free_port(), free_port()]
+        processes = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "server",
+                "serve",
+                env=server_env(tmp_path, database_url, redis_url, port, prefix),
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            for port in ports
+        ]
+        bases = [f"http://127.0.0.1:{port}" for port in ports]
+        try:
+            async with aiohttp.ClientSession() as http:
+                for base in bases:
+                    async with asyncio.timeout(30):
+                        while True:
+                            try:
+                                async with http.get(f"{base}/readyz") as r:
+                                    if r.status == 200:
+                                        break
+                            except aiohttp.ClientConnectionError:
+                                pass
+                            await asyncio.sleep(0.1)
+            yield bases, {**{f"user:{k}": v for k, v in ids.items()}, **rooms}
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                async with asyncio.timeout(15):
+                    await process.wait()
+
+
+async def connect(base: str, email: str) -> tuple[socketio.AsyncClient, list[tuple[str, Any]]]:
+    async with aiohttp.ClientSession() as http, http.post(
+        f"{base}/api/auth/sign-in", json={"email": email, "password": PASSWORD}
+    ) as r:
+        assert r.status == 200
+        cookie = r.cookies["officehours_session"].value
+    client = socketio.AsyncClient(reconnection=False)
+    events: list[tuple[str, Any]] = []
+    for name in ("office:delta", "request", "request:resolved"):
+        client.on(name, lambda data, name=name: events.append((name, data)))
+    await client.connect(
+        base,
+        headers={"Cookie": f"officehours_session={cookie}", "Origin": base},
+        transports=["websocket"],
+    )
+    return client, events
+
+
+async def eventually(check: Any, deadline: float = 5.0) -> Any:
+    async with asyncio.timeout(deadline):
+        while True:
+            result = check()
+            if result:
+                return result
+            await asyncio.sleep(0.02)
+
+
+async def test_people_on_different_processes_see_and_knock_on_each_other(
+    two_servers: tuple[list[str], dict[str, int]],
+) -> None:
+    (base_a, base_b), ids = two_servers
+    alice, alice_events = await connect(base_a, "alice@twin.example")
+    bob, bob_events = await connect(base_b, "bob@twin.example")
+    try:
+        snap = await bob.call("office:snapshot", {}, timeout=5)
+        people = {p["user_id"]: p for p in snap["people"]}
+        assert people[ids["user:alice"]]["status"] == "available"  # connected elsewhere
+
+        def alice_in(room_id: int | None) -> bool:
+            return any(
+                p["user_id"] == ids["user:alice"] and p["room_id"] == room_id
+                for name, data in bob_events
+                if name == "office:delta"
+                for p in data["people"]
+            )
+
+        assert (await alice.call("room:enter", {"room_id": ids["Lobby"]}, timeout=5))["ok"]
+        await eventually(lambda: alice_in(ids["Lobby"]))
+
+        closed = ids["Meeting room B"]
+        assert (await bob.call("room:enter", {"room_id": closed}, timeout=5))["ok"]
+        knock = await alice.call("room:enter", {"room_id": closed}, timeout=5)
+        assert knock["outcome"] == "knocking"
+        prompt = await eventually(lambda: [d for n, d in bob_events if n == "request"])
+        assert prompt[0]["request_id"] == knock["request_id"]
+        answer = await bob.call(
+            "request:answer", {"request_id": knock["request_id"], "accept": True}, timeout=5
+        )
+        assert answer["outcome"] == "accepted"
+        await eventually(lambda: [d for n, d in alice_events if n == "request:resolved"])
+        await eventually(lambda: alice_in(closed))
+    finally:
+        await alice.disconnect()
+        await bob.disconnect()
