@@ -20,12 +20,15 @@ from rooms.store import MemoryStateStore, StateStore
 from server.activity import Activity
 from server.auth import Authenticator
 from server.broadcast import DeltaCoalescer
+from server.chat import Chat, ChatConfig
+from server.chat_writer import MessageWriter
 from server.clock import Clock, SystemClock
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
 from server.http import routes
 from server.http.keys import (
     AUTH,
+    CHAT,
     CLOCK,
     DB,
     ENGINE,
@@ -128,10 +131,21 @@ def create_app(
         )
         app[OFFICE] = office
         app[LAYOUT_EDITOR] = LayoutEditor(app[DB], office)
+        writer = MessageWriter(app[DB], app[CLOCK], group_commit=settings.chat_group_commit)
+        chat = Chat(
+            app[DB],
+            app[CLOCK],
+            office,
+            broadcaster,
+            writer,
+            ChatConfig(burst=settings.chat_burst, per_second=settings.chat_per_second),
+        )
+        app[CHAT] = chat
         namespace = OfficeNamespace(
             auth,
             Activity(app[DB], app[CLOCK]),
             office,
+            chat,
             app[METRICS],
             app[CLOCK],
             session_cookie_name(settings.secure_cookies),
@@ -141,6 +155,7 @@ def create_app(
         yield
         await sio.shutdown(socket_server)
         await namespace.drain()
+        await writer.stop()
         await coalescer.stop()
         await store.close()
 

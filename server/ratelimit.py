@@ -85,3 +85,26 @@ class RedisFailureWindow:
 
     async def clear(self, key: str) -> None:
         await self._redis.delete(self._key(key))
+
+
+class TokenBucket:
+    """Burst plus sustained rate per key, in this process (a per-connection limit when the
+    service runs several processes). Returns how long to wait when a key is over."""
+
+    def __init__(self, burst: int, per_second: float, max_keys: int = 100_000) -> None:
+        self._burst = float(burst)
+        self._rate = per_second
+        self._max_keys = max_keys
+        self._state: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+
+    def take(self, key: str, now: float) -> float | None:
+        """None when allowed; otherwise the seconds until one more is allowed."""
+        tokens, at = self._state.get(key, (self._burst, now))
+        tokens = min(self._burst, tokens + (now - at) * self._rate)
+        if tokens < 1.0:
+            self._state[key] = (tokens, now)
+            return (1.0 - tokens) / self._rate
+        if key not in self._state and len(self._state) >= self._max_keys:
+            self._state.clear()  # bounded memory; a flood of keys resets everyone to full
+        self._state[key] = (tokens - 1.0, now)
+        return None

@@ -65,6 +65,9 @@ class Settings:
     idle_after_seconds: int = 300
     knock_timeout_seconds: int = 60
     coalesce_ms: int = 100
+    chat_group_commit: bool = True
+    chat_burst: int = 10
+    chat_per_second: int = 1
     log_format: str = "auto"
     log_level: str = "INFO"
 
@@ -138,6 +141,9 @@ class Settings:
             idle_after_seconds=reader.integer("IDLE_AFTER_SECONDS", 300, low=30, high=86400),
             knock_timeout_seconds=reader.integer("KNOCK_TIMEOUT_SECONDS", 60, low=5, high=3600),
             coalesce_ms=reader.integer("COALESCE_MS", 100, low=10, high=2000),
+            chat_group_commit=reader.boolean("CHAT_GROUP_COMMIT", True),
+            chat_burst=reader.integer("CHAT_BURST", 10, low=1, high=10000),
+            chat_per_second=reader.integer("CHAT_PER_SECOND", 1, low=1, high=10000),
             log_format=log_format,
             log_level=log_level,
         )
@@ -191,6 +197,16 @@ class _Reader:
         if not low <= value <= high:
             raise SettingsError(name, f"must be between {low} and {high}, got {value}")
         return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(name, f"must be true or false, got {raw!r}")
 
     def url(self, name: str, value: str, *, schemes: tuple[str, ...]) -> str:
         parts = urlsplit(value)

@@ -29,6 +29,8 @@ from server.identity import Role
 from server.passwords import hash_password
 from server.settings import Settings
 
+pytest_plugins = ["tests.people"]
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 ORIGIN = "http://officehours.test"
 PASSWORD = "correct-horse-battery"

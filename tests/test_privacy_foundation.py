@@ -99,3 +99,33 @@ async def test_logs_carry_no_passwords_emails_or_tokens(
     assert "auth.signed_in" in text and "auth.sign_in_failed" in text
     for secret in (PASSWORD, "wrong-password-x", "alice@acme.example", cookie, csrf):
         assert secret not in text
+
+
+async def test_every_metric_channel_and_room_kind_can_be_stored(
+    client: TestClient[Any, Any], office: Office, clock: Any
+) -> None:
+    """A new enum member must not need a migration, nor be refused by the database."""
+    from rooms.layout import RoomKind
+    from server.analytics.metrics import Channel
+
+    async with client.app[DB]() as session:
+        for metric in Metric:
+            await record(session, metric, Subject(office.org.id), at=clock.now())
+        for channel in Channel:
+            await record(
+                session,
+                Metric.MESSAGE_SENT,
+                Subject(office.org.id),
+                at=clock.now(),
+                channel=channel,
+            )
+        for kind in RoomKind:
+            await record(
+                session,
+                Metric.ROOM_SECONDS,
+                Subject(office.org.id),
+                at=clock.now(),
+                room_kind=kind,
+                seconds=1.5,
+            )
+        await session.commit()

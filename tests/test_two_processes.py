@@ -114,9 +114,10 @@ async def two_servers(tmp_path: Path) -> AsyncIterator[tuple[list[str], dict[str
 
 
 async def connect(base: str, email: str) -> tuple[socketio.AsyncClient, list[tuple[str, Any]]]:
-    async with aiohttp.ClientSession() as http, http.post(
-        f"{base}/api/auth/sign-in", json={"email": email, "password": PASSWORD}
-    ) as r:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{base}/api/auth/sign-in", json={"email": email, "password": PASSWORD}) as r,
+    ):
         assert r.status == 200
         cookie = r.cookies["officehours_session"].value
     client = socketio.AsyncClient(reconnection=False)

@@ -15,3 +15,13 @@ class Metric(StrEnum):
     # Overlap with one other person in a room, with that person's group (never their id).
     ROOM_TOGETHER_SECONDS = "room_together_seconds"
     STATUS_CHANGED = "status_changed"
+    MESSAGE_SENT = "message_sent"
+
+
+class Channel(StrEnum):
+    """Where a message was sent, as a kind (never which conversation)."""
+
+    ROOM = "room"
+    DIRECT = "direct"
+    GROUP = "group"
+    PAIR = "pair"

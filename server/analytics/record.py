@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rooms.layout import RoomKind
-from server.analytics.metrics import Metric
+from server.analytics.metrics import Channel, Metric
 from server.analytics.tables import AnalyticsEvent
 
 
@@ -39,11 +39,14 @@ async def record(
     seconds: float = 0.0,
     room_kind: RoomKind | None = None,
     peer_group_id: int | None = None,
+    channel: Channel | None = None,
 ) -> None:
     if not isinstance(metric, Metric):
         raise TypeError("metric must be a Metric")
     if room_kind is not None and not isinstance(room_kind, RoomKind):
         raise TypeError("room_kind must be a RoomKind")
+    if channel is not None and not isinstance(channel, Channel):
+        raise TypeError("channel must be a Channel")
     if count < 0 or not math.isfinite(seconds) or seconds < 0:
         raise ValueError("count and seconds are non-negative numbers")
     session.add(
@@ -55,6 +58,7 @@ async def record(
             person=subject.person,
             room_kind=room_kind,
             peer_group_id=peer_group_id,
+            channel=channel,
             count=count,
             seconds=float(seconds),
             at=at,

@@ -15,7 +15,7 @@ from sqlalchemy import BigInteger, Enum, Float, Integer, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rooms.layout import RoomKind
-from server.analytics.metrics import Metric
+from server.analytics.metrics import Channel, Metric
 from server.db.base import Base
 from server.db.types import UTCDateTime
 
@@ -48,6 +48,16 @@ class AnalyticsEvent(Base):
             values_callable=lambda e: [m.value for m in e],
             create_constraint=True,
             name="analytics_room_kind",
+        )
+    )
+    channel: Mapped[Channel | None] = mapped_column(
+        Enum(
+            Channel,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+            create_constraint=False,
+            name="analytics_channel",
         )
     )
     count: Mapped[int] = mapped_column(Integer, default=1)

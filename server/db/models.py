@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     Boolean,
@@ -26,7 +27,7 @@ from server.db.types import UTCDateTime
 from server.identity import Role, UserStatus
 
 
-def _enum(cls: type[Role] | type[UserStatus] | type[RoomKind] | type[DoorState]) -> Enum:
+def _enum(cls: type[StrEnum]) -> Enum:
     """Enums as checked strings: portable, and a new value needs no ALTER TYPE."""
     return Enum(
         cls,
@@ -209,3 +210,45 @@ class RoomOwner(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+
+
+class ConversationKind(StrEnum):
+    ROOM = "room"  # a room's chat: read and written by whoever is in the room
+    DIRECT = "direct"  # two people
+    GROUP = "group"  # a small group of people
+    PAIR = "pair"  # a mentoring pair's channel
+
+
+class Conversation(Base):
+    """Who may talk where; the messages themselves live in ``server.content.messages``."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[ConversationKind] = mapped_column(_enum(ConversationKind))
+    room_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rooms.id", ondelete="CASCADE"), unique=True
+    )
+    # Direct and group conversations are found again by their sorted member list.
+    member_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ConversationMember(Base):
+    """Membership (direct, group, pair) and everyone's read marker (all kinds)."""
+
+    __tablename__ = "conversation_members"
+    __table_args__ = (UniqueConstraint("conversation_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # For room chats a row only records the read marker; access comes from being in the room.
+    is_member: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_read_seq: Mapped[int] = mapped_column(Integer, default=0)

@@ -7,6 +7,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from server.auth import Authenticator, SessionInfo
+from server.chat import Chat
 from server.clock import Clock
 from server.layout_editor import LayoutEditor
 from server.metrics import Registry
@@ -21,6 +22,7 @@ DB = web.AppKey("db", async_sessionmaker[AsyncSession])
 REDIS = web.AppKey("redis", Redis)
 AUTH = web.AppKey("auth", Authenticator)
 OFFICE = web.AppKey("office", Office)
+CHAT = web.AppKey("chat", Chat)
 LAYOUT_EDITOR = web.AppKey("layout_editor", LayoutEditor)
 
 SESSION = web.RequestKey("session", SessionInfo)

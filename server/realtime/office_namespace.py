@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from rooms.presence import Status
 from server.activity import Activity
 from server.auth import Authenticator
+from server.chat import Chat
 from server.clock import Clock
 from server.errors import AppError, ErrorCode, from_validation
 from server.identity import Principal
@@ -57,6 +58,7 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         auth: Authenticator,
         activity: Activity,
         office: Office,
+        chat: Chat,
         metrics: Registry,
         clock: Clock,
         cookie_name: str,
@@ -65,6 +67,7 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._auth = auth
         self._activity = activity
         self._office = office
+        self._chat = chat
         self._metrics = metrics
         self._clock = clock
         self._cookie_name = cookie_name
@@ -81,6 +84,16 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             "request:answer": (p.AnswerRequest, self.handle_answer_request),
             "request:cancel": (p.CancelRequest, self.handle_cancel_request),
             "person:get": (p.GetPerson, self.handle_get_person),
+            "chat:room": (p.ChatRoom, self.handle_chat_room),
+            "chat:open_direct": (p.ChatOpenDirect, self.handle_chat_open_direct),
+            "chat:list": (p.Empty, self.handle_chat_list),
+            "chat:send": (p.ChatSend, self.handle_chat_send),
+            "chat:history": (p.ChatHistory, self.handle_chat_history),
+            "chat:sync": (p.ChatSync, self.handle_chat_sync),
+            "chat:read": (p.ChatRead, self.handle_chat_read),
+            "chat:edit": (p.ChatEdit, self.handle_chat_edit),
+            "chat:delete": (p.ChatDelete, self.handle_chat_delete),
+            "chat:typing": (p.ChatTyping, self.handle_chat_typing),
         }
 
     # -- connection lifecycle ---------------------------------------------------------------
@@ -204,6 +217,47 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def handle_get_person(self, principal: Principal, body: p.GetPerson) -> dict[str, Any]:
         request = await self._office.get_person(principal, body.user_id)
         return ok(request_id=request.id)
+
+    async def handle_chat_room(self, principal: Principal, body: p.ChatRoom) -> dict[str, Any]:
+        return ok(**await self._chat.room_chat(principal, body.room_id))
+
+    async def handle_chat_open_direct(
+        self, principal: Principal, body: p.ChatOpenDirect
+    ) -> dict[str, Any]:
+        return ok(conversation=await self._chat.open_direct(principal, list(body.user_ids)))
+
+    async def handle_chat_list(self, principal: Principal, _: p.Empty) -> dict[str, Any]:
+        return ok(conversations=await self._chat.conversations(principal))
+
+    async def handle_chat_send(self, principal: Principal, body: p.ChatSend) -> dict[str, Any]:
+        message = await self._chat.send(
+            principal, body.conversation_id, body.client_id, body.body, list(body.mentions)
+        )
+        return ok(message=message)
+
+    async def handle_chat_history(
+        self, principal: Principal, body: p.ChatHistory
+    ) -> dict[str, Any]:
+        return ok(
+            **await self._chat.history(principal, body.conversation_id, body.before_seq, body.limit)
+        )
+
+    async def handle_chat_sync(self, principal: Principal, body: p.ChatSync) -> dict[str, Any]:
+        cursors = [(c.conversation_id, c.after_seq) for c in body.cursors]
+        return ok(conversations=await self._chat.sync(principal, cursors))
+
+    async def handle_chat_read(self, principal: Principal, body: p.ChatRead) -> dict[str, Any]:
+        return ok(**await self._chat.mark_read(principal, body.conversation_id, body.seq))
+
+    async def handle_chat_edit(self, principal: Principal, body: p.ChatEdit) -> dict[str, Any]:
+        return ok(message=await self._chat.edit(principal, body.message_id, body.body))
+
+    async def handle_chat_delete(self, principal: Principal, body: p.ChatDelete) -> dict[str, Any]:
+        return ok(message=await self._chat.delete(principal, body.message_id))
+
+    async def handle_chat_typing(self, principal: Principal, body: p.ChatTyping) -> dict[str, Any]:
+        await self._chat.typing(principal, body.conversation_id)
+        return ok()
 
 
 def _cookie(header: str, name: str) -> str | None:

@@ -50,3 +50,57 @@ class CancelRequest(Payload):
 
 class GetPerson(Payload):
     user_id: Id
+
+
+ClientId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Seq = Annotated[int, Field(ge=0, le=2**53)]
+
+
+class ChatRoom(Payload):
+    room_id: Id
+
+
+class ChatOpenDirect(Payload):
+    user_ids: list[Id] = Field(min_length=1, max_length=7)
+
+
+class ChatSend(Payload):
+    conversation_id: Id
+    client_id: ClientId
+    # Length is checked by the service (too_large past 4000 characters); this only bounds
+    # what is parsed at all.
+    body: Annotated[str, Field(max_length=20_000)]
+    mentions: list[Id] = Field(default_factory=list, max_length=20)
+
+
+class ChatHistory(Payload):
+    conversation_id: Id
+    before_seq: Seq | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 50
+
+
+class Cursor(Payload):
+    conversation_id: Id
+    after_seq: Seq
+
+
+class ChatSync(Payload):
+    cursors: list[Cursor] = Field(max_length=200)
+
+
+class ChatRead(Payload):
+    conversation_id: Id
+    seq: Seq
+
+
+class ChatEdit(Payload):
+    message_id: Id
+    body: Annotated[str, Field(max_length=20_000)]
+
+
+class ChatDelete(Payload):
+    message_id: Id
+
+
+class ChatTyping(Payload):
+    conversation_id: Id

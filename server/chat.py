@@ -1,0 +1,450 @@
+"""Chat: room conversations, direct and group messages, history, replay, unread counts.
+
+The database is the source of truth: a message is acknowledged only once committed, carries
+a per-conversation sequence number, and a client that reconnects asks for everything after
+the last number it saw. Who may read a room's chat is whoever is in the room right now.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from server import accounts
+from server.analytics.metrics import Channel
+from server.analytics.record import Subject
+from server.broadcast import Broadcaster
+from server.chat_writer import Draft, MessageWriter, Stored
+from server.clock import Clock
+from server.content.messages import MAX_BODY, Message
+from server.db.models import Conversation, ConversationKind, ConversationMember, User
+from server.errors import AppError, ErrorCode, forbidden, invalid, not_found
+from server.identity import Principal, UserStatus
+from server.office import Office
+from server.ratelimit import TokenBucket
+
+log = logging.getLogger("officehours.chat")
+
+MAX_GROUP = 8
+ROOM_HISTORY = 50
+TYPING_EVERY_SECONDS = 2.0
+
+CHANNEL = {
+    ConversationKind.ROOM: Channel.ROOM,
+    ConversationKind.DIRECT: Channel.DIRECT,
+    ConversationKind.GROUP: Channel.GROUP,
+    ConversationKind.PAIR: Channel.PAIR,
+}
+
+
+@dataclass(frozen=True)
+class ChatConfig:
+    burst: int = 10
+    per_second: float = 1.0
+    replay_limit: int = 500
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def message_json(m: Message | Stored, sender_name: str | None) -> dict[str, Any]:
+    deleted = getattr(m, "deleted_at", None) is not None or m.body is None
+    return {
+        "id": m.id,
+        "conversation_id": m.conversation_id,
+        "seq": m.seq,
+        "sender_id": m.sender_id,
+        "sender_name": sender_name or "Anonymous user",
+        "client_id": m.client_id,
+        "body": None if deleted else m.body,
+        "created_at": _iso(m.created_at),
+        "edited_at": _iso(m.edited_at),
+        "deleted": deleted,
+    }
+
+
+def check_body(body: str) -> str:
+    if not body.strip():
+        raise invalid("a message cannot be empty")
+    if len(body) > MAX_BODY:
+        raise AppError(ErrorCode.TOO_LARGE, f"a message has at most {MAX_BODY} characters")
+    return body
+
+
+class Chat:
+    def __init__(
+        self,
+        db: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        office: Office,
+        broadcaster: Broadcaster,
+        writer: MessageWriter,
+        config: ChatConfig,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._office = office
+        self._broadcaster = broadcaster
+        self._writer = writer
+        self._config = config
+        self._sends = TokenBucket(config.burst, config.per_second)
+        self._typing = TokenBucket(1, 1 / TYPING_EVERY_SECONDS)
+        self._subjects: dict[int, Subject] = {}
+
+    # -- access -----------------------------------------------------------------------------
+
+    async def _open(
+        self, session: AsyncSession, principal: Principal, conversation_id: int
+    ) -> Conversation:
+        """The conversation, if this person may read and write it now."""
+        conversation = await session.get(Conversation, conversation_id)
+        if conversation is None or conversation.org_id != principal.org_id:
+            raise not_found("no such conversation")
+        if conversation.kind is ConversationKind.ROOM:
+            person = await self._office.person(principal.org_id, principal.user_id)
+            if person is None or person.room_id != conversation.room_id:
+                raise forbidden("walk into the room to read and write its chat")
+            return conversation
+        member = await session.scalar(
+            select(ConversationMember.id).where(
+                ConversationMember.conversation_id == conversation_id,
+                ConversationMember.user_id == principal.user_id,
+                ConversationMember.is_member.is_(True),
+            )
+        )
+        if member is None:
+            raise not_found("no such conversation")
+        return conversation
+
+    async def _audience(self, session: AsyncSession, conversation: Conversation) -> set[int]:
+        if conversation.kind is ConversationKind.ROOM:
+            assert conversation.room_id is not None
+            return await self._office.occupants(conversation.org_id, conversation.room_id)
+        rows = await session.scalars(
+            select(ConversationMember.user_id).where(
+                ConversationMember.conversation_id == conversation.id,
+                ConversationMember.is_member.is_(True),
+            )
+        )
+        return set(rows.all())
+
+    # -- conversations ----------------------------------------------------------------------
+
+    async def room_chat(self, principal: Principal, room_id: int) -> dict[str, Any]:
+        """The chat of the room you are in, with its recent history."""
+        person = await self._office.person(principal.org_id, principal.user_id)
+        if person is None or person.room_id != room_id:
+            raise forbidden("walk into the room to read and write its chat")
+        async with self._db() as session:
+            conversation = await session.scalar(
+                select(Conversation).where(Conversation.room_id == room_id)
+            )
+            if conversation is None:
+                conversation = Conversation(
+                    org_id=principal.org_id,
+                    kind=ConversationKind.ROOM,
+                    room_id=room_id,
+                    created_at=self._clock.now(),
+                )
+                session.add(conversation)
+                try:
+                    await session.commit()
+                except IntegrityError:  # created meanwhile by someone else
+                    await session.rollback()
+                    conversation = await session.scalar(
+                        select(Conversation).where(Conversation.room_id == room_id)
+                    )
+                    assert conversation is not None
+            messages = await self._page(session, conversation.id, None, ROOM_HISTORY)
+            return {
+                "conversation": await self._describe(session, principal, conversation),
+                "messages": messages,
+            }
+
+    async def open_direct(self, principal: Principal, user_ids: list[int]) -> dict[str, Any]:
+        """Find or start the conversation of exactly these people (and you)."""
+        people = sorted(set(user_ids) | {principal.user_id})
+        if not 2 <= len(people) <= MAX_GROUP:
+            raise invalid(f"a direct conversation has 2 to {MAX_GROUP} people")
+        key = ",".join(map(str, people))
+        async with self._db() as session:
+            found = set(
+                (
+                    await session.scalars(
+                        select(User.id).where(
+                            User.id.in_(people),
+                            User.org_id == principal.org_id,
+                            User.status == UserStatus.ACTIVE,
+                        )
+                    )
+                ).all()
+            )
+            if found != set(people):
+                raise not_found("some of those people are not in your organization")
+            conversation = await session.scalar(
+                select(Conversation).where(
+                    Conversation.org_id == principal.org_id, Conversation.member_key == key
+                )
+            )
+            if conversation is None:
+                kind = ConversationKind.DIRECT if len(people) == 2 else ConversationKind.GROUP
+                conversation = Conversation(
+                    org_id=principal.org_id, kind=kind, member_key=key, created_at=self._clock.now()
+                )
+                session.add(conversation)
+                await session.flush()
+                for user_id in people:
+                    session.add(
+                        ConversationMember(conversation_id=conversation.id, user_id=user_id)
+                    )
+                await session.commit()
+            return await self._describe(session, principal, conversation)
+
+    async def conversations(self, principal: Principal) -> list[dict[str, Any]]:
+        """Your direct, group and pair conversations, with unread counts."""
+        async with self._db() as session:
+            rows = (
+                await session.scalars(
+                    select(Conversation)
+                    .join(ConversationMember, ConversationMember.conversation_id == Conversation.id)
+                    .where(
+                        ConversationMember.user_id == principal.user_id,
+                        ConversationMember.is_member.is_(True),
+                    )
+                    .order_by(Conversation.id)
+                )
+            ).all()
+            return [await self._describe(session, principal, c) for c in rows]
+
+    async def _describe(
+        self, session: AsyncSession, principal: Principal, conversation: Conversation
+    ) -> dict[str, Any]:
+        read = (
+            await session.scalar(
+                select(ConversationMember.last_read_seq).where(
+                    ConversationMember.conversation_id == conversation.id,
+                    ConversationMember.user_id == principal.user_id,
+                )
+            )
+            or 0
+        )
+        members: list[dict[str, Any]] = []
+        if conversation.kind is not ConversationKind.ROOM:
+            rows = await session.execute(
+                select(User.id, User.display_name)
+                .join(ConversationMember, ConversationMember.user_id == User.id)
+                .where(
+                    ConversationMember.conversation_id == conversation.id,
+                    ConversationMember.is_member.is_(True),
+                )
+                .order_by(User.id)
+            )
+            members = [{"user_id": uid, "display_name": name} for uid, name in rows]
+        return {
+            "id": conversation.id,
+            "kind": conversation.kind.value,
+            "room_id": conversation.room_id,
+            "members": members,
+            "last_seq": conversation.last_seq,
+            "last_read_seq": read,
+            "unread": max(0, conversation.last_seq - read),
+        }
+
+    # -- messages ---------------------------------------------------------------------------
+
+    async def send(
+        self,
+        principal: Principal,
+        conversation_id: int,
+        client_id: str,
+        body: str,
+        mentions: list[int],
+    ) -> dict[str, Any]:
+        check_body(body)
+        wait = self._sends.take(f"u{principal.user_id}", self._clock.monotonic())
+        if wait is not None:
+            raise AppError(ErrorCode.RATE_LIMITED, "you are sending too fast", retry_after=wait)
+        try:
+            async with self._db() as session:
+                conversation = await self._open(session, principal, conversation_id)
+                subject = await self._subject(session, principal)
+            saved = await self._writer.write(
+                Draft(
+                    conversation_id,
+                    principal.user_id,
+                    client_id,
+                    body,
+                    CHANNEL[conversation.kind],
+                    subject,
+                )
+            )
+        except (DBAPIError, ConnectionError, OSError) as exc:
+            log.warning("chat.store_failed", extra={"error": type(exc).__name__})
+            raise AppError(
+                ErrorCode.UNAVAILABLE, "the message was not stored; send it again"
+            ) from None
+        message = message_json(saved, principal.display_name)
+        if not saved.duplicate:
+            async with self._db() as session:
+                audience = await self._audience(session, conversation)
+            for user_id in sorted(audience):
+                await self._broadcaster.to_user(user_id, "chat:message", message)
+            for user_id in sorted(set(mentions) & audience - {principal.user_id}):
+                await self._broadcaster.to_user(user_id, "chat:mention", message)
+        return message
+
+    async def _subject(self, session: AsyncSession, principal: Principal) -> Subject:
+        subject = self._subjects.get(principal.user_id)
+        if subject is None:
+            subject = await accounts.analytics_subject(session, principal.org_id, principal.user_id)
+            if len(self._subjects) > 50_000:
+                self._subjects.clear()
+            self._subjects[principal.user_id] = subject
+        return subject
+
+    async def history(
+        self, principal: Principal, conversation_id: int, before_seq: int | None, limit: int
+    ) -> dict[str, Any]:
+        async with self._db() as session:
+            await self._open(session, principal, conversation_id)
+            messages = await self._page(session, conversation_id, before_seq, limit + 1)
+        has_more = len(messages) > limit
+        return {"messages": messages[-limit:] if has_more else messages, "has_more": has_more}
+
+    async def _page(
+        self, session: AsyncSession, conversation_id: int, before_seq: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        query = (
+            select(Message, User.display_name)
+            .outerjoin(User, User.id == Message.sender_id)
+            .where(Message.conversation_id == conversation_id)
+        )
+        if before_seq is not None:
+            query = query.where(Message.seq < before_seq)
+        rows = (await session.execute(query.order_by(Message.seq.desc()).limit(limit))).all()
+        return [message_json(m, name) for m, name in reversed(rows)]
+
+    async def sync(
+        self, principal: Principal, cursors: list[tuple[int, int]]
+    ) -> list[dict[str, Any]]:
+        """Everything after each cursor, in order; past the bound, a resync instead."""
+        results = []
+        async with self._db() as session:
+            for conversation_id, after_seq in cursors:
+                try:
+                    await self._open(session, principal, conversation_id)
+                except AppError as error:
+                    results.append(
+                        {"conversation_id": conversation_id, "error": error.as_payload()}
+                    )
+                    continue
+                rows = (
+                    await session.execute(
+                        select(Message, User.display_name)
+                        .outerjoin(User, User.id == Message.sender_id)
+                        .where(Message.conversation_id == conversation_id, Message.seq > after_seq)
+                        .order_by(Message.seq)
+                        .limit(self._config.replay_limit + 1)
+                    )
+                ).all()
+                resync = len(rows) > self._config.replay_limit
+                results.append(
+                    {
+                        "conversation_id": conversation_id,
+                        "resync": resync,
+                        "messages": [] if resync else [message_json(m, n) for m, n in rows],
+                    }
+                )
+        return results
+
+    async def mark_read(
+        self, principal: Principal, conversation_id: int, seq: int
+    ) -> dict[str, Any]:
+        async with self._db() as session:
+            conversation = await self._open(session, principal, conversation_id)
+            seq = min(seq, conversation.last_seq)
+            marker = await session.scalar(
+                select(ConversationMember).where(
+                    ConversationMember.conversation_id == conversation_id,
+                    ConversationMember.user_id == principal.user_id,
+                )
+            )
+            if marker is None:
+                marker = ConversationMember(
+                    conversation_id=conversation_id,
+                    user_id=principal.user_id,
+                    is_member=False,
+                    last_read_seq=0,
+                )
+                session.add(marker)
+            marker.last_read_seq = max(marker.last_read_seq or 0, seq)
+            await session.commit()
+            return {
+                "last_read_seq": marker.last_read_seq,
+                "unread": max(0, conversation.last_seq - marker.last_read_seq),
+            }
+
+    async def edit(self, principal: Principal, message_id: int, body: str) -> dict[str, Any]:
+        check_body(body)
+        return await self._change(principal, message_id, body=body, deleted=False)
+
+    async def delete(self, principal: Principal, message_id: int) -> dict[str, Any]:
+        return await self._change(principal, message_id, body=None, deleted=True)
+
+    async def _change(
+        self, principal: Principal, message_id: int, *, body: str | None, deleted: bool
+    ) -> dict[str, Any]:
+        now = self._clock.now()
+        async with self._db() as session:
+            message = await session.get(Message, message_id)
+            if message is None:
+                raise not_found("no such message")
+            conversation = await self._open(session, principal, message.conversation_id)
+            if message.sender_id != principal.user_id:
+                raise forbidden("only the author can change a message")
+            if message.deleted_at is not None:
+                raise not_found("that message was deleted")
+            if deleted:
+                message.body, message.deleted_at = None, now
+            else:
+                message.body, message.edited_at = body, now
+            await session.commit()
+            result = message_json(message, principal.display_name)
+            audience = await self._audience(session, conversation)
+        for user_id in sorted(audience):
+            await self._broadcaster.to_user(user_id, "chat:updated", result)
+        return result
+
+    async def typing(self, principal: Principal, conversation_id: int) -> None:
+        """Ephemeral and never stored; at most one signal every two seconds per person."""
+        wait = self._typing.take(f"{principal.user_id}:{conversation_id}", self._clock.monotonic())
+        if wait is not None:
+            raise AppError(ErrorCode.RATE_LIMITED, "typing signals are limited", retry_after=wait)
+        async with self._db() as session:
+            conversation = await self._open(session, principal, conversation_id)
+            audience = await self._audience(session, conversation)
+        event = {
+            "conversation_id": conversation_id,
+            "user_id": principal.user_id,
+            "display_name": principal.display_name,
+        }
+        for user_id in sorted(audience - {principal.user_id}):
+            await self._broadcaster.to_user(user_id, "chat:typing", event)
+
+    async def purge_older_than(self, org_id: int, days: int) -> int:
+        """Retention: delete an organization's messages older than ``days`` days."""
+        cutoff = self._clock.now() - timedelta(days=days)
+        async with self._db() as session:
+            ids = select(Conversation.id).where(Conversation.org_id == org_id)
+            result = await session.execute(
+                delete(Message).where(Message.conversation_id.in_(ids), Message.created_at < cutoff)
+            )
+            await session.commit()
+        return int(getattr(result, "rowcount", 0) or 0)
