@@ -12,17 +12,9 @@ from typing import Any
 import aiohttp
 import pytest
 import socketio
-from sqlalchemy import select
 
-from server import accounts
-from server.clock import SystemClock
-from server.db.engine import create_engine, session_factory
-from server.db.migrate import upgrade
-from server.db.models import Room
-from server.identity import Role
-from server.passwords import hash_password
 from server.settings import Settings
-from tests.cli_helpers import free_port
+from tests.cli_helpers import free_port, seed_office
 from tests.conftest import PASSWORD, fresh_postgres_database, service_url
 
 SECRET = "s" * 40
@@ -51,32 +43,8 @@ async def two_servers(tmp_path: Path) -> AsyncIterator[tuple[list[str], dict[str
     async with fresh_postgres_database() as database_url:
         prefix = f"oh-2p-{os.getpid()}-{free_port()}"
         settings = Settings.from_env(server_env(tmp_path, database_url, redis_url, 1, prefix))
-        engine = create_engine(settings)
-        await upgrade(engine)
-        db = session_factory(engine)
-        now = SystemClock().now()
-        password_hash = await hash_password(PASSWORD)
-        async with db() as session:
-            org = await accounts.create_organization(session, "Twin", "twin", now=now)
-            ids = {}
-            for name in ("alice", "bob"):
-                user = await accounts.create_user(
-                    session,
-                    org.id,
-                    email=f"{name}@twin.example",
-                    display_name=name.title(),
-                    password_hash=password_hash,
-                    now=now,
-                )
-                await accounts.grant(session, user, Role.MEMBER)
-                ids[name] = user.id
-            rooms = dict(
-                (
-                    await session.execute(select(Room.name, Room.id).where(Room.org_id == org.id))
-                ).all()
-            )
-            await session.commit()
-        await engine.dispose()
+        people, rooms = await seed_office(settings, ("alice", "bob"))
+        ids = {f"user:{name}": user_id for name, user_id in people.items()}
 
         ports = [free_port(), free_port()]
         processes = [
@@ -104,7 +72,7 @@ async def two_servers(tmp_path: Path) -> AsyncIterator[tuple[list[str], dict[str
                             except aiohttp.ClientConnectionError:
                                 pass
                             await asyncio.sleep(0.1)
-            yield bases, {**{f"user:{k}": v for k, v in ids.items()}, **rooms}
+            yield bases, {**ids, **rooms}
         finally:
             for process in processes:
                 process.terminate()
