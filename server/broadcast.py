@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 log = logging.getLogger("officehours.broadcast")
@@ -18,6 +19,10 @@ log = logging.getLogger("officehours.broadcast")
 
 class Broadcaster(Protocol):
     async def to_user(self, user_id: int, event: str, data: dict[str, Any]) -> None: ...
+
+    async def to_users(self, user_ids: Iterable[int], event: str, data: dict[str, Any]) -> None:
+        """One event to several people: encoded (and, on Redis, published) once."""
+        ...
 
     async def to_org(self, org_id: int, event: str, data: dict[str, Any]) -> None: ...
 

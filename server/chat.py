@@ -294,10 +294,9 @@ class Chat:
         if not saved.duplicate:
             async with self._db() as session:
                 audience = await self._audience(session, conversation)
-            for user_id in sorted(audience):
-                await self._broadcaster.to_user(user_id, "chat:message", message)
-            for user_id in sorted(set(mentions) & audience - {principal.user_id}):
-                await self._broadcaster.to_user(user_id, "chat:mention", message)
+            await self._broadcaster.to_users(audience, "chat:message", message)
+            mentioned = set(mentions) & audience - {principal.user_id}
+            await self._broadcaster.to_users(mentioned, "chat:mention", message)
         return message
 
     async def _subject(self, session: AsyncSession, principal: Principal) -> Subject:
@@ -418,8 +417,7 @@ class Chat:
             await session.commit()
             result = message_json(message, principal.display_name)
             audience = await self._audience(session, conversation)
-        for user_id in sorted(audience):
-            await self._broadcaster.to_user(user_id, "chat:updated", result)
+        await self._broadcaster.to_users(audience, "chat:updated", result)
         return result
 
     async def typing(self, principal: Principal, conversation_id: int) -> None:
@@ -435,8 +433,7 @@ class Chat:
             "user_id": principal.user_id,
             "display_name": principal.display_name,
         }
-        for user_id in sorted(audience - {principal.user_id}):
-            await self._broadcaster.to_user(user_id, "chat:typing", event)
+        await self._broadcaster.to_users(audience - {principal.user_id}, "chat:typing", event)
 
     async def purge_older_than(self, org_id: int, days: int) -> int:
         """Retention: delete an organization's messages older than ``days`` days."""

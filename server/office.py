@@ -390,8 +390,7 @@ class Office:
                 continue
             request = Request.from_doc({k: v for k, v in doc.items() if k != "rung"})
             prompt = self._prompt(request, room, from_name=request.display_name)
-            for user in fresh:
-                await self._broadcaster.to_user(user, "request", prompt)
+            await self._broadcaster.to_users(fresh, "request", prompt)
 
     async def answer(self, principal: Principal, request_id: str, accept: bool) -> str:
         (doc,) = await self._store.get_many([request_key(request_id)])
@@ -464,8 +463,9 @@ class Office:
         audience = set(rung) | {request.user_id}
         if request.host_id is not None:
             audience.add(request.host_id)
-        for user in sorted(audience - ({answered_by} if answered_by else set())):
-            await self._broadcaster.to_user(user, "request:resolved", event)
+        await self._broadcaster.to_users(
+            audience - ({answered_by} if answered_by else set()), "request:resolved", event
+        )
 
     # -- time-driven changes ----------------------------------------------------------------
 

@@ -3,6 +3,7 @@ Socket.IO rooms (``user:<id>``, ``org:<id>``), which the Redis manager spans acr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -12,6 +13,11 @@ class SocketBroadcaster:
 
     async def to_user(self, user_id: int, event: str, data: dict[str, Any]) -> None:
         await self._server.emit(event, data, room=f"user:{user_id}", namespace="/")
+
+    async def to_users(self, user_ids: Iterable[int], event: str, data: dict[str, Any]) -> None:
+        rooms = [f"user:{user_id}" for user_id in sorted(set(user_ids))]
+        if rooms:
+            await self._server.emit(event, data, to=rooms, namespace="/")
 
     async def to_org(self, org_id: int, event: str, data: dict[str, Any]) -> None:
         await self._server.emit(event, data, room=f"org:{org_id}", namespace="/")
