@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -92,6 +93,7 @@ async def create_user(
         password_hash=password_hash,
         status=UserStatus.ACTIVE,
         created_at=now,
+        analytics_id=uuid.uuid4(),
     )
     session.add(user)
     await session.flush()

@@ -25,6 +25,7 @@ from server.chat_writer import MessageWriter
 from server.clock import Clock, SystemClock
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
+from server.guests import Guests
 from server.http import routes
 from server.http.keys import (
     AUTH,
@@ -32,6 +33,7 @@ from server.http.keys import (
     CLOCK,
     DB,
     ENGINE,
+    GUESTS,
     LAYOUT_EDITOR,
     METRICS,
     OFFICE,
@@ -57,6 +59,7 @@ from server.settings import Settings
 VERSION = "0.1.0"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 SESSION_PURGE_SECONDS = 3600
+GUEST_SWEEP_SECONDS = 0.5  # a guest is shown out within this after their link ends
 OFFICE_SWEEP_SECONDS = 0.25  # grace periods and knock time-outs end within this
 
 log = logging.getLogger("officehours.app")
@@ -141,11 +144,22 @@ def create_app(
             ChatConfig(burst=settings.chat_burst, per_second=settings.chat_per_second),
         )
         app[CHAT] = chat
+        guest_failures: FailureWindow = (
+            RedisFailureWindow(
+                app[REDIS], f"{settings.redis_prefix}:guests", settings.login_window_seconds
+            )
+            if REDIS in app
+            else MemoryFailureWindow(settings.login_window_seconds)
+        )
+        app[GUESTS] = Guests(
+            app[DB], settings, app[CLOCK], auth, office, broadcaster, guest_failures
+        )
         namespace = OfficeNamespace(
             auth,
             Activity(app[DB], app[CLOCK]),
             office,
             chat,
+            app[GUESTS],
             app[METRICS],
             app[CLOCK],
             session_cookie_name(settings.secure_cookies),
@@ -165,6 +179,7 @@ def create_app(
                 _every(SESSION_PURGE_SECONDS, app[AUTH].purge_expired, "sessions.purged")
             ),
             asyncio.create_task(_every(OFFICE_SWEEP_SECONDS, app[OFFICE].sweep, None)),
+            asyncio.create_task(_every(GUEST_SWEEP_SECONDS, app[GUESTS].end_dead_sessions, None)),
         ]
         app[JOBS] = tasks
         yield

@@ -18,7 +18,7 @@ from server import accounts
 from server.analytics.metrics import Metric
 from server.analytics.record import Subject, record
 from server.clock import Clock
-from server.db.models import AuthSession, Group, OrgInviteCode, User
+from server.db.models import AuthSession, Group, OrgInviteCode, RoomInvite, User
 from server.errors import AppError, ErrorCode, forbidden, invalid, not_found, unauthorized
 from server.identity import Principal, Role, UserStatus
 from server.metrics import Registry
@@ -105,7 +105,7 @@ class Authenticator:
                 raise unauthorized("wrong email or password")
             if user.password_hash and needs_rehash(user.password_hash):
                 user.password_hash = await hash_password(password)
-            signed_in = await self._open_session(session, user)
+            signed_in = await self.open_session(session, user)
             await session.commit()
         await self._failures.clear(keys[1][0])
         self._metrics.sign_ins.inc("ok")
@@ -156,7 +156,7 @@ class Authenticator:
             if getattr(counted, "rowcount", 0) != 1:
                 await session.rollback()
                 raise AppError(ErrorCode.FORBIDDEN, "that invite code has been used up")
-            signed_in = await self._open_session(session, user)
+            signed_in = await self.open_session(session, user)
             await session.commit()
         log.info("auth.joined", extra={"user_id": user.id, "org_id": user.org_id})
         return signed_in
@@ -207,15 +207,23 @@ class Authenticator:
         log.info("auth.invite_code_created", extra={"org_id": org_id, "group_id": group_id})
         return code
 
-    async def _open_session(self, session: AsyncSession, user: User) -> SignedIn:
+    async def open_session(
+        self, session: AsyncSession, user: User, guest_invite: RoomInvite | None = None
+    ) -> SignedIn:
+        """A new signed-in session for ``user`` inside the caller's transaction. A guest's
+        session lives no longer than the link it came by."""
         now = self._clock.now()
         token = new_token()
+        expires_at = now + timedelta(hours=self._settings.session_ttl_hours)
+        if guest_invite is not None:
+            expires_at = min(expires_at, guest_invite.expires_at)
         row = AuthSession(
             token_hash=self._key("session", token),
             user_id=user.id,
             csrf_token=new_token(),
             created_at=now,
-            expires_at=now + timedelta(hours=self._settings.session_ttl_hours),
+            expires_at=expires_at,
+            guest_invite_id=guest_invite.id if guest_invite else None,
         )
         session.add(row)
         user.last_active_at = now
@@ -233,6 +241,8 @@ class Authenticator:
             user.display_name,
             await accounts.grants_of(session, user.id),
             row.id,
+            guest_room_id=guest_invite.room_id if guest_invite else None,
+            guest_needs_admission=guest_invite.requires_admission if guest_invite else False,
         )
         return SignedIn(token, SessionInfo(principal, row.csrf_token, row.expires_at))
 
@@ -256,12 +266,19 @@ class Authenticator:
                 return None
             if user.status is not UserStatus.ACTIVE:
                 return None
+            invite = None
+            if auth.guest_invite_id is not None:
+                invite = await session.get(RoomInvite, auth.guest_invite_id)
+                if invite is None or invite.revoked_at is not None or invite.expires_at <= now:
+                    return None  # the link died: so did every guest session it opened
             principal = Principal(
                 user.id,
                 user.org_id,
                 user.display_name,
                 await accounts.grants_of(session, user.id),
                 auth.id,
+                guest_room_id=invite.room_id if invite else None,
+                guest_needs_admission=invite.requires_admission if invite else False,
             )
         return SessionInfo(principal, auth.csrf_token, auth.expires_at)
 

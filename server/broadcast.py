@@ -26,6 +26,10 @@ class Broadcaster(Protocol):
 
     async def to_org(self, org_id: int, event: str, data: dict[str, Any]) -> None: ...
 
+    async def disconnect(self, connection_ids: Iterable[str]) -> None:
+        """Close these connections, on whichever process holds them."""
+        ...
+
 
 class DeltaCoalescer:
     """Latest state per person per organization, flushed every ``interval`` seconds."""

@@ -105,6 +105,10 @@ class Chat:
     ) -> Conversation:
         """The conversation, if this person may read and write it now."""
         conversation = await session.get(Conversation, conversation_id)
+        if principal.is_guest and (
+            conversation is None or conversation.room_id != principal.guest_room_id
+        ):
+            raise forbidden("guests talk in their room's chat only")
         if conversation is None or conversation.org_id != principal.org_id:
             raise not_found("no such conversation")
         if conversation.kind is ConversationKind.ROOM:
@@ -170,6 +174,8 @@ class Chat:
 
     async def open_direct(self, principal: Principal, user_ids: list[int]) -> dict[str, Any]:
         """Find or start the conversation of exactly these people (and you)."""
+        if principal.is_guest:
+            raise forbidden("guests talk in their room's chat only")
         people = sorted(set(user_ids) | {principal.user_id})
         if not 2 <= len(people) <= MAX_GROUP:
             raise invalid(f"a direct conversation has 2 to {MAX_GROUP} people")
@@ -182,6 +188,7 @@ class Chat:
                             User.id.in_(people),
                             User.org_id == principal.org_id,
                             User.status == UserStatus.ACTIVE,
+                            User.is_guest.is_(False),
                         )
                     )
                 ).all()
@@ -209,6 +216,8 @@ class Chat:
 
     async def conversations(self, principal: Principal) -> list[dict[str, Any]]:
         """Your direct, group and pair conversations, with unread counts."""
+        if principal.is_guest:
+            raise forbidden("guests talk in their room's chat only")
         async with self._db() as session:
             rows = (
                 await session.scalars(

@@ -44,6 +44,13 @@ class Principal:
     display_name: str
     grants: tuple[Grant, ...]
     session_id: int
+    # Guests are confined to one room, and may need someone inside to admit them.
+    guest_room_id: int | None = None
+    guest_needs_admission: bool = False
+
+    @property
+    def is_guest(self) -> bool:
+        return self.guest_room_id is not None
 
     def has_role(self, role: Role) -> bool:
         return any(g.role is role for g in self.grants)

@@ -28,7 +28,7 @@ class GuestLinkView:
     expires_at: datetime
 
 
-def _hash(secret_key: str, token: str) -> str:
+def token_hash(secret_key: str, token: str) -> str:
     return keyed_hash(secret_key, f"guestlink:{token}")
 
 
@@ -56,7 +56,7 @@ async def create_link(
         RoomInvite(
             org_id=room.org_id,
             room_id=room.id,
-            token_hash=_hash(secret_key, token),
+            token_hash=token_hash(secret_key, token),
             created_by=created_by,
             created_at=now,
             expires_at=now + valid_for,
@@ -79,7 +79,7 @@ async def inspect_link(
             select(RoomInvite, Room.name, Organization.name)
             .join(Room, Room.id == RoomInvite.room_id)
             .join(Organization, Organization.id == RoomInvite.org_id)
-            .where(RoomInvite.token_hash == _hash(secret_key, token))
+            .where(RoomInvite.token_hash == token_hash(secret_key, token))
         )
     ).first()
     if row is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -119,7 +119,12 @@ class Office:
             before = (
                 Person.from_doc(docs[0])
                 if docs[0]
-                else Person(principal.org_id, principal.user_id, principal.display_name)
+                else Person(
+                    principal.org_id,
+                    principal.user_id,
+                    principal.display_name,
+                    guest=principal.is_guest,
+                )
             )
             after = presence.connect(before, self.connection_id(sid), principal.display_name)
             return [after.to_doc()], (before, after)
@@ -187,9 +192,26 @@ class Office:
     # -- rooms ------------------------------------------------------------------------------
 
     async def enter(self, principal: Principal, room_id: int) -> dict[str, Any]:
-        """Walk into a room: entered, knocking (a request the occupants answer) or refused."""
+        """Walk into a room: entered, knocking (a request the occupants answer) or refused.
+
+        A guest may only go to the room of their link: straight in, or by knocking when the
+        link asks the host to admit each guest (even through an open door).
+        """
+        if principal.is_guest and room_id != principal.guest_room_id:
+            raise forbidden("guests may only enter the room they were invited to")
         room = await self._room(principal.org_id, room_id)
-        outcome, _ = await self._move(principal.org_id, principal.user_id, room, invited_ok=True)
+        if principal.is_guest and principal.guest_needs_admission:
+            person = await self.person(principal.org_id, principal.user_id)
+            outcome = Outcome.ENTER if person and person.room_id == room_id else Outcome.KNOCK
+        else:
+            # A guest's link is their invitation: no knocking, whatever the door.
+            outcome, _ = await self._move(
+                principal.org_id,
+                principal.user_id,
+                room,
+                invited_ok=True,
+                force_invited=principal.is_guest,
+            )
         if outcome is Outcome.ENTER:
             return {"outcome": "entered", "room_id": room_id}
         request = await self._knock(principal, room)
@@ -204,7 +226,13 @@ class Office:
         await self._move(principal.org_id, principal.user_id, None, invited_ok=False)
 
     async def _move(
-        self, org_id: int, user_id: int, room: RoomInfo | None, *, invited_ok: bool
+        self,
+        org_id: int,
+        user_id: int,
+        room: RoomInfo | None,
+        *,
+        invited_ok: bool,
+        force_invited: bool = False,
     ) -> tuple[Outcome, Moved | None]:
         now = self._now()
         for _ in range(20):
@@ -221,7 +249,8 @@ class Office:
                 keys.append(room_key(org_id, room.id))
             try:
                 outcome, moved = await self._store.transact(
-                    keys, self._move_change(current.room_id, room, now, invited_ok)
+                    keys,
+                    self._move_change(current.room_id, room, now, invited_ok, force_invited),
                 )
             except _Retry:
                 continue
@@ -231,7 +260,12 @@ class Office:
         raise AppError(ErrorCode.UNAVAILABLE, "the office is busy; try again")
 
     def _move_change(
-        self, expected_room: int | None, room: RoomInfo | None, now: float, invited_ok: bool
+        self,
+        expected_room: int | None,
+        room: RoomInfo | None,
+        now: float,
+        invited_ok: bool,
+        force_invited: bool,
     ) -> Callable[[list[Doc | None]], tuple[list[Doc | None], tuple[Outcome, Moved | None]]]:
         def change(docs: list[Doc | None]) -> tuple[list[Doc | None], tuple[Outcome, Moved | None]]:
             if docs[0] is None:
@@ -248,7 +282,7 @@ class Office:
             if room is not None:
                 occupants = _occupants(new_doc)
                 invited = {k: v for k, v in (new_doc or {}).get("invited", {}).items() if v > now}
-                is_invited = invited_ok and str(person.user_id) in invited
+                is_invited = force_invited or (invited_ok and str(person.user_id) in invited)
                 outcome = decide_entry(
                     room.rules, person.user_id, occupants.keys(), invited=is_invited
                 )
@@ -279,6 +313,7 @@ class Office:
     async def _after_move(self, moved: Moved, room: RoomInfo | None) -> None:
         org_id, user_id = moved.after.org_id, moved.after.user_id
         self._deltas.add(org_id, moved.after.public())
+        await self._tell_guests(org_id, {moved.before.room_id, moved.after.room_id})
         await self._record_leave(moved)
         if room is not None:
             await self._record(org_id, user_id, Metric.ROOM_ENTERED, room_kind=room)
@@ -311,12 +346,16 @@ class Office:
 
     async def get_person(self, principal: Principal, user_id: int) -> Request:
         """Ask someone to come to the room you are in; they get a prompt."""
+        if principal.is_guest:
+            raise forbidden("guests cannot get people")
         host = await self.person(principal.org_id, principal.user_id)
         if host is None or host.room_id is None:
             raise invalid("walk into a room first, then get people into it")
         target = await self.person(principal.org_id, user_id)
         if target is None or not target.online or user_id == principal.user_id:
             raise not_found("that person is not in the office")
+        if target.guest:
+            raise forbidden("guests stay in the room they were invited to")
         if target.room_id == host.room_id:
             raise conflict(f"{target.display_name} is already here")
         if target.status is Status.DO_NOT_DISTURB:
@@ -405,7 +444,9 @@ class Office:
             req_doc, room_doc = docs
             if req_doc is None:
                 raise not_found("that request is no longer open")
-            if not request.answerable_by(principal.user_id, frozenset(_occupants(room_doc))):
+            if principal.is_guest or not request.answerable_by(
+                principal.user_id, frozenset(_occupants(room_doc))
+            ):
                 raise forbidden("only someone in the room can answer a knock")
             if not accept:
                 return [None, room_doc], list(req_doc["rung"])
@@ -513,18 +554,102 @@ class Office:
         moved = await self._store.transact(keys, change)
         if moved is not None:
             self._deltas.add(moved.after.org_id, moved.after.public())
+            await self._tell_guests(moved.after.org_id, {moved.before.room_id})
+            await self._record_leave(moved)
+
+    # -- guests -----------------------------------------------------------------------------
+
+    async def _room_people(self, org_id: int, room_id: int) -> list[Person]:
+        occupants = await self.occupants(org_id, room_id)
+        docs = await self._store.get_many([person_key(org_id, u) for u in sorted(occupants)])
+        return [Person.from_doc(d) for d in docs if d]
+
+    async def _tell_guests(self, org_id: int, room_ids: set[int | None]) -> None:
+        """Guests get no office deltas (they see one room only): send the guests of each
+        changed room who is in it now."""
+        for room_id in room_ids:
+            if room_id is None:
+                continue
+            people = await self._room_people(org_id, room_id)
+            guests = [p.user_id for p in people if p.guest]
+            if guests:
+                await self._broadcaster.to_users(
+                    guests,
+                    "guest:room",
+                    {"room_id": room_id, "people": [p.public() for p in people]},
+                )
+
+    async def guest_view(self, principal: Principal) -> dict[str, Any]:
+        """What a guest may know: their room, who is in it, whether they are inside."""
+        if principal.guest_room_id is None:
+            raise forbidden("only guests have a guest view")
+        room = await self._room(principal.org_id, principal.guest_room_id)
+        me = await self.person(principal.org_id, principal.user_id)
+        admitted = me is not None and me.room_id == room.id
+        people = await self._room_people(principal.org_id, room.id) if admitted else []
+        return {
+            "room": {"id": room.id, "name": room.name, "kind": room.kind.value},
+            "admitted": admitted,
+            "needs_admission": principal.guest_needs_admission,
+            "people": [p.public() for p in people],
+        }
+
+    async def connection_sids(self, org_id: int, user_id: int) -> list[str]:
+        """Socket.IO session ids of a person's open connections, on every process."""
+        person = await self.person(org_id, user_id)
+        return [c.split(":", 1)[1] for c in sorted(person.connections)] if person else []
+
+    async def force_offline(self, org_id: int, user_id: int) -> None:
+        """Out of the office now, without a grace period (a guest whose link ended)."""
+        key = person_key(org_id, user_id)
+        await self._store.unschedule(OFFLINE_QUEUE, key)
+        person = await self.person(org_id, user_id)
+        if person is None:
+            return
+        keys = [key] + ([room_key(org_id, person.room_id)] if person.room_id else [])
+
+        def change(docs: list[Doc | None]) -> tuple[list[Doc | None], Moved | None]:
+            if docs[0] is None:
+                return docs, None
+            current = Person.from_doc(docs[0])
+            if current.room_id != person.room_id:
+                raise _Retry
+            after = presence.go_offline(replace(current, connections=frozenset()))
+            new_docs: list[Doc | None] = [after.to_doc()]
+            company: dict[int, float] = {}
+            if person.room_id is not None:
+                occupants = _occupants(docs[1])
+                occupants.pop(current.user_id, None)
+                company = dict(occupants)
+                new_docs.append(_room_doc(occupants, (docs[1] or {}).get("invited", {})))
+            return new_docs, Moved(current, after, company)
+
+        try:
+            moved = await self._store.transact(keys, change)
+        except _Retry:
+            await self.force_offline(org_id, user_id)
+            return
+        if moved is not None:
+            self._deltas.add(org_id, moved.after.public())
+            await self._tell_guests(org_id, {moved.before.room_id})
             await self._record_leave(moved)
 
     # -- reading ----------------------------------------------------------------------------
 
     async def snapshot(self, principal: Principal) -> dict[str, Any]:
         """Everything a colleague sees at a glance: floors, rooms, everyone and their status."""
+        if principal.is_guest:
+            raise forbidden("guests see only the room they were invited to")
         async with self._db() as session:
             floors, rooms = await org_layout(session, principal.org_id)
             members = (
                 await session.execute(
                     select(User.id, User.display_name)
-                    .where(User.org_id == principal.org_id, User.status == UserStatus.ACTIVE)
+                    .where(
+                        User.org_id == principal.org_id,
+                        User.status == UserStatus.ACTIVE,
+                        User.is_guest.is_(False),
+                    )
                     .order_by(User.display_name)
                 )
             ).all()
@@ -532,6 +657,17 @@ class Office:
         people = [
             (Person.from_doc(doc) if doc else Person(principal.org_id, uid, name)).public()
             for (uid, name), doc in zip(members, docs, strict=True)
+        ]
+        # Guests are nobody's colleagues: listed only while they are here.
+        known = {uid for uid, _ in members}
+        others = sorted(int(u) for u in await self._store.members(f"people:{principal.org_id}"))
+        guest_docs = await self._store.get_many(
+            [person_key(principal.org_id, u) for u in others if u not in known]
+        )
+        people += [
+            Person.from_doc(d).public()
+            for d in guest_docs
+            if d and d.get("guest") and d.get("online")
         ]
         self._layout_cache[principal.org_id] = (self._clock.monotonic(), {r.id: r for r in rooms})
         return {

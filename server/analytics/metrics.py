@@ -16,6 +16,7 @@ class Metric(StrEnum):
     ROOM_TOGETHER_SECONDS = "room_together_seconds"
     STATUS_CHANGED = "status_changed"
     MESSAGE_SENT = "message_sent"
+    GUEST_JOINED = "guest_joined"  # counted, never identified
 
 
 class Channel(StrEnum):

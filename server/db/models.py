@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     Uuid,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -89,9 +90,11 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[UserStatus] = mapped_column(_enum(UserStatus), default=UserStatus.ACTIVE)
     # The only person id analytics ever sees; erasure breaks this link.
-    analytics_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
+    analytics_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_active_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A guest from a link: no email, no password, no analytics identity, one room only.
+    is_guest: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Membership(Base):
@@ -125,6 +128,10 @@ class AuthSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set for a guest: the link they came by. The session dies with the link.
+    guest_invite_id: Mapped[int | None] = mapped_column(
+        ForeignKey("room_invites.id", ondelete="CASCADE"), index=True
+    )
 
 
 class OrgInviteCode(Base):

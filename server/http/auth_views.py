@@ -26,11 +26,11 @@ def session_json(info: SessionInfo) -> dict[str, object]:
     }
 
 
-def _client_address(request: web.Request) -> str:
+def client_address(request: web.Request) -> str:
     return request.remote or "unknown"
 
 
-def _with_cookie(settings: Settings, signed_in: SignedIn, status: int) -> web.Response:
+def with_cookie(settings: Settings, signed_in: SignedIn, status: int) -> web.Response:
     response = web.json_response(session_json(signed_in.session), status=status)
     response.set_cookie(
         session_cookie_name(settings.secure_cookies),
@@ -46,16 +46,16 @@ def _with_cookie(settings: Settings, signed_in: SignedIn, status: int) -> web.Re
 
 async def sign_in(request: web.Request) -> web.Response:
     body = await parse_body(request, SignInBody)
-    signed_in = await request.app[AUTH].sign_in(body.email, body.password, _client_address(request))
-    return _with_cookie(request.app[SETTINGS], signed_in, 200)
+    signed_in = await request.app[AUTH].sign_in(body.email, body.password, client_address(request))
+    return with_cookie(request.app[SETTINGS], signed_in, 200)
 
 
 async def join(request: web.Request) -> web.Response:
     body = await parse_body(request, JoinBody)
     signed_in = await request.app[AUTH].join_with_code(
-        body.code, body.email, body.display_name, body.password, _client_address(request)
+        body.code, body.email, body.display_name, body.password, client_address(request)
     )
-    return _with_cookie(request.app[SETTINGS], signed_in, 201)
+    return with_cookie(request.app[SETTINGS], signed_in, 201)
 
 
 async def create_invite_code(request: web.Request) -> web.Response:

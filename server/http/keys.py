@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from server.auth import Authenticator, SessionInfo
 from server.chat import Chat
 from server.clock import Clock
+from server.guests import Guests
 from server.layout_editor import LayoutEditor
 from server.metrics import Registry
 from server.office import Office
@@ -23,6 +24,7 @@ REDIS = web.AppKey("redis", Redis)
 AUTH = web.AppKey("auth", Authenticator)
 OFFICE = web.AppKey("office", Office)
 CHAT = web.AppKey("chat", Chat)
+GUESTS = web.AppKey("guests", Guests)
 LAYOUT_EDITOR = web.AppKey("layout_editor", LayoutEditor)
 
 SESSION = web.RequestKey("session", SessionInfo)

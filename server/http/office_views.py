@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from rooms.layout import DoorState, RoomKind
+from server.errors import forbidden
 from server.http.errors import parse_body
 from server.http.keys import DB, LAYOUT_EDITOR
 from server.http.middleware import require_session
@@ -15,6 +16,8 @@ from server.layout_store import org_layout
 
 async def layout(request: web.Request) -> web.Response:
     principal = require_session(request).principal
+    if principal.is_guest:
+        raise forbidden("guests see only the room they were invited to")
     async with request.app[DB]() as session:
         floors, rooms = await org_layout(session, principal.org_id)
     return web.json_response({"floors": floors, "rooms": [r.public() for r in rooms]})

@@ -180,6 +180,50 @@ LAYOUT_SCHEMA: dict[str, Any] = {
 }
 
 
+GUEST_LINK_INFO: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "id",
+        "room_id",
+        "created_at",
+        "expires_at",
+        "max_uses",
+        "uses",
+        "requires_admission",
+        "state",
+    ],
+    "properties": {
+        "id": {"type": "integer"},
+        "room_id": {"type": "integer"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "expires_at": {"type": "string", "format": "date-time"},
+        "max_uses": {"type": ["integer", "null"]},
+        "uses": {"type": "integer"},
+        "requires_admission": {"type": "boolean"},
+        "state": {"type": "string", "enum": ["active", "expired", "used_up", "revoked"]},
+    },
+}
+
+GUEST_LINK_CREATED: dict[str, Any] = {
+    "allOf": [
+        {"$ref": "#/components/schemas/GuestLinkInfo"},
+        {
+            "type": "object",
+            "required": ["token", "url"],
+            "properties": {"token": {"type": "string"}, "url": {"type": "string"}},
+        },
+    ]
+}
+
+GUEST_LINKS: dict[str, Any] = {
+    "type": "object",
+    "required": ["links"],
+    "properties": {
+        "links": {"type": "array", "items": {"$ref": "#/components/schemas/GuestLinkInfo"}}
+    },
+}
+
+
 def documented_path(path: str) -> str:
     """``/rooms/{room_id:\\d+}`` as aiohttp routes it is ``/rooms/{room_id}`` in OpenAPI."""
     return re.sub(r"{(\w+):[^}]*}", r"{\1}", path)
@@ -194,12 +238,15 @@ def build_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
         "InviteCode": INVITE_CODE_SCHEMA,
         "Room": ROOM_SCHEMA,
         "Layout": LAYOUT_SCHEMA,
+        "GuestLinkInfo": GUEST_LINK_INFO,
+        "GuestLinkCreated": GUEST_LINK_CREATED,
+        "GuestLinks": GUEST_LINKS,
     }
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         operation: dict[str, Any] = {
             "summary": route.summary,
-            "operationId": route.handler.__name__,
+            "operationId": f"{route.tag}_{route.handler.__name__}",
             "tags": [route.tag],
             "responses": {},
         }

@@ -67,3 +67,13 @@ class RoomChangesBody(Body):
 
 class OwnersBody(Body):
     user_ids: list[Annotated[int, Field(ge=1)]] = Field(max_length=50)
+
+
+class GuestLinkBody(Body):
+    valid_minutes: Annotated[int, Field(ge=1, le=43_200)] = 24 * 60
+    max_uses: Annotated[int, Field(ge=1, le=1000)] | None = None
+    requires_admission: bool = True
+
+
+class GuestJoinBody(Body):
+    display_name: str = Field(min_length=1, max_length=60)

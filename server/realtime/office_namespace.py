@@ -22,6 +22,7 @@ from server.auth import Authenticator
 from server.chat import Chat
 from server.clock import Clock
 from server.errors import AppError, ErrorCode, from_validation
+from server.guests import Guests
 from server.identity import Principal
 from server.metrics import Registry
 from server.office import Office
@@ -59,6 +60,7 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         activity: Activity,
         office: Office,
         chat: Chat,
+        guests: Guests,
         metrics: Registry,
         clock: Clock,
         cookie_name: str,
@@ -68,6 +70,7 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._activity = activity
         self._office = office
         self._chat = chat
+        self._guests = guests
         self._metrics = metrics
         self._clock = clock
         self._cookie_name = cookie_name
@@ -84,6 +87,8 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             "request:answer": (p.AnswerRequest, self.handle_answer_request),
             "request:cancel": (p.CancelRequest, self.handle_cancel_request),
             "person:get": (p.GetPerson, self.handle_get_person),
+            "guest:status": (p.Empty, self.handle_guest_status),
+            "guest:remove": (p.GetPerson, self.handle_guest_remove),
             "chat:room": (p.ChatRoom, self.handle_chat_room),
             "chat:open_direct": (p.ChatOpenDirect, self.handle_chat_open_direct),
             "chat:list": (p.Empty, self.handle_chat_list),
@@ -110,7 +115,8 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._connections[sid] = (principal, self._clock.monotonic())
         self._metrics.realtime_connections.inc()
         await self.enter_room(sid, f"user:{principal.user_id}")
-        await self.enter_room(sid, f"org:{principal.org_id}")
+        if not principal.is_guest:  # guests see one room, never the office
+            await self.enter_room(sid, f"org:{principal.org_id}")
         await self._office.connected(principal, sid)
         await self._activity.connected(principal)
         log.info("realtime.connected", extra={"sid": sid, "user_id": principal.user_id})
@@ -257,6 +263,13 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def handle_chat_typing(self, principal: Principal, body: p.ChatTyping) -> dict[str, Any]:
         await self._chat.typing(principal, body.conversation_id)
+        return ok()
+
+    async def handle_guest_status(self, principal: Principal, _: p.Empty) -> dict[str, Any]:
+        return ok(**await self._office.guest_view(principal))
+
+    async def handle_guest_remove(self, principal: Principal, body: p.GetPerson) -> dict[str, Any]:
+        await self._guests.remove_guest(principal, body.user_id)
         return ok()
 
 
