@@ -11,10 +11,13 @@ $(BIN)/officehours: requirements/dev.txt pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
-demo: $(BIN)/officehours            ## install, seed the demo office, serve it
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+demo: $(BIN)/officehours node_modules/.package-lock.json  ## install, seed the demo office, serve it
 	$(BIN)/officehours demo
 
-serve: $(BIN)/officehours
+serve: $(BIN)/officehours node_modules/.package-lock.json
 	$(BIN)/officehours serve
 
 lint: $(BIN)/officehours
@@ -23,7 +26,7 @@ lint: $(BIN)/officehours
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
-test: lint                          ## install, lint, type-check, check imports, run every test
+test: lint node_modules/.package-lock.json  ## install, lint, type-check, check imports, run every test
 	sh .ci/with-services.sh $(BIN)/pytest
 
 lock:                               ## re-pin requirements/*.txt from pyproject.toml

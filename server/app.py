@@ -58,6 +58,7 @@ from server.settings import Settings
 
 VERSION = "0.1.0"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+VENDOR_DIR = STATIC_DIR.parent / "node_modules" / "socket.io-client" / "dist"
 SESSION_PURGE_SECONDS = 3600
 GUEST_SWEEP_SECONDS = 0.5  # a guest is shown out within this after their link ends
 OFFICE_SWEEP_SECONDS = 0.25  # grace periods and knock time-outs end within this
@@ -189,6 +190,10 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    async def close_connections(_app: web.Application) -> None:
+        await sio.disconnect_all(socket_server)
+
+    app.on_shutdown.append(close_connections)
     app.cleanup_ctx.extend([database, redis, services, jobs])
     return app
 
@@ -213,5 +218,9 @@ def _add_static(app: web.Application) -> None:
         return serve
 
     app.router.add_get("/", page("index.html"), name="index")
+    app.router.add_get("/office", page("office.html"), name="office")
     app.router.add_get("/join/{token}", page("join.html"), name="guest_page")
+    # The Socket.IO browser client, from npm (package-lock.json): no CDN at run time.
+    if VENDOR_DIR.is_dir():
+        app.router.add_static("/vendor/", VENDOR_DIR, name="vendor")
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)

@@ -13,7 +13,9 @@ function show(session) {
 
 async function refresh() {
   try {
-    show(await api("GET", "/api/auth/session"));
+    const session = await api("GET", "/api/auth/session");
+    if (!session.roles.some((r) => r.role === "guest")) { location.href = "/office"; return; }
+    show(session);
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) show(null);
     else throw error;
@@ -24,9 +26,10 @@ $("signin-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   $("signin-error").textContent = "";
   try {
-    show(await api("POST", "/api/auth/sign-in", {
+    await api("POST", "/api/auth/sign-in", {
       email: $("email").value, password: $("password").value,
-    }));
+    });
+    location.href = "/office";
   } catch (error) {
     $("signin-error").textContent = error.message;
   }

@@ -49,6 +49,14 @@ def register(server: Any, namespace: Any) -> None:
     server.register_namespace(namespace)
 
 
+async def disconnect_all(server: Any) -> None:
+    """Close every connection (at shutdown: open WebSockets would otherwise hold the HTTP
+    server open until they time out)."""
+    for socket in list(server.eio.sockets.values()):
+        # Send the close packet but do not wait for a long-polling client to fetch it.
+        await socket.close(wait=False)
+
+
 async def shutdown(server: Any) -> None:
     await server.shutdown()
 

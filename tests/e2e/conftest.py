@@ -44,7 +44,8 @@ def chromium_path() -> str:
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
+async def browser(live_server: tuple[str, Settings]) -> AsyncIterator[Browser]:
+    """Chromium, closed before the server it talks to (so the server stops at once)."""
     executable = chromium_path()
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)

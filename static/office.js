@@ -1,0 +1,236 @@
+// The office: floor plan, people, status, rooms and doors, knocks and "get", and chat.
+import { api } from "/static/api.js";
+import { ChatPanel } from "/static/chat.js";
+import { connect, el, initials, showToast } from "/static/realtime.js";
+
+const SVG = "http://www.w3.org/2000/svg";
+const DOOR = { open: "open", closed: "closed · knock", locked: "locked" };
+const state = { me: null, people: new Map(), rooms: new Map(), floor: null, myRoom: null, settings: {} };
+let chat;
+let socket;
+
+function svg(tag, attrs = {}, text) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+async function boot() {
+  let session;
+  try { session = await api("GET", "/api/auth/session"); }
+  catch { location.href = "/"; return; }
+  if (session.roles.some((r) => r.role === "guest")) { location.href = "/"; return; }
+  state.me = session.user.id;
+  document.getElementById("me").textContent = session.user.display_name;
+  socket = connect();
+  chat = new ChatPanel(socket, state.me);
+  let connectedBefore = false;
+  socket.on("connect", async () => {
+    setConnection(true);
+    await loadSnapshot();
+    if (connectedBefore) await chat.resync();
+    connectedBefore = true;
+  });
+  socket.on("disconnect", () => setConnection(false));
+  socket.on("connect_error", (err) => { setConnection(false); if (err.data?.code === "unauthorized") location.href = "/"; });
+  socket.on("office:delta", ({ people }) => { people.forEach(applyPerson); render(); });
+  socket.on("office:layout", ({ floors, rooms }) => { setLayout(floors, rooms); render(); });
+  socket.on("request", showPrompt);
+  socket.on("request:resolved", resolvePrompt);
+  wireControls();
+}
+
+function setConnection(online) {
+  const pill = document.getElementById("connection");
+  pill.textContent = online ? "online" : "reconnecting…";
+  pill.classList.toggle("online", online);
+}
+
+async function loadSnapshot() {
+  const snap = await socket.call("office:snapshot");
+  state.settings = snap.settings;
+  setLayout(snap.floors, snap.rooms);
+  for (const p of snap.people) applyPerson(p, true);
+  const convs = await socket.call("chat:list");
+  for (const c of convs.conversations) chat.add(c, labelFor(c));
+  render();
+  startIdleWatch();
+}
+
+function setLayout(floors, rooms) {
+  state.floor = floors[0] || { name: "Office", width: 50, height: 30 };
+  state.rooms = new Map(rooms.map((r) => [r.id, r]));
+  document.getElementById("floor-name").textContent = state.floor.name;
+}
+
+function applyPerson(p, force = false) {
+  const known = state.people.get(p.user_id);
+  if (!force && known && known.rev > p.rev) return; // an older change than we have
+  state.people.set(p.user_id, p);
+  if (p.user_id === state.me && p.room_id !== state.myRoom) roomChanged(p.room_id);
+  if (p.user_id === state.me) syncStatusControls(p);
+}
+
+async function roomChanged(roomId) {
+  const previous = state.myRoom;
+  state.myRoom = roomId;
+  for (const [id, entry] of chat.conversations) if (entry.info.kind === "room" && entry.info.room_id === previous) chat.remove(id);
+  document.getElementById("leave-room").hidden = roomId === null;
+  document.getElementById("where").textContent = roomId ? `You are in ${state.rooms.get(roomId)?.name}` : "You are in the hallway";
+  if (roomId === null) { chat.disable("Walk into a room to chat"); return; }
+  try {
+    const room = await socket.call("chat:room", { room_id: roomId });
+    chat.add(room.conversation, `# ${state.rooms.get(roomId)?.name || "room"}`, room.messages);
+    chat.show(room.conversation.id);
+  } catch (error) { showToast(error.message); }
+}
+
+function labelFor(conversation) {
+  const others = conversation.members.filter((m) => m.user_id !== state.me).map((m) => m.display_name);
+  return others.join(", ") || "Conversation";
+}
+
+async function enterRoom(roomId) {
+  try {
+    const result = await socket.call("room:enter", { room_id: roomId });
+    if (result.outcome === "knocking") showToast(`You knocked on ${state.rooms.get(roomId).name}; waiting for someone to open…`);
+  } catch (error) { showToast(error.message); }
+}
+
+function render() {
+  renderFloor();
+  renderPeople();
+}
+
+function renderFloor() {
+  const floor = document.getElementById("floor");
+  floor.setAttribute("viewBox", `0 0 ${state.floor.width} ${state.floor.height}`);
+  const nodes = [];
+  const occupants = new Map();
+  for (const p of state.people.values()) {
+    if (p.room_id !== null && p.status !== "offline") {
+      if (!occupants.has(p.room_id)) occupants.set(p.room_id, []);
+      occupants.get(p.room_id).push(p);
+    }
+  }
+  for (const room of state.rooms.values()) {
+    const inside = occupants.get(room.id) || [];
+    const group = svg("g", { class: `room${room.id === state.myRoom ? " mine" : ""}`, tabindex: "0", role: "button",
+      "data-room": room.id, "aria-label": `${room.name}, door ${room.door}, ${inside.length} of ${room.capacity} people` });
+    group.append(svg("rect", { x: room.x + 0.15, y: room.y + 0.15, width: room.w - 0.3, height: room.h - 0.3, rx: 0.4 }));
+    group.append(svg("text", { class: "name", x: room.x + 0.6, y: room.y + 1.3 }, room.name));
+    group.append(svg("text", { class: "door", x: room.x + 0.6, y: room.y + 2.3 }, `${DOOR[room.door]} · ${inside.length}/${room.capacity}`));
+    inside.forEach((p, i) => {
+      const cols = Math.max(1, Math.floor((room.w - 1) / 1.6));
+      const cx = p.position ? p.position[0] : room.x + 1.2 + (i % cols) * 1.6;
+      const cy = p.position ? p.position[1] : room.y + 3.6 + Math.floor(i / cols) * 1.6;
+      const avatar = svg("g", { class: `avatar${p.guest ? " guest" : ""}`, "data-user": p.user_id });
+      avatar.append(svg("title", {}, `${p.display_name} (${p.status.replaceAll("_", " ")})`));
+      avatar.append(svg("circle", { class: "face", cx, cy, r: 0.7 }));
+      avatar.append(svg("text", { x: cx, y: cy }, initials(p.display_name)));
+      avatar.append(svg("circle", { class: `dot-${p.status}`, cx: cx + 0.5, cy: cy + 0.5, r: 0.22 }));
+      group.append(avatar);
+    });
+    group.addEventListener("click", () => enterRoom(room.id));
+    group.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); enterRoom(room.id); } });
+    nodes.push(group);
+  }
+  floor.replaceChildren(...nodes);
+}
+
+function renderPeople() {
+  const list = document.getElementById("people");
+  const people = [...state.people.values()].sort((a, b) =>
+    (a.status === "offline") - (b.status === "offline") || a.display_name.localeCompare(b.display_name));
+  list.replaceChildren(...people.map((p) => {
+    const where = p.status === "offline" ? "offline" : p.room_id ? state.rooms.get(p.room_id)?.name || "" : "hallway";
+    const canGet = p.user_id !== state.me && state.myRoom && p.status !== "offline" && p.room_id !== state.myRoom && !p.guest;
+    return el("li", { "data-user": p.user_id },
+      el("span", { class: `status s-${p.status}`, title: p.status.replaceAll("_", " ") }),
+      el("span", {}, p.display_name, p.user_id === state.me ? " (you)" : ""),
+      p.text ? el("span", { class: "muted" }, ` — ${p.text}`) : null,
+      el("span", { class: "where" }, where),
+      canGet ? el("button", { type: "button", class: "secondary", "aria-label": `Get ${p.display_name}`, onclick: () => getPerson(p) }, "Get") : null,
+      p.user_id !== state.me && !p.guest ? el("button", { type: "button", class: "secondary", "aria-label": `Message ${p.display_name}`, onclick: () => openDirect(p) }, "Message") : null);
+  }));
+}
+
+async function getPerson(p) {
+  try { await socket.call("person:get", { user_id: p.user_id }); showToast(`Asked ${p.display_name} to come over`); }
+  catch (error) { showToast(error.message); }
+}
+
+async function openDirect(p) {
+  try {
+    const { conversation } = await socket.call("chat:open_direct", { user_ids: [p.user_id] });
+    const history = await socket.call("chat:history", { conversation_id: conversation.id });
+    chat.add(conversation, labelFor(conversation), history.messages);
+    chat.show(conversation.id);
+  } catch (error) { showToast(error.message); }
+}
+
+function showPrompt(request) {
+  const box = document.getElementById("prompts");
+  const text = request.kind === "knock"
+    ? `${request.from_name} is knocking on ${request.room_name}.`
+    : `${request.from_name} asks you to come to ${request.room_name}.`;
+  const answer = async (accept) => {
+    card.remove();
+    try { await socket.call("request:answer", { request_id: request.request_id, accept }); }
+    catch (error) { showToast(error.message); }
+  };
+  const card = el("div", { class: "prompt", role: "alertdialog", "data-request": request.request_id, "aria-label": text },
+    el("p", {}, text),
+    el("div", { class: "buttons" },
+      el("button", { type: "button", class: "secondary", onclick: () => answer(false) }, request.kind === "knock" ? "Not now" : "Decline"),
+      el("button", { type: "button", onclick: () => answer(true) }, request.kind === "knock" ? "Let in" : "Go")));
+  box.append(card);
+  card.querySelector("button:last-child").focus();
+}
+
+function resolvePrompt(event) {
+  document.querySelector(`.prompt[data-request="${CSS.escape(event.request_id)}"]`)?.remove();
+  const room = state.rooms.get(event.room_id)?.name || "the room";
+  const messages = { declined: `Nobody can let you into ${room} now.`, expired: `Nobody answered at ${room}.` };
+  if (event.kind === "knock" && messages[event.outcome]) showToast(messages[event.outcome]);
+}
+
+function syncStatusControls(me) {
+  const select = document.getElementById("status-select");
+  if (document.activeElement !== select && me.status !== "offline") select.value = me.status === "away" && !me.idle ? "away" : select.value;
+}
+
+let idleTimer = null;
+let idle = false;
+function startIdleWatch() {
+  const reset = () => {
+    if (idle) { idle = false; socket.call("presence:idle", { idle: false }).catch(() => {}); }
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => { idle = true; socket.call("presence:idle", { idle: true }).catch(() => {}); },
+      (state.settings.idle_after_seconds || 300) * 1000);
+  };
+  if (!startIdleWatch.wired) {
+    ["mousemove", "keydown", "pointerdown", "focus"].forEach((e) => window.addEventListener(e, reset, { passive: true }));
+    startIdleWatch.wired = true;
+  }
+  reset();
+}
+
+function wireControls() {
+  const select = document.getElementById("status-select");
+  const text = document.getElementById("status-text");
+  const setStatus = async () => {
+    try { await socket.call("presence:set", { status: select.value, text: text.value }); }
+    catch (error) { showToast(error.message); }
+  };
+  select.addEventListener("change", setStatus);
+  text.addEventListener("change", setStatus);
+  document.getElementById("leave-room").addEventListener("click", () => socket.call("room:leave").catch((e) => showToast(e.message)));
+  document.getElementById("signout").addEventListener("click", async () => {
+    await api("POST", "/api/auth/sign-out");
+    location.href = "/";
+  });
+}
+
+boot();

@@ -1,0 +1,53 @@
+// The Socket.IO connection shared by the office and guest pages: acks as promises, errors as
+// exceptions with the server's stable code.
+import { io } from "/vendor/socket.io.esm.min.js";
+
+export class EventError extends Error {
+  constructor(code, message, retryAfter) {
+    super(message);
+    this.code = code;
+    this.retryAfter = retryAfter;
+  }
+}
+
+export function connect() {
+  const socket = io({ transports: ["websocket", "polling"], withCredentials: true });
+  socket.call = async (event, payload = {}, timeoutMs = 8000) => {
+    const ack = await socket.timeout(timeoutMs).emitWithAck(event, payload);
+    if (!ack || ack.ok !== true) {
+      const error = (ack && ack.error) || { code: "internal", message: "no answer" };
+      throw new EventError(error.code, error.message, error.retry_after);
+    }
+    return ack;
+  };
+  return socket;
+}
+
+export function showToast(text, ms = 3500) {
+  const toast = document.getElementById("toast");
+  if (!toast) return;
+  toast.textContent = text;
+  toast.hidden = false;
+  clearTimeout(showToast.timer);
+  showToast.timer = setTimeout(() => { toast.hidden = true; }, ms);
+}
+
+export function el(tag, attrs = {}, ...children) {
+  // Text is always set as text: nothing a person typed is ever parsed as HTML.
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (value !== undefined && value !== null && value !== false) node.setAttribute(key, value);
+  }
+  for (const child of children) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+export function initials(name) {
+  return name.replace(/\(guest\)/, "").trim().split(/\s+/).map((w) => w[0] || "")
+    .join("").slice(0, 2).toUpperCase();
+}

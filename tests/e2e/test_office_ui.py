@@ -1,0 +1,120 @@
+"""The office in real Chromium: people walking between rooms, chat, knocking, a guest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.async_api import Browser, Page, expect
+from sqlalchemy import select
+
+from server import demo
+from server.clock import SystemClock
+from server.db.engine import create_engine, session_factory
+from server.db.models import Room
+from server.settings import Settings
+from tests.e2e.conftest import artifact
+
+
+async def seeded(settings: Settings) -> tuple[demo.DemoOffice, dict[str, int]]:
+    engine = create_engine(settings)
+    try:
+        office = await demo.seed(session_factory(engine), settings, SystemClock())
+        async with session_factory(engine)() as session:
+            rooms = {
+                name: room_id
+                for name, room_id in (
+                    await session.execute(
+                        select(Room.name, Room.id).where(Room.org_id == office.org_id)
+                    )
+                ).all()
+            }
+    finally:
+        await engine.dispose()
+    return office, rooms
+
+
+async def signed_in(browser: Browser, base: str, email: str, password: str) -> Page:
+    context = await browser.new_context(viewport={"width": 1280, "height": 720})
+    page = await context.new_page()
+    await page.goto(f"{base}/")
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#connection")).to_have_text("online")
+    return page
+
+
+def room(page: Page, room_id: int) -> Any:
+    return page.locator(f'g.room[data-room="{room_id}"]')
+
+
+async def test_two_people_walk_chat_and_knock(
+    browser: Browser, live_server: tuple[str, Settings]
+) -> None:
+    base, settings = live_server
+    office, rooms = await seeded(settings)
+    ada = await signed_in(browser, base, "ada@demo.officehours.example", office.password)
+    bruno = await signed_in(browser, base, "bruno@demo.officehours.example", office.password)
+
+    # Walking: Bruno sees Ada's avatar appear in the lobby, then move on.
+    await room(ada, rooms["Lobby"]).click()
+    await expect(room(bruno, rooms["Lobby"]).locator("g.avatar")).to_have_count(1)
+    await room(ada, rooms["Meeting room A"]).click()
+    await expect(room(bruno, rooms["Meeting room A"]).locator("g.avatar")).to_have_count(1)
+    await expect(room(bruno, rooms["Lobby"]).locator("g.avatar")).to_have_count(0)
+
+    # Chat both ways in the room; text is shown as text, never as markup.
+    await room(bruno, rooms["Meeting room A"]).click()
+    await expect(bruno.locator("#chat-input")).to_be_enabled()
+    await ada.locator("#chat-input").fill("<b>hello</b> Bruno")
+    await ada.get_by_role("button", name="Send").click()
+    await expect(bruno.locator("#messages .body").last).to_have_text("<b>hello</b> Bruno")
+    assert await bruno.locator("#messages b").count() == 0
+    await bruno.locator("#chat-input").fill("Hi Ada!")
+    await bruno.keyboard.press("Enter")
+    await expect(ada.locator("#messages .body").last).to_have_text("Hi Ada!")
+    await ada.screenshot(path=artifact("office.png"))
+
+    # Knock and admit: Ada waits in a closed room, Bruno knocks, Ada lets him in.
+    await room(ada, rooms["Meeting room B"]).click()
+    await expect(room(ada, rooms["Meeting room B"])).to_have_class("room mine")
+    await room(bruno, rooms["Meeting room B"]).click()
+    prompt = ada.get_by_role("alertdialog")
+    await expect(prompt).to_contain_text("Bruno Lind is knocking on Meeting room B")
+    await prompt.get_by_role("button", name="Let in").click()
+    await expect(room(bruno, rooms["Meeting room B"])).to_have_class("room mine")
+    await expect(room(ada, rooms["Meeting room B"]).locator("g.avatar")).to_have_count(2)
+
+
+async def test_a_guest_joins_by_link_waits_and_chats_with_the_host(
+    browser: Browser, live_server: tuple[str, Settings]
+) -> None:
+    base, settings = live_server
+    office, rooms = await seeded(settings)
+    host = await signed_in(browser, base, "ada@demo.officehours.example", office.password)
+    await room(host, rooms["Lobby"]).click()
+    await expect(room(host, rooms["Lobby"])).to_have_class("room mine")
+
+    guest_context = await browser.new_context(viewport={"width": 1280, "height": 720})
+    guest = await guest_context.new_page()
+    await guest.goto(f"{base}/join/{office.guest_token}")
+    await expect(guest.locator("#invite")).to_contain_text("invited to Lobby at Demo Company")
+    await guest.get_by_label("Your name").fill("Grace Hopper")
+    await guest.get_by_role("button", name="Join").click()
+    await expect(guest.locator("#lobby-state")).to_contain_text("Waiting for someone")
+
+    prompt = host.get_by_role("alertdialog")
+    await expect(prompt).to_contain_text("Grace Hopper (guest) is knocking on Lobby")
+    await prompt.get_by_role("button", name="Let in").click()
+    await expect(guest.locator("#room")).to_be_visible()
+    await expect(guest.locator("#people")).to_contain_text("Ada Okafor")
+
+    await guest.locator("#chat-input").fill("Hello from the guest")
+    await guest.get_by_role("button", name="Send").click()
+    await expect(host.locator("#messages .body").last).to_have_text("Hello from the guest")
+    await host.locator("#chat-input").fill("Welcome, Grace")
+    await host.get_by_role("button", name="Send").click()
+    await expect(guest.locator("#messages .body").last).to_have_text("Welcome, Grace")
+    # The guest page shows one room; nothing of the office.
+    assert await guest.locator("#floor").count() == 0
+    await guest.screenshot(path=artifact("guest.png"))
