@@ -6,6 +6,7 @@ deployments arrives here, is validated here, and fails here with one line naming
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 from collections.abc import Mapping
@@ -52,6 +53,7 @@ class Settings:
     port: int = 8080
     base_url: str = "http://127.0.0.1:8080"
     extra_origins: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
     ice_servers: tuple[IceServer, ...] = ()
     analytics_min_group_size: int = 5
     chat_retention_days: int = 0
@@ -126,6 +128,7 @@ class Settings:
             port=port,
             base_url=base_url,
             extra_origins=extra_origins,
+            trusted_proxies=reader.addresses("TRUSTED_PROXIES"),
             ice_servers=reader.ice_servers("ICE_SERVERS"),
             analytics_min_group_size=min_group,
             chat_retention_days=reader.integer("CHAT_RETENTION_DAYS", 0, low=0, high=36500),
@@ -226,6 +229,18 @@ class _Reader:
             if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
                 raise SettingsError(name, f"{origin!r} is not an origin like https://host:port")
         return origins
+
+    def addresses(self, name: str) -> tuple[str, ...]:
+        raw = self.optional(name)
+        if raw is None:
+            return ()
+        result = []
+        for item in raw.split(","):
+            try:
+                result.append(str(ipaddress.ip_address(item.strip())))
+            except ValueError:
+                raise SettingsError(name, f"{item.strip()!r} is not an IP address") from None
+        return tuple(result)
 
     def ice_servers(self, name: str) -> tuple[IceServer, ...]:
         """A JSON list as in RTCConfiguration.iceServers, or comma-separated stun: URLs."""

@@ -320,3 +320,33 @@ async def test_an_invite_code_cannot_be_used_beyond_its_limit_under_a_race(
         ]
     )
     assert sorted(r.status for r in results) == [201, 403, 403, 403]
+
+
+async def test_behind_a_trusted_proxy_each_client_address_is_limited_on_its_own(
+    aiohttp_client: Any, tmp_path: Any, backend: Any, clock: FakeClock
+) -> None:
+    from server.app import create_app
+    from tests.conftest import make_settings
+
+    async def attempts(client: Any, forwarded_for: str, n: int) -> list[int]:
+        statuses = []
+        for i in range(n):
+            r = await client.post(
+                SIGN_IN,
+                json={"email": f"nobody{i}@x.example", "password": "wrong-password"},
+                headers={"X-Forwarded-For": forwarded_for},
+            )
+            statuses.append(r.status)
+        return statuses
+
+    behind = await aiohttp_client(
+        create_app(make_settings(tmp_path / "a", backend, trusted_proxies="127.0.0.1"), clock)
+    )
+    assert (await attempts(behind, "203.0.113.7", 21))[-1] == 429
+    assert set(await attempts(behind, "198.51.100.9, 203.0.113.7", 3)) == {429}
+    assert set(await attempts(behind, "198.51.100.9", 3)) == {401}  # another client
+
+    direct = await aiohttp_client(create_app(make_settings(tmp_path / "b", backend), clock))
+    assert (await attempts(direct, "203.0.113.7", 21))[-1] == 429
+    # Without a trusted proxy the header is ignored: it cannot be used to dodge the limit.
+    assert set(await attempts(direct, "198.51.100.9", 3)) == {429}

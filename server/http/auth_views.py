@@ -27,7 +27,18 @@ def session_json(info: SessionInfo) -> dict[str, object]:
 
 
 def client_address(request: web.Request) -> str:
-    return request.remote or "unknown"
+    """The client's address, for rate limits. Behind a reverse proxy listed in
+    OFFICEHOURS_TRUSTED_PROXIES, the nearest address in X-Forwarded-For that is not a trusted
+    proxy; otherwise the peer itself (a header from anyone else is ignored: it is forgeable)."""
+    trusted = request.app[SETTINGS].trusted_proxies
+    peer = request.remote or "unknown"
+    if peer not in trusted:
+        return peer
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if hop not in trusted:
+            return hop
+    return peer
 
 
 def with_cookie(settings: Settings, signed_in: SignedIn, status: int) -> web.Response:
