@@ -16,20 +16,7 @@ async def add_floor(session: AsyncSession, org_id: int, plan: FloorPlan, positio
     session.add(floor)
     await session.flush()
     for room in plan.rooms:
-        session.add(
-            Room(
-                org_id=org_id,
-                floor_id=floor.id,
-                name=room.name,
-                kind=room.kind,
-                x=room.rect.x,
-                y=room.rect.y,
-                w=room.rect.w,
-                h=room.rect.h,
-                capacity=room.capacity,
-                door=room.door,
-            )
-        )
+        session.add(room_row(org_id, floor.id, room))
     await session.flush()
     return floor.id
 
@@ -52,3 +39,18 @@ async def load_floors(session: AsyncSession, org_id: int) -> list[tuple[int, Flo
         )
         result.append((floor.id, FloorPlan(floor.name, floor.width, floor.height, plans)))
     return result
+
+
+def room_row(org_id: int, floor_id: int, plan: RoomPlan) -> Room:
+    return Room(
+        org_id=org_id,
+        floor_id=floor_id,
+        name=plan.name,
+        kind=plan.kind,
+        x=plan.rect.x,
+        y=plan.rect.y,
+        w=plan.rect.w,
+        h=plan.rect.h,
+        capacity=plan.capacity,
+        door=plan.door,
+    )

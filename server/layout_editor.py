@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from rooms.layout import DoorState, FloorPlan, LayoutError, Rect, RoomKind, RoomPlan
 from server.db.models import Floor, Room, RoomOwner, User
 from server.errors import conflict, forbidden, invalid, not_found
+from server.floorplans import room_row
 from server.identity import Principal, Role
 from server.layout_store import room_info
 from server.office import Office
@@ -101,18 +102,7 @@ class LayoutEditor:
                 )
             )
             _checked(lambda: FloorPlan(floor.name, floor.width, floor.height, (*others, plan)))
-            room = Room(
-                org_id=principal.org_id,
-                floor_id=floor.id,
-                name=plan.name,
-                kind=plan.kind,
-                x=plan.rect.x,
-                y=plan.rect.y,
-                w=plan.rect.w,
-                h=plan.rect.h,
-                capacity=plan.capacity,
-                door=plan.door,
-            )
+            room = room_row(principal.org_id, floor.id, plan)
             session.add(room)
             await session.commit()
             info = await room_info(session, principal.org_id, room.id)

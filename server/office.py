@@ -515,7 +515,8 @@ class Office:
         once: each change is a transaction that only one of them wins."""
         now = self._now()
         for key in await self._store.due(OFFLINE_QUEUE, now):
-            await self._maybe_offline(key, now)
+            _, org_id, user_id = key.split(":")
+            await self._take_offline(int(org_id), int(user_id), now, after_grace=True)
             await self._store.unschedule(OFFLINE_QUEUE, key)
         for request_id in await self._store.due(REQUEST_QUEUE, now):
             (doc,) = await self._store.get_many([request_key(request_id)])
@@ -526,36 +527,49 @@ class Office:
             else:
                 await self._store.unschedule(REQUEST_QUEUE, request_id)
 
-    async def _maybe_offline(self, key: str, now: float) -> None:
-        (doc,) = await self._store.get_many([key])
-        if doc is None:
-            return
-        person = Person.from_doc(doc)
-        if not presence.grace_over(person, now, self._config.grace_seconds):
-            return
-        keys = [key] + ([room_key(person.org_id, person.room_id)] if person.room_id else [])
-
-        def change(docs: list[Doc | None]) -> tuple[list[Doc | None], Moved | None]:
-            current = Person.from_doc(docs[0]) if docs[0] else None
-            if current is None or not presence.grace_over(current, now, self._config.grace_seconds):
-                return docs, None
-            if current.room_id != person.room_id:
-                return docs, None  # moved meanwhile; the next sweep sees it again
-            after = presence.go_offline(current)
-            new_docs: list[Doc | None] = [after.to_doc()]
-            company: dict[int, float] = {}
+    async def _take_offline(
+        self, org_id: int, user_id: int, now: float, *, after_grace: bool
+    ) -> None:
+        """Out of the office and out of their room: once the grace period is over (the
+        sweep), or at once (a guest whose visit ended)."""
+        grace = self._config.grace_seconds
+        for _ in range(20):
+            person = await self.person(org_id, user_id)
+            if person is None or (after_grace and not presence.grace_over(person, now, grace)):
+                return
+            keys = [person_key(org_id, user_id)]
             if person.room_id is not None:
-                occupants = _occupants(docs[1])
-                occupants.pop(current.user_id, None)
-                company = dict(occupants)
-                new_docs.append(_room_doc(occupants, (docs[1] or {}).get("invited", {})))
-            return new_docs, Moved(current, after, company)
+                keys.append(room_key(org_id, person.room_id))
 
-        moved = await self._store.transact(keys, change)
-        if moved is not None:
-            self._deltas.add(moved.after.org_id, moved.after.public())
-            await self._tell_guests(moved.after.org_id, {moved.before.room_id})
-            await self._record_leave(moved)
+            def change(
+                docs: list[Doc | None], room_id: int | None = person.room_id
+            ) -> tuple[list[Doc | None], Moved | None]:
+                current = Person.from_doc(docs[0]) if docs[0] else None
+                if current is None or (
+                    after_grace and not presence.grace_over(current, now, grace)
+                ):
+                    return docs, None  # came back meanwhile
+                if current.room_id != room_id:
+                    raise _Retry
+                after = presence.go_offline(replace(current, connections=frozenset()))
+                new_docs: list[Doc | None] = [after.to_doc()]
+                company: dict[int, float] = {}
+                if room_id is not None:
+                    occupants = _occupants(docs[1])
+                    occupants.pop(current.user_id, None)
+                    company = dict(occupants)
+                    new_docs.append(_room_doc(occupants, (docs[1] or {}).get("invited", {})))
+                return new_docs, Moved(current, after, company)
+
+            try:
+                moved = await self._store.transact(keys, change)
+            except _Retry:
+                continue
+            if moved is not None:
+                self._deltas.add(org_id, moved.after.public())
+                await self._tell_guests(org_id, {moved.before.room_id})
+                await self._record_leave(moved)
+            return
 
     # -- guests -----------------------------------------------------------------------------
 
@@ -600,39 +614,9 @@ class Office:
         return [c.split(":", 1)[1] for c in sorted(person.connections)] if person else []
 
     async def force_offline(self, org_id: int, user_id: int) -> None:
-        """Out of the office now, without a grace period (a guest whose link ended)."""
-        key = person_key(org_id, user_id)
-        await self._store.unschedule(OFFLINE_QUEUE, key)
-        person = await self.person(org_id, user_id)
-        if person is None:
-            return
-        keys = [key] + ([room_key(org_id, person.room_id)] if person.room_id else [])
-
-        def change(docs: list[Doc | None]) -> tuple[list[Doc | None], Moved | None]:
-            if docs[0] is None:
-                return docs, None
-            current = Person.from_doc(docs[0])
-            if current.room_id != person.room_id:
-                raise _Retry
-            after = presence.go_offline(replace(current, connections=frozenset()))
-            new_docs: list[Doc | None] = [after.to_doc()]
-            company: dict[int, float] = {}
-            if person.room_id is not None:
-                occupants = _occupants(docs[1])
-                occupants.pop(current.user_id, None)
-                company = dict(occupants)
-                new_docs.append(_room_doc(occupants, (docs[1] or {}).get("invited", {})))
-            return new_docs, Moved(current, after, company)
-
-        try:
-            moved = await self._store.transact(keys, change)
-        except _Retry:
-            await self.force_offline(org_id, user_id)
-            return
-        if moved is not None:
-            self._deltas.add(org_id, moved.after.public())
-            await self._tell_guests(org_id, {moved.before.room_id})
-            await self._record_leave(moved)
+        """Out of the office now, without a grace period (a guest whose visit ended)."""
+        await self._store.unschedule(OFFLINE_QUEUE, person_key(org_id, user_id))
+        await self._take_offline(org_id, user_id, self._now(), after_grace=False)
 
     # -- reading ----------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from typing import Any
 
@@ -11,6 +12,26 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def process_env(
+    data_dir: Any,
+    port: int,
+    *,
+    database_url: str | None = None,
+    redis_url: str | None = None,
+    **settings: str,
+) -> dict[str, str]:
+    """The environment of a server process under test: this one's, with no OFFICEHOURS_*
+    leaking in, plus the given settings (``secret_key="..."`` → OFFICEHOURS_SECRET_KEY)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFICEHOURS_")}
+    env.update(OFFICEHOURS_DATA_DIR=str(data_dir), OFFICEHOURS_PORT=str(port))
+    if database_url:
+        env["OFFICEHOURS_DATABASE_URL"] = database_url
+    if redis_url:
+        env["OFFICEHOURS_REDIS_URL"] = redis_url
+    env.update({f"OFFICEHOURS_{k.upper()}": v for k, v in settings.items()})
+    return env
 
 
 async def seed_office(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import aiohttp
 import socketio
 
 from server.settings import Settings
-from tests.cli_helpers import free_port, seed_office
+from tests.cli_helpers import free_port, process_env, seed_office
 from tests.conftest import PASSWORD, Backend
 
 MESSAGES = 150
@@ -23,20 +22,16 @@ IN_FLIGHT = 8
 
 
 def env_for(tmp_path: Path, backend: Backend, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFICEHOURS_")}
-    env.update(
-        OFFICEHOURS_DATA_DIR=str(tmp_path / "var"),
-        OFFICEHOURS_PORT=str(port),
-        OFFICEHOURS_SECRET_KEY="k" * 40,
-        OFFICEHOURS_LOG_LEVEL="WARNING",
-        OFFICEHOURS_CHAT_BURST="10000",
-        OFFICEHOURS_CHAT_PER_SECOND="10000",
+    return process_env(
+        tmp_path / "var",
+        port,
+        database_url=backend.database_url,
+        redis_url=backend.redis_url,
+        secret_key="k" * 40,
+        log_level="WARNING",
+        chat_burst="10000",
+        chat_per_second="10000",
     )
-    if backend.database_url:
-        env["OFFICEHOURS_DATABASE_URL"] = backend.database_url
-    if backend.redis_url:
-        env["OFFICEHOURS_REDIS_URL"] = backend.redis_url
-    return env
 
 
 async def start(env: dict[str, str]) -> asyncio.subprocess.Process:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import sys
@@ -11,22 +10,18 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.cli_helpers import free_port
+from tests.cli_helpers import free_port, process_env
 from tests.conftest import Backend
 
 
 def command_env(tmp_path: Path, backend: Backend, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFICEHOURS_")}
-    env.update(
-        OFFICEHOURS_DATA_DIR=str(tmp_path / "var"),
-        OFFICEHOURS_PORT=str(port),
-        OFFICEHOURS_LOG_FORMAT="json",
+    return process_env(
+        tmp_path / "var",
+        port,
+        database_url=backend.database_url,
+        redis_url=backend.redis_url,
+        log_format="json",
     )
-    if backend.database_url:
-        env["OFFICEHOURS_DATABASE_URL"] = backend.database_url
-    if backend.redis_url:
-        env["OFFICEHOURS_REDIS_URL"] = backend.redis_url
-    return env
 
 
 async def test_demo_seeds_prints_the_way_in_and_serves(tmp_path: Path, backend: Backend) -> None:

@@ -14,7 +14,7 @@ import pytest
 import socketio
 
 from server.settings import Settings
-from tests.cli_helpers import free_port, seed_office
+from tests.cli_helpers import free_port, process_env, seed_office
 from tests.conftest import PASSWORD, fresh_postgres_database, service_url
 
 SECRET = "s" * 40
@@ -23,18 +23,16 @@ SECRET = "s" * 40
 def server_env(
     tmp_path: Path, database_url: str, redis_url: str, port: int, prefix: str
 ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFICEHOURS_")}
-    env.update(
-        OFFICEHOURS_DATA_DIR=str(tmp_path / f"var{port}"),
-        OFFICEHOURS_PORT=str(port),
-        OFFICEHOURS_DATABASE_URL=database_url,
-        OFFICEHOURS_REDIS_URL=redis_url,
-        OFFICEHOURS_REDIS_PREFIX=prefix,
-        OFFICEHOURS_SECRET_KEY=SECRET,
-        OFFICEHOURS_LOG_FORMAT="json",
-        OFFICEHOURS_LOG_LEVEL="WARNING",
+    return process_env(
+        tmp_path / f"var{port}",
+        port,
+        database_url=database_url,
+        redis_url=redis_url,
+        redis_prefix=prefix,
+        secret_key=SECRET,
+        log_format="json",
+        log_level="WARNING",
     )
-    return env
 
 
 @pytest.fixture

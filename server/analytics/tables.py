@@ -11,29 +11,20 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Enum, Float, Integer, Uuid
+from sqlalchemy import BigInteger, Float, Integer, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rooms.layout import RoomKind
 from server.analytics.metrics import Channel, Metric
 from server.db.base import Base
-from server.db.types import UTCDateTime
+from server.db.types import UTCDateTime, text_enum
 
 
 class AnalyticsEvent(Base):
     __tablename__ = "analytics_events"
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    metric: Mapped[Metric] = mapped_column(
-        Enum(
-            Metric,
-            native_enum=False,
-            length=32,
-            values_callable=lambda e: [m.value for m in e],
-            create_constraint=True,
-            name="metric",
-        )
-    )
+    metric: Mapped[Metric] = mapped_column(text_enum(Metric, name="metric", checked=False))
     org_id: Mapped[int] = mapped_column(Integer, index=True)
     unit_id: Mapped[int | None] = mapped_column(Integer)
     group_id: Mapped[int | None] = mapped_column(Integer)
@@ -41,24 +32,10 @@ class AnalyticsEvent(Base):
     # For pairwise metrics (time spent together): the other person's group, never their id.
     peer_group_id: Mapped[int | None] = mapped_column(Integer)
     room_kind: Mapped[RoomKind | None] = mapped_column(
-        Enum(
-            RoomKind,
-            native_enum=False,
-            length=32,
-            values_callable=lambda e: [m.value for m in e],
-            create_constraint=True,
-            name="analytics_room_kind",
-        )
+        text_enum(RoomKind, name="analytics_room_kind", checked=False)
     )
     channel: Mapped[Channel | None] = mapped_column(
-        Enum(
-            Channel,
-            native_enum=False,
-            length=16,
-            values_callable=lambda e: [m.value for m in e],
-            create_constraint=False,
-            name="analytics_channel",
-        )
+        text_enum(Channel, name="analytics_channel", length=16, checked=False)
     )
     count: Mapped[int] = mapped_column(Integer, default=1)
     seconds: Mapped[float] = mapped_column(Float, default=0.0)

@@ -24,21 +24,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from rooms.layout import DoorState, RoomKind
 from server.db.base import Base
-from server.db.types import UTCDateTime
+from server.db.types import UTCDateTime, text_enum
 from server.identity import Role, UserStatus
 
 
 def _enum(cls: type[StrEnum]) -> Enum:
-    """Enums as checked strings: portable, and a new value needs no ALTER TYPE."""
-    return Enum(
-        cls,
-        native_enum=False,
-        length=32,
-        values_callable=lambda e: [m.value for m in e],
-        validate_strings=True,
-        create_constraint=True,
-        name=cls.__name__.lower(),
-    )
+    return text_enum(cls, name=cls.__name__.lower())
 
 
 class Organization(Base):
