@@ -42,6 +42,7 @@ from server.http.keys import (
 )
 from server.http.middleware import (
     errors_and_metrics,
+    no_websocket_compression,
     security_headers,
     session_cookie_name,
     sessions_and_csrf,
@@ -73,7 +74,12 @@ def create_app(
     settings: Settings, clock: Clock | None = None, *, migrate: bool = True
 ) -> web.Application:
     app = web.Application(
-        middlewares=[security_headers, errors_and_metrics, sessions_and_csrf],
+        middlewares=[
+            security_headers,
+            errors_and_metrics,
+            no_websocket_compression,
+            sessions_and_csrf,
+        ],
         client_max_size=settings.max_message_bytes,
     )
     app[SETTINGS] = settings

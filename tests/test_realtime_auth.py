@@ -144,3 +144,25 @@ async def test_oversized_messages_are_not_processed(
         await asyncio.sleep(0.05)
     assert not rt.sio.connected
     assert client.app[METRICS].realtime_events.value("whoami") == 0
+
+
+async def test_websocket_frames_are_not_compressed(
+    client: TestClient[Any, Any], office: Office
+) -> None:
+    """Browsers offer permessage-deflate; the server declines it (a zlib context per
+    connection and per-recipient compression cost far more than small events save)."""
+    await sign_in(client, "alice@acme.example")
+    opened = await client.get(
+        "/socket.io/?EIO=4&transport=polling",
+        headers={"Origin": ORIGIN, "Cookie": session_cookie(client)},
+    )
+    sid = json.loads((await opened.text())[1:])["sid"]
+    ws = await client.ws_connect(
+        f"/socket.io/?EIO=4&transport=websocket&sid={sid}",
+        headers={"Origin": ORIGIN, "Cookie": session_cookie(client)},
+        compress=15,
+    )
+    try:
+        assert ws.compress == 0
+    finally:
+        await ws.close()

@@ -108,3 +108,15 @@ def require_session(request: web.Request) -> SessionInfo:
 def _route_name(request: web.Request) -> str:
     resource = request.match_info.route.resource
     return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def no_websocket_compression(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse permessage-deflate on Socket.IO's WebSocket: compressing every frame once per
+    recipient costs a zlib context per connection (≈100 KB) and about a third of fan-out
+    capacity (shared/notes/socketio-performance.md). Events are small JSON."""
+    if request.path.startswith(SOCKETIO_PREFIX) and "Sec-WebSocket-Extensions" in request.headers:
+        headers = request.headers.copy()
+        del headers["Sec-WebSocket-Extensions"]
+        request = request.clone(headers=headers)
+    return await handler(request)
