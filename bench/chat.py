@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import signal
 import statistics
 import subprocess
@@ -24,101 +23,15 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-SECRET = "b" * 40
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, cpu_seconds, free_port, pinned, seed_office, server_env
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def taskset(core: int) -> list[str]:
-    return ["taskset", "-c", str(core)] if shutil.which("taskset") and os.cpu_count() else []
-
-
-async def seed(env: dict[str, str], clients: int, rooms: int) -> tuple[list[str], list[int]]:
-    """An organization with one floor of ``rooms`` rooms and ``clients`` people with live
-    sessions (created directly: the benchmark measures chat, not password hashing)."""
-    from rooms.layout import FloorPlan, Rect, RoomKind, RoomPlan
-    from server import accounts
-    from server.db.engine import create_engine, session_factory
-    from server.db.migrate import upgrade
-    from server.db.models import AuthSession, Room
-    from server.floorplans import add_floor
-    from server.identity import Role
-    from server.settings import Settings
-    from server.tokens import keyed_hash, new_token
-
-    settings = Settings.from_env(env)
-    engine = create_engine(settings)
-    now = datetime.now(UTC)
-    tokens: list[str] = []
-    try:
-        await upgrade(engine)
-        async with session_factory(engine)() as session:
-            org = await accounts.create_organization(session, "Bench", "bench", now=now)
-            per_row = 10
-            plan = FloorPlan(
-                "Bench floor",
-                1000,
-                1000,
-                tuple(
-                    RoomPlan(
-                        f"Room {i}",
-                        RoomKind.TEAM_ROOM,
-                        Rect((i % per_row) * 100, (i // per_row) * 100, 90, 90),
-                        500,
-                    )
-                    for i in range(rooms)
-                ),
-            )
-            await add_floor(session, org.id, plan, position=1)
-            for i in range(clients):
-                user = await accounts.create_user(
-                    session,
-                    org.id,
-                    email=f"u{i}@bench.example",
-                    display_name=f"User {i}",
-                    password_hash=None,
-                    now=now,
-                )
-                await accounts.grant(session, user, Role.MEMBER)
-                token = new_token()
-                session.add(
-                    AuthSession(
-                        token_hash=keyed_hash(SECRET, f"session:{token}"),
-                        user_id=user.id,
-                        csrf_token="x",
-                        created_at=now,
-                        expires_at=now + timedelta(days=1),
-                    )
-                )
-                tokens.append(token)
-            from sqlalchemy import select
-
-            room_ids = list(
-                (
-                    await session.scalars(
-                        select(Room.id)
-                        .where(Room.org_id == org.id, Room.name.like("Room %"))
-                        .order_by(Room.id)
-                    )
-                ).all()
-            )
-            await session.commit()
-    finally:
-        await engine.dispose()
-    return tokens, room_ids
+def chat_rooms(count: int) -> list[tuple[str, int, int, int, int, int]]:
+    return [(f"Room {i}", (i % 10) * 100, (i // 10) * 100, 90, 90, 500) for i in range(count)]
 
 
 async def load(base: str, tokens: list[str], room_ids: list[int], seconds: float) -> dict[str, Any]:
@@ -209,24 +122,16 @@ async def count_stored(env: dict[str, str]) -> int:
         await engine.dispose()
 
 
-def server_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def run_case(
     database: str, group_commit: bool, args: argparse.Namespace, workdir: Path
 ) -> dict[str, Any]:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFICEHOURS_")}
-    env.update(
-        OFFICEHOURS_DATA_DIR=str(workdir / f"var-{port}"),
-        OFFICEHOURS_PORT=str(port),
-        OFFICEHOURS_SECRET_KEY=SECRET,
-        OFFICEHOURS_LOG_LEVEL="WARNING",
-        OFFICEHOURS_CHAT_BURST="10000",
-        OFFICEHOURS_CHAT_PER_SECOND="10000",
-        OFFICEHOURS_CHAT_GROUP_COMMIT="true" if group_commit else "false",
+    env = server_env(
+        workdir / f"var-{port}",
+        port,
+        chat_burst="10000",
+        chat_per_second="10000",
+        chat_group_commit="true" if group_commit else "false",
     )
     admin_db = None
     if database == "postgres":
@@ -243,10 +148,10 @@ async def run_case(
             admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
             + f"/{admin_db}"
         )
-    tokens, room_ids = await seed(env, args.clients, args.rooms)
+    tokens, room_ids, _ = await seed_office(env, args.clients, chat_rooms(args.rooms))
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
-        [*taskset(0), sys.executable, "-m", "server", "serve"],
+        [*pinned(0), sys.executable, "-m", "server", "serve"],
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -263,10 +168,10 @@ async def run_case(
                             break
                 except aiohttp.ClientConnectionError:
                     await asyncio.sleep(0.1)
-        cpu_before = server_cpu_seconds(server.pid)
+        cpu_before = cpu_seconds(server.pid)
         job = {"base": base, "tokens": tokens, "room_ids": room_ids, "seconds": args.seconds}
         loader = await asyncio.create_subprocess_exec(
-            *taskset(1),
+            *pinned(1),
             sys.executable,
             __file__,
             "--load-worker",
@@ -280,7 +185,7 @@ async def run_case(
         result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
         # Includes connecting and walking into rooms: an upper bound per message.
         result["server_cpu_ms_per_msg"] = (
-            (server_cpu_seconds(server.pid) - cpu_before) * 1000 / max(result["acked"], 1)
+            (cpu_seconds(server.pid) - cpu_before) * 1000 / max(result["acked"], 1)
         )
     finally:
         server.send_signal(signal.SIGTERM)
