@@ -322,3 +322,23 @@ async def test_concurrent_sends_share_commits(
     assert all(a["ok"] for a in acks)
     assert sorted(a["message"]["seq"] for a in acks) == list(range(1, 61))
     assert writer.commits - before < 60  # group commit: fewer transactions than messages
+
+
+async def test_retention_deletes_messages_older_than_the_policy(
+    client: TestClient[Any, Any], office: Office, join: Any, clock: Any
+) -> None:
+    alice = await join("alice@acme.example")
+    conversation = await direct(alice, office.bob.id)
+    await alice.call(
+        "chat:send",
+        {"conversation_id": conversation, "client_id": "old", "body": "from last month"},
+    )
+    clock.advance(31 * 86400)
+    await alice.call(
+        "chat:send", {"conversation_id": conversation, "client_id": "new", "body": "from today"}
+    )
+    removed = await client.app[CHAT].purge_older_than(office.org.id, days=30)
+    assert removed == 1
+    history = await alice.call("chat:history", {"conversation_id": conversation})
+    assert [m["body"] for m in history["messages"]] == ["from today"]
+    assert await client.app[CHAT].purge_older_than(office.outsider.org_id, days=0) == 0
