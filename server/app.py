@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -174,10 +174,11 @@ def create_app(
         sio.register(socket_server, namespace)
         coalescer.start()
         yield
-        await sio.shutdown(socket_server)
-        await namespace.drain()
-        await writer.stop()
+        # Last deltas out while the Socket.IO manager (and its Redis link) still runs.
         await coalescer.stop()
+        await _bounded(namespace.drain(), "shutdown.drain")
+        await writer.stop()
+        await _bounded(sio.shutdown(socket_server), "shutdown.socketio")
         await store.close()
 
     async def jobs(app: web.Application) -> AsyncIterator[None]:
@@ -202,6 +203,15 @@ def create_app(
     app.on_shutdown.append(close_connections)
     app.cleanup_ctx.extend([database, redis, services, jobs])
     return app
+
+
+async def _bounded(step: Awaitable[None], event: str, seconds: float = 5.0) -> None:
+    """A shutdown step that may not hold the process (or a test) hostage."""
+    try:
+        async with asyncio.timeout(seconds):
+            await step
+    except TimeoutError:
+        log.warning(event, extra={"outcome": "timed_out"})
 
 
 async def _every(seconds: float, job: Any, event: str | None) -> None:

@@ -70,8 +70,13 @@ class DeltaCoalescer:
         self._task = asyncio.create_task(self.run())
 
     async def stop(self) -> None:
+        """Cancel the loop and send what is pending, if that can be done promptly."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self.flush()
+        try:
+            async with asyncio.timeout(2):
+                await self.flush()
+        except TimeoutError:
+            log.warning("delta.final_flush_timed_out")

@@ -7,6 +7,8 @@ Outside CI a missing service skips that variant; in CI (``CI=true``) it fails.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -222,7 +224,10 @@ class RealtimeClient:
         )
 
     async def close(self) -> None:
-        await self.sio.disconnect()
+        # Bounded: a test's failure must not turn into a hang in teardown.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                await self.sio.disconnect()
 
 
 @pytest.fixture
