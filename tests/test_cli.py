@@ -76,50 +76,39 @@ async def test_demo_seeds_prints_the_way_in_and_serves(tmp_path: Path, backend: 
             await process.wait()
 
 
+async def create_admin(env: dict[str, str], password: str, *extra: str) -> tuple[int, str, str]:
+    """Run `officehours create-admin` with the password on standard input."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "server",
+        "create-admin",
+        "--email",
+        "root@corp.example",
+        "--name",
+        "Root",
+        "--org",
+        "corp",
+        *extra,
+        "--password-stdin",
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate(password.encode() + b"\n")
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
 async def test_create_admin_then_sign_in(tmp_path: Path, backend: Backend) -> None:
     env = command_env(tmp_path, backend, free_port())
-    weak = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "server",
-        "create-admin",
-        "--email",
-        "root@corp.example",
-        "--name",
-        "Root",
-        "--org",
-        "corp",
-        "--password-stdin",
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await weak.communicate(b"password\n")
-    assert weak.returncode == 1 and b"at least 10 characters" in err
+    code, _, err = await create_admin(env, "password")
+    assert code == 1 and "at least 10 characters" in err
 
-    made = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "server",
-        "create-admin",
-        "--email",
-        "root@corp.example",
-        "--name",
-        "Root",
-        "--org",
-        "corp",
-        "--org-name",
-        "Corp",
-        "--password-stdin",
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await made.communicate(b"a-long-unusual-phrase\n")
-    assert made.returncode == 0, err.decode()
-    assert b"root@corp.example is an admin of corp" in out
+    code, out, err = await create_admin(env, "a-long-unusual-phrase", "--org-name", "Corp")
+    assert code == 0, err
+    assert "root@corp.example is an admin of corp" in out
 
     from server.app import create_app
     from server.settings import Settings
