@@ -32,6 +32,7 @@ def server_env(data_dir: Path, port: int, **settings: str) -> dict[str, str]:
     env.update(
         OFFICEHOURS_DATA_DIR=str(data_dir),
         OFFICEHOURS_PORT=str(port),
+        OFFICEHOURS_BASE_URL=f"http://127.0.0.1:{port}",
         OFFICEHOURS_SECRET_KEY=SECRET,
         OFFICEHOURS_LOG_LEVEL="WARNING",
     )
@@ -44,7 +45,8 @@ async def seed_office(
 ) -> tuple[list[str], list[int], list[int]]:
     """An organization with one floor of ``rooms`` (name, x, y, w, h, capacity) and
     ``people`` members with live sessions, created directly (the benchmarks measure the
-    office, not password hashing). Returns session tokens, room ids and user ids in order."""
+    office, not sign-in: one password hash is computed once and shared). Returns session
+    tokens, room ids and user ids in order."""
     from sqlalchemy import select
 
     from rooms.layout import FloorPlan, Rect, RoomKind, RoomPlan
@@ -54,6 +56,7 @@ async def seed_office(
     from server.db.models import AuthSession, Room
     from server.floorplans import add_floor
     from server.identity import Role
+    from server.passwords import hash_password
     from server.settings import Settings
     from server.tokens import keyed_hash, new_token
 
@@ -61,6 +64,7 @@ async def seed_office(
     now = datetime.now(UTC)
     tokens: list[str] = []
     user_ids: list[int] = []
+    password_hash = await hash_password("bench-password-not-secret")
     try:
         await upgrade(engine)
         async with session_factory(engine)() as session:
@@ -81,7 +85,7 @@ async def seed_office(
                     org.id,
                     email=f"u{i}@bench.example",
                     display_name=f"User {i}",
-                    password_hash=None,
+                    password_hash=password_hash,
                     now=now,
                 )
                 await accounts.grant(session, user, Role.MEMBER)
