@@ -326,7 +326,7 @@ class Office:
         held = await self._store.members(held_key(principal.org_id, room.id))
         for doc in await self._store.get_many([request_key(r) for r in sorted(held)]):
             if doc and doc["user_id"] == principal.user_id:
-                return Request.from_doc({k: v for k, v in doc.items() if k != "rung"})
+                return _request_of(doc)
         now = self._now()
         request = Request(
             secrets.token_urlsafe(12),
@@ -427,7 +427,7 @@ class Office:
             (doc,) = await self._store.get_many([request_key(request_id)])
             if doc is None:
                 continue
-            request = Request.from_doc({k: v for k, v in doc.items() if k != "rung"})
+            request = _request_of(doc)
             prompt = self._prompt(request, room, from_name=request.display_name)
             await self._broadcaster.to_users(fresh, "request", prompt)
 
@@ -435,7 +435,7 @@ class Office:
         (doc,) = await self._store.get_many([request_key(request_id)])
         if doc is None:
             raise not_found("that request is no longer open")
-        request = Request.from_doc({k: v for k, v in doc.items() if k != "rung"})
+        request = _request_of(doc)
         if request.org_id != principal.org_id:
             raise not_found("that request is no longer open")
         now = self._now()
@@ -472,7 +472,7 @@ class Office:
         (doc,) = await self._store.get_many([request_key(request_id)])
         if doc is None or doc["org_id"] != principal.org_id:
             raise not_found("that request is no longer open")
-        request = Request.from_doc({k: v for k, v in doc.items() if k != "rung"})
+        request = _request_of(doc)
         owner = request.host_id if request.kind is RequestKind.GET else request.user_id
         if owner != principal.user_id:
             raise forbidden("only who made a request can cancel it")
@@ -522,7 +522,7 @@ class Office:
             (doc,) = await self._store.get_many([request_key(request_id)])
             rung = await self._take_request(request_id)
             if doc is not None and rung is not None:
-                request = Request.from_doc({k: v for k, v in doc.items() if k != "rung"})
+                request = _request_of(doc)
                 await self._close_request(request, Resolution.EXPIRED, rung)
             else:
                 await self._store.unschedule(REQUEST_QUEUE, request_id)
@@ -762,6 +762,11 @@ class Office:
                     seconds=max(0.0, now - max(since, before.entered_at)),
                 )
             await session.commit()
+
+
+def _request_of(doc: Doc) -> Request:
+    """A stored request without its bookkeeping (who was rung)."""
+    return Request.from_doc({k: v for k, v in doc.items() if k != "rung"})
 
 
 def _iso(ts: float) -> str:
