@@ -66,7 +66,7 @@ class Settings:
     presence_grace_seconds: int = 30
     idle_after_seconds: int = 300
     knock_timeout_seconds: int = 60
-    coalesce_ms: int = 100
+    coalesce_ms: int = 50
     chat_group_commit: bool = True
     chat_burst: int = 10
     chat_per_second: int = 1
@@ -143,7 +143,7 @@ class Settings:
             presence_grace_seconds=reader.integer("PRESENCE_GRACE_SECONDS", 30, low=0, high=3600),
             idle_after_seconds=reader.integer("IDLE_AFTER_SECONDS", 300, low=30, high=86400),
             knock_timeout_seconds=reader.integer("KNOCK_TIMEOUT_SECONDS", 60, low=5, high=3600),
-            coalesce_ms=reader.integer("COALESCE_MS", 100, low=10, high=2000),
+            coalesce_ms=reader.integer("COALESCE_MS", 50, low=10, high=2000),
             chat_group_commit=reader.boolean("CHAT_GROUP_COMMIT", True),
             chat_burst=reader.integer("CHAT_BURST", 10, low=1, high=10000),
             chat_per_second=reader.integer("CHAT_PER_SECOND", 1, low=1, high=10000),

@@ -35,7 +35,7 @@ async def test_snapshot_on_connect_shows_the_whole_office(
     assert set(people) == {office.admin.id, office.alice.id, office.bob.id}  # not Eve
     assert people[office.alice.id]["status"] == "available"
     assert people[office.bob.id]["status"] == "offline"
-    assert snap["settings"] == {"idle_after_seconds": 300, "coalesce_ms": 100}
+    assert snap["settings"] == {"idle_after_seconds": 300, "coalesce_ms": 50}
 
 
 async def test_walking_in_and_out_is_seen_by_others_within_one_interval(

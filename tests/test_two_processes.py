@@ -16,6 +16,7 @@ import socketio
 from server.settings import Settings
 from tests.cli_helpers import free_port, process_env, seed_office
 from tests.conftest import PASSWORD, fresh_postgres_database, service_url
+from tests.waiting import eventually
 
 SECRET = "s" * 40
 
@@ -96,15 +97,6 @@ async def connect(base: str, email: str) -> tuple[socketio.AsyncClient, list[tup
         transports=["websocket"],
     )
     return client, events
-
-
-async def eventually(check: Any, deadline: float = 5.0) -> Any:
-    async with asyncio.timeout(deadline):
-        while True:
-            result = check()
-            if result:
-                return result
-            await asyncio.sleep(0.02)
 
 
 async def test_people_on_different_processes_see_and_knock_on_each_other(

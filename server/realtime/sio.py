@@ -6,12 +6,32 @@ forwards event arguments, chat text included, to its own namespace.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import socketio
 from aiohttp import web
 
+from server.realtime.fanout import DirectFanoutManager
 from server.settings import Settings
+
+
+class RedisFanoutManager(socketio.AsyncRedisManager, DirectFanoutManager):  # type: ignore[misc]
+    """Redis pub/sub across processes; each process then fans out with ``DirectFanoutManager``
+    (the pub/sub manager's local delivery calls ``super().emit``, which the MRO makes ours)."""
+
+    async def close(self) -> None:
+        """Stop listening and close the Redis connections (python-socketio never does)."""
+        listener = getattr(self, "thread", None)
+        if listener is not None:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+        if getattr(self, "connected", False):
+            await self.pubsub.aclose()
+            await self.redis.aclose()
+            self.connected = False
 
 
 def create_server(settings: Settings) -> Any:
@@ -23,9 +43,9 @@ def create_server(settings: Settings) -> Any:
     origins = list(settings.allowed_origins)
     if not origins or "*" in origins:
         raise ValueError("an explicit, non-empty origin allow-list is required")
-    manager = None
+    manager: Any = DirectFanoutManager()
     if settings.redis_url is not None:
-        manager = socketio.AsyncRedisManager(
+        manager = RedisFanoutManager(
             settings.redis_url, channel=f"{settings.redis_prefix}:socketio"
         )
     return socketio.AsyncServer(
@@ -59,6 +79,8 @@ async def disconnect_all(server: Any) -> None:
 
 async def shutdown(server: Any) -> None:
     await server.shutdown()
+    if isinstance(server.manager, RedisFanoutManager):
+        await server.manager.close()
 
 
 class RefusedConnection(socketio.exceptions.ConnectionRefusedError):  # type: ignore[misc]
