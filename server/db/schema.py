@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import server.analytics.tables
+import server.audit.tables
 import server.content.messages
 import server.db.models  # noqa: F401  (registers the tables)
 from server.db.base import Base

@@ -1,0 +1,51 @@
+"""What the audit log can say happened. A new action needs no migration (no CHECK)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AuditAction(StrEnum):
+    # People and access
+    ACCOUNT_SUSPENDED = "account.suspended"
+    ACCOUNT_RESTORED = "account.restored"
+    PASSWORD_RESET = "account.password_reset"  # noqa: S105 (an action name)
+    ACCOUNT_ERASED = "account.erased"
+    ROLE_GRANTED = "role.granted"
+    ROLE_REVOKED = "role.revoked"
+    # Data rights and policy
+    EXPORT_PERSON = "export.person"
+    EXPORT_ORGANIZATION = "export.organization"
+    POLICY_CHANGED = "policy.changed"
+    RETENTION_RUN = "retention.run"
+    # Office
+    LAYOUT_CHANGED = "layout.changed"
+    GUEST_LINK_CREATED = "guest_link.created"
+    GUEST_LINK_REVOKED = "guest_link.revoked"
+    # Mentoring
+    PROGRAM_CREATED = "program.created"
+    PROGRAM_CHANGED = "program.changed"
+    PROGRAM_STEP_PUBLISHED = "program.step_published"
+    ENROLMENT_INVITED = "enrolment.invited"
+    ENROLMENT_REMOVED = "enrolment.removed"
+    MATCH_MADE = "match.made"
+    MATCH_ENDED = "match.ended"
+    MATCHING_RUN = "matching.run"
+    WEIGHTS_CHANGED = "matching.weights_changed"
+    # Analytics
+    DASHBOARD_VIEWED = "dashboard.viewed"
+    DASHBOARD_EXPORTED = "dashboard.exported"
+
+
+class TargetKind(StrEnum):
+    USER = "user"
+    ORGANIZATION = "organization"
+    UNIT = "unit"
+    GROUP = "group"
+    ROOM = "room"
+    GUEST_LINK = "guest_link"
+    PROGRAM = "program"
+    ENROLMENT = "enrolment"
+    PAIR = "pair"
+    DASHBOARD = "dashboard"
+    POLICY = "policy"
