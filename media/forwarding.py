@@ -1,0 +1,243 @@
+"""Forward a publisher's encoded frames to many subscribers without decoding or encoding.
+
+A ``Publication`` reads ``EncodedFrame``s from one remote track (see ``media.encoded``) and
+hands each to its ``ForwardedTrack``s. A ``ForwardedTrack`` is what a subscriber's
+``RTCRtpSender`` sends: aiortc's sender calls ``pack()`` on each frame, re-packetizing it with
+the subscriber's own SSRC, sequence numbers, timestamp origin and VP8 picture id. Around that:
+
+- keyframe gating: a subscriber that joins (or falls behind, or switches source) gets nothing
+  until the next keyframe, and one is asked for;
+- keyframe requests (PLI/FIR from subscribers, and gating) go upstream as one PLI per
+  publication at most every ``PLI_INTERVAL`` seconds;
+- timestamps continue smoothly when a track switches to another publication (``switch_to``),
+  so the subscriber's decoder sees one stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
+from aiortc.mediastreams import MediaStreamError
+
+from media.encoded import EncodedFrame
+
+log = logging.getLogger("officehours.media")
+
+PLI_INTERVAL = 0.3
+# Frames a subscriber may lag before it is reset to the next keyframe (about a second of video).
+QUEUE_FRAMES = 30
+# The pts step inserted at a source switch: one frame at 30 fps, or 20 ms of 48 kHz audio.
+SWITCH_STEP = {"video": 3000, "audio": 960}
+
+
+class Publication:
+    """One published track (a microphone, camera or screen) and who receives it."""
+
+    def __init__(
+        self,
+        track: MediaStreamTrack,
+        receiver: RTCRtpReceiver | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.track = track
+        self.kind: str = track.kind
+        self._receiver = receiver
+        self._clock = clock
+        self._subscribers: set[ForwardedTrack] = set()
+        self._last_pli = -PLI_INTERVAL
+        self._pli_pending: asyncio.Task[None] | None = None
+        self.frames = 0
+        self.keyframes = 0
+        self.plis_sent = 0
+        self.codec: str | None = None
+        self.ended = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        # Loudness from the RTP audio-level header extension (RFC 6464), smoothed: 0 is
+        # silence, 127 the loudest. Read from the packets, so nothing is decoded.
+        self.loudness = 0.0
+        if receiver is not None and self.kind == "audio":
+            self._listen_to_levels(receiver)
+
+    def _listen_to_levels(self, receiver: RTCRtpReceiver) -> None:
+        """Wrap this receiver's packet handler (an instance attribute, so no other receiver
+        is touched) to read each packet's audio level before aiortc handles it."""
+        handle = receiver._handle_rtp_packet
+
+        async def handle_with_level(packet: Any, arrival_time_ms: int) -> None:
+            level = packet.extensions.audio_level
+            if level is not None:
+                self.loudness = 0.8 * self.loudness + 0.2 * (127 - level[1])
+            await handle(packet, arrival_time_ms)
+
+        receiver._handle_rtp_packet = handle_with_level  # type: ignore[method-assign]
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._pump(), name=f"publication-{self.kind}")
+
+    async def _pump(self) -> None:
+        try:
+            while True:
+                frame = await self.track.recv()
+                if not isinstance(frame, EncodedFrame):
+                    raise TypeError("media.encoded.install() was not called in this process")
+                self.frames += 1
+                self.codec = frame.codec
+                if frame.keyframe:
+                    self.keyframes += 1
+                for subscriber in tuple(self._subscribers):
+                    subscriber._offer(frame)
+        except MediaStreamError:
+            pass
+        finally:
+            self.ended.set()
+            for subscriber in tuple(self._subscribers):
+                subscriber._source_ended(self)
+
+    def attach(self, subscriber: ForwardedTrack) -> None:
+        self._subscribers.add(subscriber)
+        if self.kind == "video":
+            self.request_keyframe()
+
+    def detach(self, subscriber: ForwardedTrack) -> None:
+        self._subscribers.discard(subscriber)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    def request_keyframe(self) -> None:
+        """Ask the publisher for a keyframe: now, or when the rate limit allows."""
+        if self.kind != "video" or self._receiver is None or self.ended.is_set():
+            return
+        wait = self._last_pli + PLI_INTERVAL - self._clock()
+        if self._pli_pending is not None and not self._pli_pending.done():
+            return
+        self._pli_pending = asyncio.create_task(self._send_pli(max(wait, 0.0)))
+
+    async def _send_pli(self, delay: float) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        receiver = self._receiver
+        sources = receiver.getSynchronizationSources() if receiver is not None else []
+        if receiver is None or not sources:
+            return
+        self._last_pli = self._clock()
+        self.plis_sent += 1
+        # aiortc's receiver sends PLI for its own decoder errors; this private method is the
+        # only way to send one for our subscribers (covered by tests/test_media_seams.py).
+        await receiver._send_rtcp_pli(sources[0].source)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._pli_pending is not None:
+            self._pli_pending.cancel()
+
+
+class ForwardedTrack(MediaStreamTrack):
+    """The track a subscriber's sender reads: frames of the current source, pts rewritten."""
+
+    def __init__(self, kind: str, source: Publication | None = None) -> None:
+        super().__init__()
+        self.kind = kind
+        self._queue: asyncio.Queue[EncodedFrame | None] = asyncio.Queue(QUEUE_FRAMES)
+        self._source: Publication | None = None
+        self._waiting_for_keyframe = kind == "video"
+        self._offset: int | None = None
+        self._last_pts: int | None = None
+        self.frames_sent = 0
+        self.frames_dropped = 0
+        if source is not None:
+            self.switch_to(source)
+
+    @property
+    def source(self) -> Publication | None:
+        return self._source
+
+    def switch_to(self, source: Publication | None) -> None:
+        """Receive from another publication from its next keyframe on (None: pause)."""
+        if source is self._source:
+            return
+        if self._source is not None:
+            self._source.detach(self)
+        self._source = source
+        self._offset = None  # recomputed from the new source's first frame
+        self._waiting_for_keyframe = self.kind == "video"
+        if source is not None:
+            source.attach(self)
+
+    def bind(self, sender: RTCRtpSender) -> None:
+        """Route the subscriber's keyframe requests (PLI/FIR) to the publisher.
+
+        aiortc's sender handles PLI by asking its own encoder for a keyframe; with forwarded
+        frames there is no encoder, so the request must go to the publication instead.
+        """
+        sender._send_keyframe = self.request_keyframe  # type: ignore[method-assign]
+
+    def request_keyframe(self) -> None:
+        if self._source is not None:
+            self._source.request_keyframe()
+
+    def _offer(self, frame: EncodedFrame) -> None:
+        if self.readyState != "live":
+            return
+        if self._waiting_for_keyframe:
+            if not frame.keyframe:
+                self.frames_dropped += 1
+                return
+            self._waiting_for_keyframe = False
+        try:
+            self._queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            # The subscriber's link cannot keep up: start it again at the next keyframe
+            # rather than feed it a stream it cannot decode.
+            self._drain()
+            self.frames_dropped += 1
+            if self.kind == "video":
+                self._waiting_for_keyframe = True
+                self.request_keyframe()
+
+    def _drain(self) -> None:
+        while not self._queue.empty():
+            dropped = self._queue.get_nowait()
+            if dropped is not None:
+                self.frames_dropped += 1
+
+    def _source_ended(self, source: Publication) -> None:
+        if source is self._source:
+            self._source = None
+
+    async def recv(self) -> Any:
+        if self.readyState != "live":
+            raise MediaStreamError
+        frame = await self._queue.get()
+        if frame is None:
+            self.stop()
+            raise MediaStreamError
+        if self._offset is None:
+            step = SWITCH_STEP[self.kind]
+            self._offset = 0 if self._last_pts is None else self._last_pts + step - frame.pts
+        pts = frame.pts + self._offset
+        if self._last_pts is not None and pts <= self._last_pts:
+            pts = self._last_pts + 1
+        self._last_pts = pts
+        self.frames_sent += 1
+        return frame if pts == frame.pts else frame.with_pts(pts)
+
+    def stop(self) -> None:
+        if self._source is not None:
+            self._source.detach(self)
+            self._source = None
+        if self.readyState == "live":
+            with contextlib.suppress(asyncio.QueueFull):
+                self._queue.put_nowait(None)
+        super().stop()

@@ -1,0 +1,161 @@
+"""Peer connections of the relay: one to receive each thing a person publishes, one to send
+each publisher's media to each subscriber.
+
+Why so many connections: aiortc loses the second and later video tracks of a connection that
+bundles audio with two or more videos (aiortc #868, #1437), which is exactly a camera plus a
+screen share. One connection per published source (camera+microphone, or screen) and per
+(subscriber, publisher source) never has more than one video, and joining or leaving adds or
+closes connections without renegotiating anyone else's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability
+
+from media.errors import SignallingError
+from media.forwarding import ForwardedTrack, Publication
+
+log = logging.getLogger("officehours.media")
+
+MAX_SDP_BYTES = 64 * 1024
+# Codecs the relay can forward without transcoding, in order of preference.
+FORWARDABLE = {"audio": ("opus",), "video": ("vp8", "h264")}
+
+
+@dataclass(frozen=True)
+class IceServer:
+    urls: tuple[str, ...]
+    username: str | None = None
+    credential: str | None = None
+
+
+def _configuration(ice_servers: Sequence[IceServer]) -> RTCConfiguration:
+    # An explicit (possibly empty) list: aiortc's default is a public STUN server.
+    return RTCConfiguration(
+        iceServers=[
+            RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential)
+            for s in ice_servers
+        ]
+    )
+
+
+def _parse(sdp: object, kind: str) -> RTCSessionDescription:
+    if not isinstance(sdp, str) or not sdp.strip():
+        raise SignallingError("sdp must be a non-empty string")
+    if len(sdp.encode()) > MAX_SDP_BYTES:
+        raise SignallingError("sdp is too large")
+    if not sdp.startswith("v=0"):
+        raise SignallingError("sdp must start with v=0")
+    return RTCSessionDescription(sdp=sdp, type=kind)
+
+
+def _forwardable(kind: str, only: str | None = None) -> list[RTCRtpCodecCapability]:
+    """Codec preferences: forwardable codecs (or just ``only``), with RTX for video."""
+    capabilities = RTCRtpSender.getCapabilities(kind)
+    names = (only.lower(),) if only else FORWARDABLE[kind]
+    chosen = [c for name in names for c in capabilities.codecs if c.name.lower() == name]
+    chosen += [c for c in capabilities.codecs if c.name.lower() == "rtx"]
+    return chosen
+
+
+class PublishPeer:
+    """Receives one source (camera + microphone, or a screen) from one person."""
+
+    def __init__(self, peer_id: str, source: str, ice_servers: Sequence[IceServer]) -> None:
+        self.peer_id = peer_id
+        self.source = source
+        self.pc = RTCPeerConnection(_configuration(ice_servers))
+        self.publications: list[Publication] = []
+
+        @self.pc.on("track")
+        def on_track(track: object) -> None:
+            receiver = next(
+                t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track
+            )
+            publication = Publication(receiver.track, receiver)
+            publication.start()
+            self.publications.append(publication)
+
+    async def answer(self, offer_sdp: object) -> str:
+        """Accept the browser's offer (send-only tracks); forwardable codecs only."""
+        offer = _parse(offer_sdp, "offer")
+        try:
+            await self.pc.setRemoteDescription(offer)
+        except (ValueError, KeyError, IndexError, TypeError) as error:
+            raise SignallingError(f"malformed offer: {error}") from error
+        kinds = [t.kind for t in self.pc.getTransceivers()]
+        if not kinds or kinds.count("video") > 1 or kinds.count("audio") > 1:
+            raise SignallingError("publish one audio and at most one video track per offer")
+        for transceiver in self.pc.getTransceivers():
+            transceiver.direction = "recvonly"
+            transceiver.setCodecPreferences(_forwardable(transceiver.kind))
+        answer = await self.pc.createAnswer()
+        if answer is None:
+            raise SignallingError("no answer could be made for this offer")
+        await self.pc.setLocalDescription(answer)
+        return self.pc.localDescription.sdp
+
+    def codec(self, kind: str) -> str | None:
+        """The codec negotiated for ``kind`` (aiortc keeps it on the transceiver)."""
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.kind == kind and transceiver._codecs:
+                return str(transceiver._codecs[0].name)
+        return None
+
+    async def close(self) -> None:
+        for publication in self.publications:
+            await publication.stop()
+        await self.pc.close()
+
+
+class SubscribePeer:
+    """Sends one publisher's source to one subscriber; the relay makes the offer."""
+
+    def __init__(self, peer_id: str, publish: PublishPeer, ice_servers: Sequence[IceServer]):
+        self.peer_id = peer_id
+        self.publish = publish
+        self.pc = RTCPeerConnection(_configuration(ice_servers))
+        self.tracks: list[ForwardedTrack] = []
+        self._answered = False
+
+    async def offer(self) -> str:
+        for publication in self.publish.publications:
+            track = ForwardedTrack(publication.kind, publication)
+            transceiver = self.pc.addTransceiver(track, direction="sendonly")
+            transceiver.setCodecPreferences(
+                _forwardable(publication.kind, self.publish.codec(publication.kind))
+            )
+            track.bind(transceiver.sender)
+            self.tracks.append(track)
+        offer = await self.pc.createOffer()
+        await self.pc.setLocalDescription(offer)
+        return self.pc.localDescription.sdp
+
+    async def accept(self, answer_sdp: object) -> None:
+        if self._answered:
+            raise SignallingError("this connection is already answered")
+        answer = _parse(answer_sdp, "answer")
+        try:
+            await self.pc.setRemoteDescription(answer)
+        except (ValueError, KeyError, IndexError, TypeError) as error:
+            raise SignallingError(f"malformed answer: {error}") from error
+        self._answered = True
+
+    async def close(self) -> None:
+        for track in self.tracks:
+            track.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.pc.close()

@@ -1,0 +1,235 @@
+"""Meetings of the relay: who is in which room's media, what they publish, who receives it.
+
+The relay knows connections and rooms by opaque keys and tells the outside world what to
+send through ``Signals`` (an offer to a subscriber, a closed connection, a new active
+speaker); it never imports the server. Every member receives every other member's published
+sources, each over its own connection (see ``media.peers``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import secrets
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from media.errors import SignallingError
+from media.peers import IceServer, PublishPeer, SubscribePeer
+from media.speaker import ActiveSpeaker
+
+log = logging.getLogger("officehours.media")
+
+SOURCES = ("camera", "screen")
+SPEAKER_INTERVAL = 0.3
+
+
+class Signals(Protocol):
+    async def offer(
+        self, member: str, peer_id: str, publisher: str, source: str, sdp: str
+    ) -> None: ...
+
+    async def closed(self, member: str, peer_id: str) -> None: ...
+
+    async def speaker(self, room: str, member: str | None) -> None: ...
+
+
+@dataclass
+class Member:
+    key: str
+    room: str
+    may_publish: bool
+    published: dict[str, PublishPeer] = field(default_factory=dict)
+    # peer id -> connection sending someone else's source to this member
+    receiving: dict[str, SubscribePeer] = field(default_factory=dict)
+
+
+@dataclass
+class Meeting:
+    room: str
+    members: dict[str, Member] = field(default_factory=dict)
+    speaker: ActiveSpeaker = field(default_factory=ActiveSpeaker)
+
+
+class Relay:
+    def __init__(self, signals: Signals, ice_servers: Sequence[IceServer] = ()) -> None:
+        self._signals = signals
+        self._ice = tuple(ice_servers)
+        self._meetings: dict[str, Meeting] = {}
+        self._members: dict[str, Member] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._ids = itertools.count(1)
+        self._speaker_task: asyncio.Task[None] | None = None
+
+    # -- reading -------------------------------------------------------------------------
+    def member(self, key: str) -> Member | None:
+        return self._members.get(key)
+
+    def meeting(self, room: str) -> Meeting | None:
+        return self._meetings.get(room)
+
+    def rooms(self) -> list[str]:
+        return list(self._meetings)
+
+    def peers(self) -> list[PublishPeer | SubscribePeer]:
+        found: list[PublishPeer | SubscribePeer] = []
+        for member in self._members.values():
+            found.extend(member.published.values())
+            found.extend(member.receiving.values())
+        return found
+
+    # -- membership ----------------------------------------------------------------------
+    async def join(self, room: str, key: str, *, may_publish: bool) -> Member:
+        """Enter ``room``'s media (leaving any other first) and receive what is published."""
+        current = self._members.get(key)
+        if current is not None:
+            if current.room == room:
+                current.may_publish = may_publish
+                return current
+            await self.leave(key)
+        meeting = self._meetings.setdefault(room, Meeting(room))
+        member = Member(key, room, may_publish)
+        meeting.members[key] = member
+        self._members[key] = member
+        for other in list(meeting.members.values()):
+            if other is not member:
+                for publish in other.published.values():
+                    self._spawn(self._subscribe(member, other, publish))
+        self._ensure_speaker_task()
+        return member
+
+    async def leave(self, key: str) -> None:
+        member = self._members.pop(key, None)
+        if member is None:
+            return
+        meeting = self._meetings.get(member.room)
+        for source in list(member.published):
+            await self._unpublish(member, source)
+        for peer in member.receiving.values():
+            await peer.close()
+        member.receiving.clear()
+        if meeting is not None:
+            meeting.members.pop(key, None)
+            if not meeting.members:
+                del self._meetings[member.room]
+
+    # -- publishing ----------------------------------------------------------------------
+    async def publish(self, key: str, source: str, offer_sdp: object) -> tuple[str, str]:
+        """Answer a member's offer for ``source``; everyone else in the room is offered it.
+        Returns (peer id, answer sdp). Publishing a source again replaces the old one."""
+        member = self._require(key)
+        if source not in SOURCES:
+            raise SignallingError(f"source must be one of {', '.join(SOURCES)}")
+        if not member.may_publish:
+            raise PermissionError("only speakers may publish in this room")
+        peer = PublishPeer(self._new_id("pub"), source, self._ice)
+        try:
+            answer = await peer.answer(offer_sdp)
+        except Exception:
+            await peer.close()
+            raise
+        if self._members.get(key) is not member:  # left while the answer was being made
+            await peer.close()
+            raise SignallingError("not in a meeting")
+        if source in member.published:
+            await self._unpublish(member, source)
+        member.published[source] = peer
+        meeting = self._meetings[member.room]
+        for publication in peer.publications:
+            if publication.kind == "audio":
+                meeting.speaker.watch(member.key, publication)
+        for other in list(meeting.members.values()):
+            if other is not member:
+                self._spawn(self._subscribe(other, member, peer))
+        return peer.peer_id, answer
+
+    async def unpublish(self, key: str, source: str) -> None:
+        await self._unpublish(self._require(key), source)
+
+    async def _unpublish(self, member: Member, source: str) -> None:
+        peer = member.published.pop(source, None)
+        if peer is None:
+            return
+        meeting = self._meetings.get(member.room)
+        if meeting is not None:
+            meeting.speaker.forget(member.key, peer.publications)
+            for other in meeting.members.values():
+                for peer_id, receiving in list(other.receiving.items()):
+                    if receiving.publish is peer:
+                        del other.receiving[peer_id]
+                        await receiving.close()
+                        self._spawn(self._signals.closed(other.key, peer_id))
+        await peer.close()
+
+    # -- receiving -----------------------------------------------------------------------
+    async def _subscribe(self, member: Member, publisher: Member, publish: PublishPeer) -> None:
+        peer = SubscribePeer(self._new_id("sub"), publish, self._ice)
+        sdp = await peer.offer()
+        still_there = (
+            self._members.get(member.key) is member
+            and publisher.published.get(publish.source) is publish
+        )
+        if not still_there:
+            await peer.close()
+            return
+        member.receiving[peer.peer_id] = peer
+        await self._signals.offer(member.key, peer.peer_id, publisher.key, publish.source, sdp)
+
+    async def answer(self, key: str, peer_id: object, answer_sdp: object) -> None:
+        member = self._require(key)
+        peer = member.receiving.get(peer_id) if isinstance(peer_id, str) else None
+        if peer is None:
+            raise LookupError("no such connection")
+        await peer.accept(answer_sdp)
+
+    # -- active speaker ------------------------------------------------------------------
+    def _ensure_speaker_task(self) -> None:
+        if self._speaker_task is None or self._speaker_task.done():
+            self._speaker_task = asyncio.create_task(self._watch_speakers())
+
+    async def _watch_speakers(self) -> None:
+        while self._meetings:
+            await asyncio.sleep(SPEAKER_INTERVAL)
+            for meeting in list(self._meetings.values()):
+                changed, speaker = meeting.speaker.update()
+                if changed:
+                    await self._signals.speaker(meeting.room, speaker)
+
+    # -- plumbing ------------------------------------------------------------------------
+    def _require(self, key: str) -> Member:
+        member = self._members.get(key)
+        if member is None:
+            raise SignallingError("not in a meeting")
+        return member
+
+    def _new_id(self, prefix: str) -> str:
+        return f"{prefix}-{next(self._ids)}-{secrets.token_hex(4)}"
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("media.task_failed", exc_info=task.exception())
+
+    async def settle(self) -> None:
+        """Wait for pending offers and notifications (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        for key in list(self._members):
+            await self.leave(key)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self._speaker_task is not None:
+            self._speaker_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._speaker_task

@@ -1,0 +1,193 @@
+"""The relay with real aiortc peers on loopback: forwarding, keyframe gating, PLI upstream,
+timestamps across a source switch, leave and rejoin, and bad SDP."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from media.errors import SignallingError
+from media.forwarding import PLI_INTERVAL
+from media.relay import Relay
+from tests.media_peers import Publisher, Signalled, Subscriber, until
+
+ROOM = "room-1"
+
+
+async def meeting(
+    relay: Relay, signals: Signalled, publishers: int = 1
+) -> tuple[list[Publisher], Subscriber]:
+    pubs = []
+    for n in range(publishers):
+        await relay.join(ROOM, f"pub{n}", may_publish=True)
+        pub = Publisher()
+        await pub.publish(relay, f"pub{n}")
+        pubs.append(pub)
+        # Subscribers arrive mid-stream, so they must wait for a keyframe.
+        published = relay.member(f"pub{n}").published["camera"]  # type: ignore[union-attr]
+        await until(lambda p=published: all(pub.frames >= 10 for pub in p.publications))
+    watcher = Subscriber("watcher")
+    signals.subscribers["watcher"] = watcher
+    await relay.join(ROOM, "watcher", may_publish=True)
+    await relay.settle()
+    return pubs, watcher
+
+
+def only_peer(subscriber: Subscriber) -> str:
+    (peer_id,) = subscriber.pcs
+    return peer_id
+
+
+async def test_a_late_subscriber_gets_video_from_a_keyframe_and_audio(
+    relay_setup: tuple[Relay, Signalled],
+) -> None:
+    relay, signals = relay_setup
+    pubs, watcher = await meeting(relay, signals)
+    try:
+        peer_id = only_peer(watcher)
+        await until(lambda: len(watcher.video(peer_id)) >= 20 and watcher.audio(peer_id))
+        frames = watcher.video(peer_id)
+        assert frames[0].keyframe, "the first forwarded frame must be a keyframe"
+        publication = relay.member("pub0").published["camera"].publications  # type: ignore[union-attr]
+        video = next(p for p in publication if p.kind == "video")
+        assert video.plis_sent >= 1  # gating asked the publisher for that keyframe
+        assert [f.pts for f in frames] == sorted(f.pts for f in frames)
+    finally:
+        for pub in pubs:
+            await pub.close()
+
+
+async def test_a_subscribers_picture_loss_reaches_the_publisher_rate_limited(
+    relay_setup: tuple[Relay, Signalled],
+) -> None:
+    relay, signals = relay_setup
+    pubs, watcher = await meeting(relay, signals)
+    try:
+        peer_id = only_peer(watcher)
+        await until(lambda: len(watcher.video(peer_id)) >= 10)
+        member = relay.member("pub0")
+        assert member is not None
+        video = next(p for p in member.published["camera"].publications if p.kind == "video")
+        await until(lambda: video._pli_pending is None or video._pli_pending.done())
+        keyframes_before = sum(f.keyframe for f in watcher.video(peer_id))
+        plis_before = video.plis_sent
+        receiver = next(r for r in watcher.receivers[peer_id] if r.track.kind == "video")
+        ssrc = receiver.getSynchronizationSources()[0].source
+        for _ in range(5):  # a burst of PLIs from the subscriber
+            await receiver._send_rtcp_pli(ssrc)
+        await until(lambda: sum(f.keyframe for f in watcher.video(peer_id)) > keyframes_before)
+        # The burst became at most two upstream PLIs (one now, one after the interval).
+        await until(lambda: video._pli_pending is None or video._pli_pending.done(), 2)
+        assert 1 <= video.plis_sent - plis_before <= 2
+        assert PLI_INTERVAL >= 0.3
+    finally:
+        for pub in pubs:
+            await pub.close()
+
+
+async def test_switching_source_keeps_sequence_numbers_and_timestamps_running(
+    relay_setup: tuple[Relay, Signalled],
+) -> None:
+    relay, signals = relay_setup
+    pubs, watcher = await meeting(relay, signals, publishers=2)
+    try:
+        first = next(
+            peer_id
+            for member, peer_id, publisher, _ in signals.offers
+            if member == "watcher" and publisher == "pub0"
+        )
+        await until(lambda: len(watcher.video(first)) >= 15)
+        sub_peer = relay.member("watcher").receiving[first]  # type: ignore[union-attr]
+        track = next(t for t in sub_peer.tracks if t.kind == "video")
+        other = relay.member("pub1")
+        assert other is not None
+        other_video = next(p for p in other.published["camera"].publications if p.kind == "video")
+        before = len(watcher.heard.rtp[first])
+        track.switch_to(other_video)
+        await until(lambda: len(watcher.heard.rtp[first]) >= before + 40)
+        rtp = watcher.heard.rtp[first]
+        sequence = [seq for seq, _ in rtp]
+        assert all((b - a) % 65536 == 1 for a, b in itertools.pairwise(sequence))
+        stamps = [ts for _, ts in rtp]
+        assert all((b - a) % 2**32 < 2**31 for a, b in itertools.pairwise(stamps))
+        assert track.source is other_video
+        # After the switch the subscriber started again at a keyframe.
+        frames = watcher.video(first)
+        assert any(f.keyframe for f in frames[15:])
+    finally:
+        for pub in pubs:
+            await pub.close()
+
+
+async def test_leaving_closes_their_connections_and_rejoining_gets_media_again(
+    relay_setup: tuple[Relay, Signalled],
+) -> None:
+    relay, signals = relay_setup
+    pubs, watcher = await meeting(relay, signals)
+    try:
+        first = only_peer(watcher)
+        await until(lambda: len(watcher.video(first)) >= 5)
+        publication = relay.member("pub0").published["camera"]  # type: ignore[union-attr]
+        await relay.leave("watcher")
+        assert all(p.subscriber_count == 0 for p in publication.publications)
+        await watcher.close()
+
+        again = Subscriber("watcher")
+        signals.subscribers["watcher"] = again
+        await relay.join(ROOM, "watcher", may_publish=True)
+        await relay.settle()
+        second = only_peer(again)
+        assert second != first
+        await until(lambda: len(again.video(second)) >= 5)
+        assert again.video(second)[0].keyframe
+
+        # The publisher leaves: the watcher is told its connection closed.
+        await relay.leave("pub0")
+        await relay.settle()
+        assert ("watcher", second) in signals.closed_peers
+        assert relay.meeting(ROOM) is not None
+        await relay.leave("watcher")
+        assert relay.meeting(ROOM) is None
+    finally:
+        for pub in pubs:
+            await pub.close()
+
+
+@pytest.mark.parametrize(
+    "sdp", ["", "hello", "v=0\r\nthis is not sdp\r\n", 42, None, "v=0" + "x" * 70000]
+)
+async def test_malformed_sdp_is_refused_and_changes_nothing(
+    relay_setup: tuple[Relay, Signalled], sdp: Any
+) -> None:
+    relay, signals = relay_setup
+    pubs, watcher = await meeting(relay, signals)
+    try:
+        await relay.join(ROOM, "mallory", may_publish=True)
+        with pytest.raises(SignallingError):
+            await relay.publish("mallory", "camera", sdp)
+        with pytest.raises(SignallingError):
+            await relay.answer("watcher", only_peer(watcher), sdp)
+        assert relay.member("mallory").published == {}  # type: ignore[union-attr]
+        peer_id = only_peer(watcher)
+        count = len(watcher.video(peer_id))
+        await until(lambda: len(watcher.video(peer_id)) > count + 5)
+    finally:
+        for pub in pubs:
+            await pub.close()
+
+
+async def test_listeners_of_a_town_hall_cannot_publish(
+    relay_setup: tuple[Relay, Signalled],
+) -> None:
+    relay, _ = relay_setup
+    await relay.join(ROOM, "listener", may_publish=False)
+    pub = Publisher()
+    try:
+        with pytest.raises(PermissionError):
+            await pub.publish(relay, "listener")
+        with pytest.raises(SignallingError):
+            await relay.publish("listener", "hologram", "v=0")
+    finally:
+        await pub.close()

@@ -1,0 +1,64 @@
+"""The aiortc internals the relay depends on. An aiortc upgrade that moves any of them must
+fail here, loudly, before it breaks meetings quietly."""
+
+from __future__ import annotations
+
+import inspect
+from fractions import Fraction
+
+import aiortc
+import pytest
+from aiortc import RTCRtpReceiver, RTCRtpSender, rtcrtpreceiver
+from aiortc.codecs import get_encoder
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+from media import encoded
+from media.encoded import EncodedFrame, is_keyframe
+
+
+def test_the_pinned_aiortc_is_the_one_installed() -> None:
+    assert aiortc.__version__ == encoded.SUPPORTED_AIORTC
+
+
+def test_install_replaces_the_decoder_thread_body_with_the_same_signature() -> None:
+    original = inspect.signature(rtcrtpreceiver.decoder_worker)
+    encoded.install()
+    assert encoded.installed()
+    assert list(inspect.signature(rtcrtpreceiver.decoder_worker).parameters) == list(
+        original.parameters
+    )
+    # receive() looks the worker up by name when it starts the thread.
+    assert "target=decoder_worker" in inspect.getsource(RTCRtpReceiver.receive)
+
+
+def test_receiver_and_sender_hooks_exist() -> None:
+    assert inspect.iscoroutinefunction(RTCRtpReceiver._send_rtcp_pli)
+    assert list(inspect.signature(RTCRtpReceiver._handle_rtp_packet).parameters) == [
+        "self",
+        "packet",
+        "arrival_time_ms",
+    ]
+    # A subscriber's PLI/FIR reaches the sender's _send_keyframe, which the relay redirects.
+    assert "self._send_keyframe()" in inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+    # Frames that are not decoded frames are packed, not encoded.
+    assert ".pack(data)" in inspect.getsource(RTCRtpSender._next_encoded_frame)
+
+
+@pytest.mark.parametrize(
+    ("mime", "rate", "data"),
+    [("video/VP8", 90000, b"\x10\x02\x00\x9d\x01\x2a" + bytes(40)), ("audio/opus", 48000, b"\xf8")],
+)
+def test_encoders_pack_an_encoded_frame(mime: str, rate: int, data: bytes) -> None:
+    codec = RTCRtpCodecParameters(mimeType=mime, clockRate=rate, payloadType=96)
+    frame = EncodedFrame(codec.name, data, 3000, Fraction(1, rate), True)
+    payloads, timestamp = get_encoder(codec).pack(frame)  # type: ignore[arg-type]
+    assert timestamp == 3000
+    assert b"".join(payloads).endswith(data)
+
+
+def test_keyframes_are_recognised() -> None:
+    assert is_keyframe("VP8", b"\x10\x02\x00")  # P bit 0
+    assert not is_keyframe("VP8", b"\x11\x02\x00")
+    assert is_keyframe("H264", b"\x00\x00\x00\x01\x67\x42" + b"\x00\x00\x01\x65\x88")
+    assert not is_keyframe("H264", b"\x00\x00\x00\x01\x41\x9a")
+    assert is_keyframe("opus", b"\xf8")
