@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 from redis.asyncio import Redis
 
+from media import encoded as media_encoded
 from rooms.store import MemoryStateStore, StateStore
 from server.activity import Activity
 from server.auth import Authenticator
@@ -35,6 +36,7 @@ from server.http.keys import (
     ENGINE,
     GUESTS,
     LAYOUT_EDITOR,
+    MEETINGS,
     METRICS,
     OFFICE,
     REDIS,
@@ -48,6 +50,7 @@ from server.http.middleware import (
     sessions_and_csrf,
 )
 from server.layout_editor import LayoutEditor
+from server.meetings import Meetings
 from server.metrics import Registry
 from server.office import Office, OfficeConfig
 from server.ratelimit import FailureWindow, MemoryFailureWindow, RedisFailureWindow
@@ -161,12 +164,16 @@ def create_app(
         app[GUESTS] = Guests(
             app[DB], settings, app[CLOCK], auth, office, broadcaster, guest_failures
         )
+        media_encoded.install()  # this process relays media: receive encoded frames
+        meetings = Meetings(office, app[DB], app[CLOCK], broadcaster, settings.ice_servers)
+        app[MEETINGS] = meetings
         namespace = OfficeNamespace(
             auth,
             Activity(app[DB], app[CLOCK]),
             office,
             chat,
             app[GUESTS],
+            meetings,
             app[METRICS],
             app[CLOCK],
             session_cookie_name(settings.secure_cookies),
@@ -177,6 +184,7 @@ def create_app(
         # Last deltas out while the Socket.IO manager (and its Redis link) still runs.
         await coalescer.stop()
         await _bounded(namespace.drain(), "shutdown.drain")
+        await _bounded(meetings.close(), "shutdown.meetings")
         await writer.stop()
         await _bounded(sio.shutdown(socket_server), "shutdown.socketio")
         await store.close()

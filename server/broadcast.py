@@ -26,6 +26,10 @@ class Broadcaster(Protocol):
 
     async def to_org(self, org_id: int, event: str, data: dict[str, Any]) -> None: ...
 
+    async def to_connection(self, sid: str, event: str, data: dict[str, Any]) -> None:
+        """One browser tab (media signalling belongs to a tab, not a person)."""
+        ...
+
     async def disconnect(self, connection_ids: Iterable[str]) -> None:
         """Close these connections, on whichever process holds them."""
         ...

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -105,6 +105,19 @@ class Office:
         self._config = config
         self._process = secrets.token_hex(4)
         self._layout_cache: dict[int, tuple[float, dict[int, RoomInfo]]] = {}
+        self._move_listeners: list[Callable[[Moved], Awaitable[None]]] = []
+
+    def add_move_listener(self, listener: Callable[[Moved], Awaitable[None]]) -> None:
+        """Called after every completed room change in this process, going offline included
+        (meetings leave a room's media when its person walks out)."""
+        self._move_listeners.append(listener)
+
+    async def _tell_move_listeners(self, moved: Moved) -> None:
+        for listener in self._move_listeners:
+            try:
+                await listener(moved)
+            except Exception:
+                log.exception("office.move_listener_failed")
 
     def _now(self) -> float:
         return self._clock.now().timestamp()
@@ -315,6 +328,7 @@ class Office:
         self._deltas.add(org_id, moved.after.public())
         await self._tell_guests(org_id, {moved.before.room_id, moved.after.room_id})
         await self._record_leave(moved)
+        await self._tell_move_listeners(moved)
         if room is not None:
             await self._record(org_id, user_id, Metric.ROOM_ENTERED, room_kind=room)
             if moved.after.chosen is not Status.DO_NOT_DISTURB:
@@ -569,6 +583,7 @@ class Office:
                 self._deltas.add(org_id, moved.after.public())
                 await self._tell_guests(org_id, {moved.before.room_id})
                 await self._record_leave(moved)
+                await self._tell_move_listeners(moved)
             return
 
     # -- guests -----------------------------------------------------------------------------
@@ -681,6 +696,10 @@ class Office:
             return [after.to_doc()], (before, after)
 
         return await self._store.transact([person_key(principal.org_id, principal.user_id)], change)
+
+    async def room(self, org_id: int, room_id: int) -> RoomInfo:
+        """A room of the organization (``not_found`` if there is none)."""
+        return await self._room(org_id, room_id)
 
     async def _room(self, org_id: int, room_id: int) -> RoomInfo:
         async with self._db() as session:

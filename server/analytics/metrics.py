@@ -17,6 +17,10 @@ class Metric(StrEnum):
     STATUS_CHANGED = "status_changed"
     MESSAGE_SENT = "message_sent"
     GUEST_JOINED = "guest_joined"  # counted, never identified
+    # A room's meeting (two or more people in its media): one event at its end, with its
+    # length and room kind, on the organization only (no person).
+    MEETING_HELD = "meeting_held"
+    MEDIA_SECONDS = "media_seconds"  # one person's time in a room's media, with its kind
 
 
 class Channel(StrEnum):

@@ -22,6 +22,9 @@ class SocketBroadcaster:
     async def to_org(self, org_id: int, event: str, data: dict[str, Any]) -> None:
         await self._server.emit(event, data, room=f"org:{org_id}", namespace="/")
 
+    async def to_connection(self, sid: str, event: str, data: dict[str, Any]) -> None:
+        await self._server.emit(event, data, to=sid, namespace="/")
+
     async def disconnect(self, connection_ids: Iterable[str]) -> None:
         for sid in connection_ids:
             # On Redis, python-socketio forwards this to the process that holds the socket.

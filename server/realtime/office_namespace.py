@@ -24,6 +24,7 @@ from server.clock import Clock
 from server.errors import AppError, ErrorCode, from_validation
 from server.guests import Guests
 from server.identity import Principal
+from server.meetings import Meetings
 from server.metrics import Registry
 from server.office import Office
 from server.realtime import payloads as p
@@ -32,6 +33,8 @@ from server.realtime.sio import RefusedConnection
 log = logging.getLogger("officehours.realtime")
 
 Handler = Callable[[Principal, Any], Awaitable[dict[str, Any]]]
+# Media belongs to one tab, so its handlers also get the connection id.
+TabHandler = Callable[[Principal, str, Any], Awaitable[dict[str, Any]]]
 
 
 def ok(**data: Any) -> dict[str, Any]:
@@ -61,6 +64,7 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         office: Office,
         chat: Chat,
         guests: Guests,
+        meetings: Meetings,
         metrics: Registry,
         clock: Clock,
         cookie_name: str,
@@ -71,6 +75,7 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._office = office
         self._chat = chat
         self._guests = guests
+        self._meetings = meetings
         self._metrics = metrics
         self._clock = clock
         self._cookie_name = cookie_name
@@ -99,6 +104,13 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             "chat:edit": (p.ChatEdit, self.handle_chat_edit),
             "chat:delete": (p.ChatDelete, self.handle_chat_delete),
             "chat:typing": (p.ChatTyping, self.handle_chat_typing),
+        }
+        self.tab_events: dict[str, tuple[type[p.Payload], TabHandler]] = {
+            "media:join": (p.Empty, self.handle_media_join),
+            "media:leave": (p.Empty, self.handle_media_leave),
+            "media:publish": (p.MediaPublish, self.handle_media_publish),
+            "media:unpublish": (p.MediaUnpublish, self.handle_media_unpublish),
+            "media:answer": (p.MediaAnswer, self.handle_media_answer),
         }
 
     # -- connection lifecycle ---------------------------------------------------------------
@@ -134,6 +146,7 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         log.info("realtime.disconnected", extra={"sid": sid, "user_id": principal.user_id})
 
     async def _closed(self, principal: Principal, sid: str, seconds: float) -> None:
+        await self._meetings.disconnected(sid)
         await self._office.disconnected(principal, sid)
         await self._activity.disconnected(principal, seconds)
 
@@ -150,18 +163,23 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if event in ("connect", "disconnect"):
             return await super().trigger_event(event, *args)
         entry = self.events.get(event)
-        self._metrics.realtime_events.inc(event if entry else "unknown")
-        if entry is None:
+        tab_entry = self.tab_events.get(event)
+        self._metrics.realtime_events.inc(event if entry or tab_entry else "unknown")
+        if entry is None and tab_entry is None:
             return refused(AppError(ErrorCode.NOT_FOUND, "unknown event"))
         if len(args) > 2:  # sid and at most one payload
             self._metrics.errors.inc("realtime", ErrorCode.INVALID.value)
             return refused(AppError(ErrorCode.INVALID, "send one payload object"))
         sid, payload = args[0], (args[1] if len(args) == 2 else None)
-        schema, handler = entry
         try:
             connection = self._connections.get(sid)
             if connection is None:
                 raise AppError(ErrorCode.UNAUTHORIZED, "this connection is not signed in")
+            if tab_entry is not None:
+                tab_schema, tab_handler = tab_entry
+                return await tab_handler(connection[0], sid, parse(tab_schema, payload))
+            assert entry is not None
+            schema, handler = entry
             return await handler(connection[0], parse(schema, payload))
         except AppError as error:
             self._metrics.errors.inc("realtime", error.code.value)
@@ -270,6 +288,34 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def handle_guest_remove(self, principal: Principal, body: p.GetPerson) -> dict[str, Any]:
         await self._guests.remove_guest(principal, body.user_id)
+        return ok()
+
+    # -- media (per tab) --------------------------------------------------------------------
+
+    async def handle_media_join(self, principal: Principal, sid: str, _: p.Empty) -> dict[str, Any]:
+        return ok(**await self._meetings.join(principal, sid))
+
+    async def handle_media_leave(
+        self, principal: Principal, sid: str, _: p.Empty
+    ) -> dict[str, Any]:
+        await self._meetings.leave(sid)
+        return ok()
+
+    async def handle_media_publish(
+        self, principal: Principal, sid: str, body: p.MediaPublish
+    ) -> dict[str, Any]:
+        return ok(**await self._meetings.publish(sid, body.source, body.sdp))
+
+    async def handle_media_unpublish(
+        self, principal: Principal, sid: str, body: p.MediaUnpublish
+    ) -> dict[str, Any]:
+        await self._meetings.unpublish(sid, body.source)
+        return ok()
+
+    async def handle_media_answer(
+        self, principal: Principal, sid: str, body: p.MediaAnswer
+    ) -> dict[str, Any]:
+        await self._meetings.answer(sid, body.peer_id, body.sdp)
         return ok()
 
 

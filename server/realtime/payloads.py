@@ -104,3 +104,22 @@ class ChatDelete(Payload):
 
 class ChatTyping(Payload):
     conversation_id: Id
+
+
+Sdp = Annotated[str, Field(min_length=3, max_length=64 * 1024)]
+PeerId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z]+-[0-9]+-[0-9a-f]+$")]
+Source = Literal["camera", "screen"]
+
+
+class MediaPublish(Payload):
+    source: Source
+    sdp: Sdp
+
+
+class MediaUnpublish(Payload):
+    source: Source
+
+
+class MediaAnswer(Payload):
+    peer_id: PeerId
+    sdp: Sdp
