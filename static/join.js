@@ -1,6 +1,7 @@
 // A guest's page: the link, a name, the lobby, then one room: its people and its chat.
 import { api } from "/static/api.js";
 import { ChatPanel } from "/static/chat.js";
+import { Meeting, meetingMarkup } from "/static/meeting.js";
 import { connect, el, showToast } from "/static/realtime.js";
 
 const token = decodeURIComponent(location.pathname.split("/").pop());
@@ -9,6 +10,8 @@ let socket;
 let chat;
 let roomId = null;
 let me = null;
+let meeting;
+const names = new Map();
 
 async function start() {
   try {
@@ -36,6 +39,10 @@ $("guest-form").addEventListener("submit", async (event) => {
 function enter() {
   socket = connect();
   chat = new ChatPanel(socket, me);
+  const meetingRoot = meetingMarkup();
+  $("room-title").after(meetingRoot);
+  meeting = new Meeting(socket, (id) => names.get(id) || "Someone", meetingRoot);
+  window.officehoursMeeting = meeting; // for diagnostics and the browser tests (getStats)
   socket.on("connect", async () => {
     const status = await socket.call("guest:status");
     roomId = status.room.id;
@@ -56,6 +63,8 @@ function enter() {
 
 async function admitted(people) {
   if (!people.some((p) => p.user_id === me)) return;
+  for (const p of people) names.set(p.user_id, p.display_name);
+  meeting.follow(true, people.filter((p) => p.status !== "offline").length);
   $("lobby-state").textContent = "";
   $("room").hidden = false;
   $("people").replaceChildren(...people.map((p) => el("li", {},

@@ -1,6 +1,7 @@
 // The office: floor plan, people, status, rooms and doors, knocks and "get", and chat.
 import { api } from "/static/api.js";
 import { ChatPanel } from "/static/chat.js";
+import { Meeting, meetingMarkup } from "/static/meeting.js";
 import { connect, el, initials, showToast } from "/static/realtime.js";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -8,6 +9,7 @@ const DOOR = { open: "open", closed: "closed · knock", locked: "locked" };
 const state = { me: null, people: new Map(), rooms: new Map(), floor: null, myRoom: null, settings: {} };
 let chat;
 let socket;
+let meeting;
 
 function svg(tag, attrs = {}, text) {
   const node = document.createElementNS(SVG, tag);
@@ -25,6 +27,10 @@ async function boot() {
   document.getElementById("me").textContent = session.user.display_name;
   socket = connect();
   chat = new ChatPanel(socket, state.me);
+  const meetingRoot = meetingMarkup();
+  document.querySelector(".floor-head").after(meetingRoot);
+  meeting = new Meeting(socket, (id) => state.people.get(id)?.display_name || "Someone", meetingRoot);
+  window.officehoursMeeting = meeting; // for diagnostics and the browser tests (getStats)
   let connectedBefore = false;
   socket.on("connect", async () => {
     setConnection(true);
@@ -101,6 +107,8 @@ async function enterRoom(roomId) {
 function render() {
   renderFloor();
   renderPeople();
+  const here = [...state.people.values()].filter((p) => p.room_id !== null && p.room_id === state.myRoom && p.status !== "offline");
+  meeting.follow(state.myRoom !== null, here.length);
 }
 
 function renderFloor() {

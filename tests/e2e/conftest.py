@@ -30,6 +30,15 @@ CHROMIUM_ARGS = [
     "--use-fake-ui-for-media-stream",
     "--use-fake-device-for-media-stream",
     "--allow-loopback-in-peer-connection",
+    "--auto-accept-this-tab-capture",
+    # Chromium honours only the last --disable-features: Playwright's own list (printed with
+    # DEBUG=pw:browser, Playwright 1.65) plus WebRtcHideLocalIpsWithMdns, so candidates are
+    # plain addresses the relay can reach rather than .local names.
+    "--disable-features=AvoidUnnecessaryBeforeUnloadCheckSync,DestroyProfileOnBrowserClose,"
+    "HttpsUpgrades,HttpsFirstBalancedModeAutoEnable,LensOverlay,MediaRouter,PaintHolding,"
+    "ThirdPartyStoragePartitioning,AvoidCorsURLLoaderRestartOnRedirect,TcpPortRandomizationWin,"
+    "OptimizationHints,NetworkTimeServiceQuerying,AimEnabled,PreconnectToSearch,"
+    "msForceBrowserSignIn,msEdgeUpdateLaunchServicesPreferredVersion,WebRtcHideLocalIpsWithMdns",
 ]
 
 

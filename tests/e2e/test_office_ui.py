@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
 
@@ -40,7 +41,7 @@ async def signed_in(browser: Browser, base: str, email: str, password: str) -> P
     await page.get_by_label("Email").fill(email)
     await page.get_by_label("Password").fill(password)
     await page.get_by_role("button", name="Sign in").click()
-    await expect(page.locator("#connection")).to_have_text("online")
+    await expect(page.locator("#connection")).to_have_text("online", timeout=15000)
     return page
 
 
@@ -86,6 +87,7 @@ async def test_two_people_walk_chat_and_knock(
     await expect(room(ada, rooms["Meeting room B"]).locator("g.avatar")).to_have_count(2)
 
 
+@pytest.mark.usefixtures("loopback_ice")
 async def test_a_guest_joins_by_link_waits_and_chats_with_the_host(
     browser: Browser, live_server: tuple[str, Settings]
 ) -> None:
@@ -117,4 +119,11 @@ async def test_a_guest_joins_by_link_waits_and_chats_with_the_host(
     await expect(guest.locator("#messages .body").last).to_have_text("Welcome, Grace")
     # The guest page shows one room; nothing of the office.
     assert await guest.locator("#floor").count() == 0
+
+    # Media both ways: each decodes the other's camera and hears the other's microphone.
+    from tests.e2e.test_meeting_ui import growing
+
+    for page in (guest, host):
+        rows = await growing(page, 1)
+        assert [row["source"] for row in rows.values()] == ["camera"]
     await guest.screenshot(path=artifact("guest.png"))

@@ -1,0 +1,178 @@
+// A room's meeting in the browser: camera, microphone and screen go to the server's relay, and
+// everyone else's media comes back, one connection per published source (see docs/protocol.md).
+import { el, initials, showToast } from "/static/realtime.js";
+
+const GATHER_TIMEOUT_MS = 3000;
+
+// The relay does not trickle ICE: send a description only once gathering is complete.
+function gathered(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => { if (pc.iceGatheringState === "complete") { pc.removeEventListener("icegatheringstatechange", done); resolve(); } };
+    pc.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, GATHER_TIMEOUT_MS);
+  });
+}
+
+export class Meeting {
+  constructor(socket, nameOf, root) {
+    this.socket = socket;
+    this.nameOf = nameOf;
+    this.root = root;
+    this.tiles = root.querySelector(".tiles");
+    this.joined = false;
+    this.iceServers = [];
+    this.local = null;           // camera + microphone stream
+    this.publishing = new Map(); // source -> RTCPeerConnection
+    this.receiving = new Map();  // peer id -> { pc, userId, source, tile }
+    this.screen = null;
+    this.speaker = null;
+    socket.on("media:offer", (offer) => this.onOffer(offer).catch((e) => showToast(e.message)));
+    socket.on("media:closed", ({ peer_id }) => this.dropPeer(peer_id));
+    socket.on("media:left", () => this.reset());
+    socket.on("media:speaker", ({ user_id }) => this.highlight(user_id));
+    socket.on("disconnect", () => this.reset());
+    root.querySelector(".mic").addEventListener("click", () => this.toggle("audio"));
+    root.querySelector(".cam").addEventListener("click", () => this.toggle("video"));
+    root.querySelector(".share").addEventListener("click", () => this.toggleScreen());
+  }
+
+  // Media runs while at least two people are in the room; called whenever that may change.
+  async follow(inRoom, peopleInRoom) {
+    const wanted = inRoom && peopleInRoom >= 2;
+    if (wanted && !this.joined) await this.join();
+    else if (!wanted && this.joined) await this.leave();
+  }
+
+  async join() {
+    this.joined = true;
+    this.root.hidden = false;
+    try {
+      const joined = await this.socket.call("media:join");
+      this.iceServers = joined.ice_servers;
+      if (!joined.may_publish) { this.setButtons(false); return; }
+      this.local = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
+      this.addTile("me", "camera", this.local, "You", true);
+      await this.publish("camera", this.local);
+      this.setButtons(true);
+    } catch (error) {
+      showToast(`Meeting: ${error.message}`);
+    }
+  }
+
+  async publish(source, stream) {
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: "sendonly" });
+    await pc.setLocalDescription(await pc.createOffer());
+    await gathered(pc);
+    const reply = await this.socket.call("media:publish", { source, sdp: pc.localDescription.sdp });
+    await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
+    this.publishing.get(source)?.close();
+    this.publishing.set(source, pc);
+  }
+
+  async onOffer({ peer_id, user_id, source, sdp }) {
+    if (!this.joined) return;
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    const stream = new MediaStream();
+    const entry = { pc, userId: user_id, source, tile: null };
+    this.receiving.set(peer_id, entry);
+    pc.addEventListener("track", (event) => {
+      stream.addTrack(event.track);
+      if (!entry.tile) entry.tile = this.addTile(peer_id, source, stream, this.nameOf(user_id), false, user_id);
+    });
+    await pc.setRemoteDescription({ type: "offer", sdp });
+    await pc.setLocalDescription(await pc.createAnswer());
+    await gathered(pc);
+    await this.socket.call("media:answer", { peer_id, sdp: pc.localDescription.sdp });
+  }
+
+  addTile(key, source, stream, name, mine, userId) {
+    const video = el("video", { autoplay: "", playsinline: "", "data-peer": key, "data-source": source });
+    video.muted = mine; // never play your own microphone back
+    video.srcObject = stream;
+    const label = source === "screen" ? `${name} — screen` : name;
+    const tile = el("figure", { class: `tile ${source}`, "data-user": userId ?? "me" },
+      video, el("figcaption", {}, el("span", { class: "avatar-initials", "aria-hidden": "true" }, initials(name)), label));
+    this.tiles.append(tile);
+    return tile;
+  }
+
+  dropPeer(peerId) {
+    const entry = this.receiving.get(peerId);
+    if (!entry) return;
+    entry.pc.close();
+    entry.tile?.remove();
+    this.receiving.delete(peerId);
+  }
+
+  highlight(userId) {
+    this.speaker = userId;
+    for (const tile of this.tiles.children) tile.classList.toggle("speaking", userId !== null && tile.dataset.user === String(userId));
+  }
+
+  toggle(kind) {
+    if (!this.local) return;
+    const tracks = kind === "audio" ? this.local.getAudioTracks() : this.local.getVideoTracks();
+    const on = !tracks.every((t) => t.enabled);
+    tracks.forEach((t) => { t.enabled = on; });
+    const button = this.root.querySelector(kind === "audio" ? ".mic" : ".cam");
+    button.setAttribute("aria-pressed", String(!on));
+    button.textContent = kind === "audio" ? (on ? "Mute" : "Unmute") : (on ? "Camera off" : "Camera on");
+  }
+
+  async toggleScreen() {
+    const button = this.root.querySelector(".share");
+    if (this.screen) {
+      this.screen.getTracks().forEach((t) => t.stop());
+      this.screen = null;
+      this.publishing.get("screen")?.close();
+      this.publishing.delete("screen");
+      document.querySelector('[data-peer="me"][data-source="screen"]')?.closest("figure")?.remove();
+      button.textContent = "Share screen";
+      await this.socket.call("media:unpublish", { source: "screen" }).catch(() => {});
+      return;
+    }
+    try {
+      this.screen = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+      this.screen.getVideoTracks()[0].addEventListener("ended", () => { if (this.screen) this.toggleScreen(); });
+      this.addTile("me", "screen", this.screen, "You", true);
+      await this.publish("screen", this.screen);
+      button.textContent = "Stop sharing";
+    } catch (error) {
+      this.screen = null;
+      showToast(`Screen share: ${error.message}`);
+    }
+  }
+
+  setButtons(enabled) {
+    for (const selector of [".mic", ".cam", ".share"]) this.root.querySelector(selector).disabled = !enabled;
+  }
+
+  async leave() {
+    this.reset();
+    await this.socket.call("media:leave").catch(() => {});
+  }
+
+  reset() {
+    this.joined = false;
+    for (const pc of this.publishing.values()) pc.close();
+    this.publishing.clear();
+    for (const id of [...this.receiving.keys()]) this.dropPeer(id);
+    for (const stream of [this.local, this.screen]) stream?.getTracks().forEach((t) => t.stop());
+    this.local = null;
+    this.screen = null;
+    this.tiles.replaceChildren();
+    this.root.hidden = true;
+    this.root.querySelector(".share").textContent = "Share screen";
+  }
+}
+
+export function meetingMarkup() {
+  return el("section", { class: "meeting", "aria-label": "Meeting", hidden: "" },
+    el("div", { class: "tiles" }),
+    el("div", { class: "controls" },
+      el("button", { type: "button", class: "mic", "aria-pressed": "false", disabled: "" }, "Mute"),
+      el("button", { type: "button", class: "cam", "aria-pressed": "false", disabled: "" }, "Camera off"),
+      el("button", { type: "button", class: "share", disabled: "" }, "Share screen")));
+}
