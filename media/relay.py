@@ -74,11 +74,13 @@ class Relay:
     def rooms(self) -> list[str]:
         return list(self._meetings)
 
-    def peers(self) -> list[PublishPeer | SubscribePeer]:
+    def peers(self, key: str | None = None) -> list[PublishPeer | SubscribePeer]:
+        """Every connection (of one member, or of everyone)."""
         found: list[PublishPeer | SubscribePeer] = []
         for member in self._members.values():
-            found.extend(member.published.values())
-            found.extend(member.receiving.values())
+            if key is None or member.key == key:
+                found.extend(member.published.values())
+                found.extend(member.receiving.values())
         return found
 
     # -- membership ----------------------------------------------------------------------

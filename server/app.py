@@ -64,6 +64,7 @@ VERSION = "0.1.0"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 VENDOR_DIR = STATIC_DIR.parent / "node_modules" / "socket.io-client" / "dist"
 SESSION_PURGE_SECONDS = 3600
+MEDIA_QUALITY_SECONDS = 5.0  # connection quality of meeting members, into /metrics
 GUEST_SWEEP_SECONDS = 0.5  # a guest is shown out within this after their link ends
 OFFICE_SWEEP_SECONDS = 0.25  # grace periods and knock time-outs end within this
 
@@ -165,7 +166,9 @@ def create_app(
             app[DB], settings, app[CLOCK], auth, office, broadcaster, guest_failures
         )
         media_encoded.install()  # this process relays media: receive encoded frames
-        meetings = Meetings(office, app[DB], app[CLOCK], broadcaster, settings.ice_servers)
+        meetings = Meetings(
+            office, app[DB], app[CLOCK], broadcaster, settings.ice_servers, app[METRICS]
+        )
         app[MEETINGS] = meetings
         namespace = OfficeNamespace(
             auth,
@@ -196,6 +199,7 @@ def create_app(
             ),
             asyncio.create_task(_every(OFFICE_SWEEP_SECONDS, app[OFFICE].sweep, None)),
             asyncio.create_task(_every(GUEST_SWEEP_SECONDS, app[GUESTS].end_dead_sessions, None)),
+            asyncio.create_task(_every(MEDIA_QUALITY_SECONDS, app[MEETINGS].sample_quality, None)),
         ]
         app[JOBS] = tasks
         yield

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import statistics
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from media import quality
 from media.errors import SignallingError
 from media.peers import IceServer as MediaIceServer
 from media.relay import Relay
@@ -29,6 +31,7 @@ from server.broadcast import Broadcaster
 from server.clock import Clock
 from server.errors import AppError, ErrorCode, forbidden
 from server.identity import Principal
+from server.metrics import Registry
 from server.office import Moved, Office
 from server.settings import IceServer
 
@@ -64,12 +67,14 @@ class Meetings:
         clock: Clock,
         broadcaster: Broadcaster,
         ice_servers: tuple[IceServer, ...],
+        metrics: Registry,
     ) -> None:
         self._office = office
         self._db = db
         self._clock = clock
         self._broadcaster = broadcaster
         self._ice_servers = ice_servers
+        self._metrics = metrics
         self._relay = Relay(
             _Signals(self),
             [MediaIceServer(s.urls, s.username, s.credential) for s in ice_servers],
@@ -265,6 +270,23 @@ class Meetings:
             await session.commit()
         for listener in self._listeners:
             await listener(org_id, room_id, user_id, False)
+
+    async def sample_quality(self) -> None:
+        """Round-trip time, jitter and loss of every member, into /metrics (median and worst
+        over this process's members; per-member series would grow with the number of people)."""
+        samples = []
+        for sid in list(self._attending):
+            samples.append(await quality.measure(self._relay.peers(sid)))
+        self._metrics.media_members.set(len(self._attending))
+        self._metrics.media_meetings.set(sum(1 for h in self._held.values() if h.started))
+        for name, values in (
+            ("rtt", [q.rtt_seconds for q in samples if q.rtt_seconds is not None]),
+            ("jitter", [q.jitter_seconds for q in samples if q.jitter_seconds is not None]),
+            ("loss", [q.loss_ratio for q in samples if q.loss_ratio is not None]),
+        ):
+            gauge = self._metrics.media_quality
+            gauge.set(statistics.median(values) if values else 0.0, name, "median")
+            gauge.set(max(values) if values else 0.0, name, "max")
 
     def meeting_running(self, org_id: int, room_id: int) -> bool:
         held = self._held.get((org_id, room_id))

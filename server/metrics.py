@@ -71,6 +71,18 @@ class Registry:
         self.realtime_events = self.counter(
             "officehours_realtime_events", "Socket.IO events received, by event name", ("event",)
         )
+        self.media_members = self.gauge(
+            "officehours_media_members", "Browser tabs in a meeting's media on this process"
+        )
+        self.media_meetings = self.gauge(
+            "officehours_media_meetings", "Meetings with two or more people on this process"
+        )
+        self.media_quality = self.gauge(
+            "officehours_media_quality",
+            "Connection quality of meeting members (rtt and jitter in seconds, loss as a "
+            "ratio), median and max over members, sampled every few seconds",
+            ("measure", "stat"),
+        )
         self.sign_ins = self.counter(
             "officehours_sign_ins", "Sign-in attempts by outcome", ("outcome",)
         )

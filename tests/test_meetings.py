@@ -14,7 +14,7 @@ from sqlalchemy import select
 from server.analytics.metrics import Metric
 from server.analytics.tables import AnalyticsEvent
 from server.clock import FakeClock
-from server.http.keys import DB
+from server.http.keys import DB, MEETINGS
 from tests.conftest import Office
 from tests.media_peers import Publisher, SmallCamera
 from tests.people import Person, rooms_by_name
@@ -98,6 +98,23 @@ async def test_two_people_in_a_room_receive_each_other_and_leaving_stops_it(
         await eventually(lambda: any(n >= 10 for n in alice.frames.values()), 15)
         members = alice.person.received("media:members")[-1]["members"]
         assert {m["user_id"] for m in members} == {office.alice.id, office.bob.id}
+
+        # Connection quality reaches /metrics (round-trip times once RTCP reports came back).
+        async def measured() -> str:
+            await client.app[MEETINGS].sample_quality()
+            return await (await client.get("/metrics")).text()
+
+        metrics = await measured()
+        assert "officehours_media_members 2" in metrics
+        assert "officehours_media_meetings 1" in metrics
+        await asyncio.sleep(2.5)  # aiortc sends receiver reports every 0.5-1.5 s
+        metrics = await measured()
+        rtt = next(
+            line
+            for line in metrics.splitlines()
+            if line.startswith('officehours_media_quality{measure="rtt",stat="median"}')
+        )
+        assert 0 < float(rtt.split()[-1]) < 1
 
         clock.advance(120)
         # Bob walks out: his media ends, Alice is told her connection from him closed.
