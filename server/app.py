@@ -35,6 +35,7 @@ from server.http.keys import (
     ENGINE,
     GUESTS,
     LAYOUT_EDITOR,
+    MENTORING,
     METRICS,
     OFFICE,
     REDIS,
@@ -48,6 +49,7 @@ from server.http.middleware import (
     sessions_and_csrf,
 )
 from server.layout_editor import LayoutEditor
+from server.mentoring.service import Mentoring, MentoringConfig
 from server.metrics import Registry
 from server.office import Office, OfficeConfig
 from server.ratelimit import FailureWindow, MemoryFailureWindow, RedisFailureWindow
@@ -63,6 +65,7 @@ VENDOR_DIR = STATIC_DIR.parent / "node_modules" / "socket.io-client" / "dist"
 SESSION_PURGE_SECONDS = 3600
 GUEST_SWEEP_SECONDS = 0.5  # a guest is shown out within this after their link ends
 OFFICE_SWEEP_SECONDS = 0.25  # grace periods and knock time-outs end within this
+MENTORING_REMINDER_SECONDS = 30  # session reminders go out within this of their time
 
 log = logging.getLogger("officehours.app")
 
@@ -161,6 +164,15 @@ def create_app(
         app[GUESTS] = Guests(
             app[DB], settings, app[CLOCK], auth, office, broadcaster, guest_failures
         )
+        app[MENTORING] = Mentoring(
+            app[DB],
+            app[CLOCK],
+            broadcaster,
+            office,
+            secret_key=settings.secret_key,
+            base_url=settings.base_url,
+            config=MentoringConfig(min_group_size=settings.analytics_min_group_size),
+        )
         namespace = OfficeNamespace(
             auth,
             Activity(app[DB], app[CLOCK]),
@@ -188,6 +200,9 @@ def create_app(
             ),
             asyncio.create_task(_every(OFFICE_SWEEP_SECONDS, app[OFFICE].sweep, None)),
             asyncio.create_task(_every(GUEST_SWEEP_SECONDS, app[GUESTS].end_dead_sessions, None)),
+            asyncio.create_task(
+                _every(MENTORING_REMINDER_SECONDS, app[MENTORING].send_reminders, None)
+            ),
         ]
         app[JOBS] = tasks
         yield

@@ -17,6 +17,13 @@ class Metric(StrEnum):
     STATUS_CHANGED = "status_changed"
     MESSAGE_SENT = "message_sent"
     GUEST_JOINED = "guest_joined"  # counted, never identified
+    # Mentoring (subject: the mentee; peer_group_id: the mentor's group)
+    MENTORING_MATCHED = "mentoring_matched"
+    # One event per stretch both of a pair were in the session's call: seconds together;
+    # count 1 for a session's first stretch, else 0 (sum of count = sessions held).
+    MENTORING_SESSION = "mentoring_session"
+    GOAL_COMPLETED = "goal_completed"
+    FEEDBACK_GIVEN = "feedback_given"  # subject: the author; the rating stays in mentoring
 
 
 class Channel(StrEnum):

@@ -11,6 +11,7 @@ from server.chat import Chat
 from server.clock import Clock
 from server.guests import Guests
 from server.layout_editor import LayoutEditor
+from server.mentoring.service import Mentoring
 from server.metrics import Registry
 from server.office import Office
 from server.settings import Settings
@@ -26,5 +27,6 @@ OFFICE = web.AppKey("office", Office)
 CHAT = web.AppKey("chat", Chat)
 GUESTS = web.AppKey("guests", Guests)
 LAYOUT_EDITOR = web.AppKey("layout_editor", LayoutEditor)
+MENTORING = web.AppKey("mentoring", Mentoring)
 
 SESSION = web.RequestKey("session", SessionInfo)
