@@ -37,6 +37,7 @@ from server.http.keys import (
     GUESTS,
     LAYOUT_EDITOR,
     MEETINGS,
+    MENTORING,
     METRICS,
     OFFICE,
     REDIS,
@@ -51,6 +52,7 @@ from server.http.middleware import (
 )
 from server.layout_editor import LayoutEditor
 from server.meetings import Meetings
+from server.mentoring.service import Mentoring, MentoringConfig
 from server.metrics import Registry
 from server.office import Office, OfficeConfig
 from server.ratelimit import FailureWindow, MemoryFailureWindow, RedisFailureWindow
@@ -67,6 +69,7 @@ SESSION_PURGE_SECONDS = 3600
 MEDIA_QUALITY_SECONDS = 5.0  # connection quality of meeting members, into /metrics
 GUEST_SWEEP_SECONDS = 0.5  # a guest is shown out within this after their link ends
 OFFICE_SWEEP_SECONDS = 0.25  # grace periods and knock time-outs end within this
+MENTORING_REMINDER_SECONDS = 30  # session reminders go out within this of their time
 
 log = logging.getLogger("officehours.app")
 
@@ -170,6 +173,15 @@ def create_app(
             office, app[DB], app[CLOCK], broadcaster, settings.ice_servers, app[METRICS]
         )
         app[MEETINGS] = meetings
+        app[MENTORING] = Mentoring(
+            app[DB],
+            app[CLOCK],
+            broadcaster,
+            office,
+            secret_key=settings.secret_key,
+            base_url=settings.base_url,
+            config=MentoringConfig(min_group_size=settings.analytics_min_group_size),
+        )
         namespace = OfficeNamespace(
             auth,
             Activity(app[DB], app[CLOCK]),
@@ -200,6 +212,9 @@ def create_app(
             asyncio.create_task(_every(OFFICE_SWEEP_SECONDS, app[OFFICE].sweep, None)),
             asyncio.create_task(_every(GUEST_SWEEP_SECONDS, app[GUESTS].end_dead_sessions, None)),
             asyncio.create_task(_every(MEDIA_QUALITY_SECONDS, app[MEETINGS].sample_quality, None)),
+            asyncio.create_task(
+                _every(MENTORING_REMINDER_SECONDS, app[MENTORING].send_reminders, None)
+            ),
         ]
         app[JOBS] = tasks
         yield

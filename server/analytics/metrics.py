@@ -21,6 +21,13 @@ class Metric(StrEnum):
     # length and room kind, on the organization only (no person).
     MEETING_HELD = "meeting_held"
     MEDIA_SECONDS = "media_seconds"  # one person's time in a room's media, with its kind
+    # Mentoring (subject: the mentee; peer_group_id: the mentor's group)
+    MENTORING_MATCHED = "mentoring_matched"
+    # One event per stretch both of a pair were in the session's call: seconds together;
+    # count 1 for a session's first stretch, else 0 (sum of count = sessions held).
+    MENTORING_SESSION = "mentoring_session"
+    GOAL_COMPLETED = "goal_completed"
+    FEEDBACK_GIVEN = "feedback_given"  # subject: the author; the rating stays in mentoring
 
 
 class Channel(StrEnum):

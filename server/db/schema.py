@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import server.analytics.tables
 import server.audit.tables
+import server.content.mentoring_notes
 import server.content.messages
-import server.db.models  # noqa: F401  (registers the tables)
+import server.db.models
+import server.mentoring.tables  # noqa: F401  (registers the tables)
 from server.db.base import Base
 
 metadata = Base.metadata

@@ -12,6 +12,7 @@ from server.clock import Clock
 from server.guests import Guests
 from server.layout_editor import LayoutEditor
 from server.meetings import Meetings
+from server.mentoring.service import Mentoring
 from server.metrics import Registry
 from server.office import Office
 from server.settings import Settings
@@ -28,5 +29,6 @@ CHAT = web.AppKey("chat", Chat)
 GUESTS = web.AppKey("guests", Guests)
 LAYOUT_EDITOR = web.AppKey("layout_editor", LayoutEditor)
 MEETINGS = web.AppKey("meetings", Meetings)
+MENTORING = web.AppKey("mentoring", Mentoring)
 
 SESSION = web.RequestKey("session", SessionInfo)

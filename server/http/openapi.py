@@ -260,9 +260,10 @@ def build_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
             operation["security"] = [{"session": []}]
         if route.body is not None:
             name = route.body.__name__
-            schemas[name] = route.body.model_json_schema(
-                ref_template="#/components/schemas/{model}"
-            )
+            body_schema = route.body.model_json_schema(ref_template="#/components/schemas/{model}")
+            # Nested models (e.g. a weights object) become components of their own.
+            schemas.update(body_schema.pop("$defs", {}))
+            schemas[name] = body_schema
             operation["requestBody"] = {
                 "required": True,
                 "content": {

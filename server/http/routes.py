@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from pydantic import BaseModel
 
-from server.http import auth_views, guest_views, office_views, ops_views
+from server.http import auth_views, guest_views, mentoring_views, office_views, ops_views
+from server.http import mentoring_schemas as ms
 from server.http.openapi import OPENAPI_DOC, build_document, serve_document
 from server.http.schemas import (
     GuestJoinBody,
@@ -40,6 +41,291 @@ class Route:
     signed_in: bool = False
     content_type: str = "application/json"
 
+
+def _mentoring(
+    method: str,
+    path: str,
+    handler: Handler,
+    summary: str,
+    body: type[BaseModel] | None = None,
+    ok: tuple[int, str] = (200, "done"),
+    conflict: str | None = None,
+    content_type: str = "application/json",
+) -> Route:
+    """A signed-in mentoring route with the answers every one of them can give."""
+    responses = {
+        ok[0]: ok[1],
+        401: "not signed in",
+        403: "not allowed (managers run programs; only the pair sees its own), or no CSRF token",
+        404: "no such program, enrolment, pair, goal or session in this organization",
+    }
+    if body is not None or "{" in path:
+        responses[400] = "malformed body or parameter"
+    if conflict:
+        responses[409] = conflict
+    return Route(
+        method,
+        f"/api/mentoring{path}",
+        handler,
+        summary,
+        "mentoring",
+        body=body,
+        responses=responses,
+        signed_in=True,
+        content_type=content_type,
+    )
+
+
+P = "/programs/{program_id:\\d+}"
+MENTORING_ROUTES: tuple[Route, ...] = (
+    _mentoring(
+        "POST",
+        "/programs",
+        mentoring_views.create_program,
+        "Create a program (program managers, org admins)",
+        ms.NewProgramBody,
+        (201, "the program"),
+    ),
+    _mentoring(
+        "GET", "/programs", mentoring_views.list_programs, "Programs I run or am invited to"
+    ),
+    _mentoring("GET", P, mentoring_views.get_program, "A program: weights, steps, my enrolments"),
+    _mentoring(
+        "PATCH",
+        P,
+        mentoring_views.change_program,
+        "Change the matching weights and how many suggestions mentees see",
+        ms.ProgramSettingsBody,
+    ),
+    _mentoring(
+        "POST",
+        f"{P}/steps",
+        mentoring_views.add_step,
+        "Add a program step (unpublished)",
+        ms.StepBody,
+        (201, "the step"),
+    ),
+    _mentoring(
+        "POST",
+        "/steps/{step_id:\\d+}/publish",
+        mentoring_views.publish_step,
+        "Publish a step to everyone enrolled (audited)",
+        conflict="already published",
+    ),
+    _mentoring(
+        "POST",
+        f"{P}/enrolments",
+        mentoring_views.invite,
+        "Invite a member as mentor or mentee (a display name of initials is fine)",
+        ms.InviteBody,
+        (201, "the invitation"),
+        conflict="already invited or enrolled in that role",
+    ),
+    _mentoring(
+        "GET",
+        f"{P}/enrolments",
+        mentoring_views.program_enrolments,
+        "Everyone invited; profiles only of those who accepted (managers)",
+    ),
+    _mentoring(
+        "GET", "/enrolments", mentoring_views.my_enrolments, "My invitations and enrolments"
+    ),
+    _mentoring(
+        "POST",
+        "/enrolments/{enrolment_id:\\d+}/answer",
+        mentoring_views.answer,
+        "Accept (share my profile with the program) or decline an invitation",
+        ms.AnswerBody,
+        conflict="the invitation is not open",
+    ),
+    _mentoring(
+        "PATCH",
+        "/enrolments/{enrolment_id:\\d+}/profile",
+        mentoring_views.profile,
+        "Edit my profile: skills, goals, interests, languages, time zone, hours, capacity",
+        ms.ProfileBody,
+        conflict="the enrolment has ended",
+    ),
+    _mentoring(
+        "DELETE",
+        "/enrolments/{enrolment_id:\\d+}",
+        mentoring_views.remove_enrolment,
+        "Remove someone (managers) or withdraw (oneself); their pairs end",
+        ok=(204, "removed"),
+        conflict="already ended",
+    ),
+    _mentoring(
+        "GET",
+        f"{P}/suggestions",
+        mentoring_views.suggestions,
+        "Ranked mentors for a mentee (?mentee_enrolment_id=) with score parts and reasons",
+    ),
+    _mentoring(
+        "POST",
+        f"{P}/pairs",
+        mentoring_views.match,
+        "Pair a mentor with a mentee (managers; audited)",
+        ms.MatchBody,
+        (201, "the pair"),
+        conflict="the mentee has a mentor or the mentor has no capacity left",
+    ),
+    _mentoring(
+        "POST",
+        f"{P}/pick",
+        mentoring_views.pick,
+        "A mentee picks a mentor from their top suggestions",
+        ms.PickBody,
+        (201, "the pair"),
+        conflict="already matched or no capacity left",
+    ),
+    _mentoring(
+        "POST",
+        f"{P}/assign",
+        mentoring_views.assign,
+        "Whole-program optimal assignment within capacity (greedy total beside it); "
+        "apply=true makes the pairs",
+        ms.AssignBody,
+    ),
+    _mentoring("GET", f"{P}/pairs", mentoring_views.program_pairs, "A program's pairs (managers)"),
+    _mentoring(
+        "GET",
+        f"{P}/health",
+        mentoring_views.health,
+        "Program health: content-free counts, medians, suppressed small aggregates",
+    ),
+    _mentoring("GET", "/pairs", mentoring_views.my_pairs, "My pairs"),
+    _mentoring(
+        "GET",
+        "/pairs/{pair_id:\\d+}",
+        mentoring_views.get_pair,
+        "A pair: agreement, goals, milestones, sessions (managers: metadata only)",
+    ),
+    _mentoring(
+        "DELETE",
+        "/pairs/{pair_id:\\d+}",
+        mentoring_views.unmatch,
+        "End a pair (managers; audited); its room closes",
+        ok=(204, "ended"),
+        conflict="already ended",
+    ),
+    _mentoring(
+        "PUT",
+        "/pairs/{pair_id:\\d+}/agreement",
+        mentoring_views.agreement,
+        "The pair's agreement: goals and meeting cadence",
+        ms.AgreementBody,
+        conflict="the pair has ended",
+    ),
+    _mentoring(
+        "POST",
+        "/pairs/{pair_id:\\d+}/goals",
+        mentoring_views.add_goal,
+        "Add a goal",
+        ms.GoalBody,
+        (201, "the goal"),
+        conflict="the pair has ended",
+    ),
+    _mentoring(
+        "PATCH",
+        "/goals/{goal_id:\\d+}",
+        mentoring_views.change_goal,
+        "Rename a goal or mark it open or done",
+        ms.GoalChangesBody,
+        conflict="the pair has ended",
+    ),
+    _mentoring(
+        "POST",
+        "/goals/{goal_id:\\d+}/milestones",
+        mentoring_views.add_milestone,
+        "Add a milestone to a goal",
+        ms.MilestoneBody,
+        (201, "the milestone"),
+        conflict="the pair has ended",
+    ),
+    _mentoring(
+        "PATCH",
+        "/milestones/{milestone_id:\\d+}",
+        mentoring_views.change_milestone,
+        "Mark a milestone open or done",
+        ms.MilestoneChangesBody,
+        conflict="the pair has ended",
+    ),
+    _mentoring(
+        "POST",
+        "/pairs/{pair_id:\\d+}/sessions",
+        mentoring_views.schedule,
+        "Schedule a session",
+        ms.SessionBody,
+        (201, "the session"),
+        conflict="the pair has ended",
+    ),
+    _mentoring(
+        "DELETE",
+        "/sessions/{session_id:\\d+}",
+        mentoring_views.cancel_session,
+        "Cancel a session (it stays in calendars as cancelled)",
+        conflict="already cancelled",
+    ),
+    _mentoring(
+        "GET",
+        "/sessions/{session_id:\\d+}/calendar.ics",
+        mentoring_views.session_ics,
+        "The session as an iCalendar file",
+        ok=(200, "text/calendar"),
+        content_type="text/calendar",
+    ),
+    _mentoring(
+        "POST",
+        "/calendar-feed",
+        mentoring_views.create_feed,
+        "A new secret calendar feed URL for me (replaces the old one; shown once)",
+        ok=(201, "the feed URL"),
+    ),
+    _mentoring(
+        "GET",
+        "/sessions/{session_id:\\d+}/notes",
+        mentoring_views.notes,
+        "The shared note (the pair) and my private note",
+    ),
+    _mentoring(
+        "PUT",
+        "/sessions/{session_id:\\d+}/notes/shared",
+        mentoring_views.shared_note,
+        "Write the pair's shared note",
+        ms.NoteBody,
+    ),
+    _mentoring(
+        "PUT",
+        "/sessions/{session_id:\\d+}/notes/private",
+        mentoring_views.private_note,
+        "Write my private note (nobody else reads it)",
+        ms.NoteBody,
+    ),
+    _mentoring(
+        "POST",
+        "/sessions/{session_id:\\d+}/feedback",
+        mentoring_views.give_feedback,
+        "Rate a session 1-5, with optional text for the pair",
+        ms.FeedbackBody,
+        (201, "the feedback"),
+        conflict="already given, or the session has not taken place",
+    ),
+    _mentoring(
+        "GET",
+        "/sessions/{session_id:\\d+}/feedback",
+        mentoring_views.feedback,
+        "Feedback on a session (the pair); managers see only who gave it",
+    ),
+    Route(
+        "GET",
+        "/api/mentoring/calendar/{token}",
+        mentoring_views.feed,
+        "A person's mentoring calendar feed, by its secret token (no sign-in)",
+        "mentoring",
+        responses={200: "text/calendar", 404: "no such feed"},
+        content_type="text/calendar",
+    ),
+)
 
 ROUTES: tuple[Route, ...] = (
     Route(
@@ -302,6 +588,7 @@ ROUTES: tuple[Route, ...] = (
         responses={204: "revoked", 401: "not signed in", 403: "not allowed", 404: "no such link"},
         signed_in=True,
     ),
+    *MENTORING_ROUTES,
 )
 
 
