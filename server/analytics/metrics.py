@@ -17,6 +17,11 @@ class Metric(StrEnum):
     STATUS_CHANGED = "status_changed"
     MESSAGE_SENT = "message_sent"
     GUEST_JOINED = "guest_joined"  # counted, never identified
+    # Meetings (media): one MEETING_HELD per meeting when it ends, subject = whoever started it,
+    # seconds = the meeting's length; one MEETING_SECONDS per participant when they leave it,
+    # seconds = the time they were in it. See docs/analytics.md.
+    MEETING_HELD = "meeting_held"
+    MEETING_SECONDS = "meeting_seconds"
 
 
 class Channel(StrEnum):
