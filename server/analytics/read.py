@@ -773,10 +773,12 @@ def people_csv(rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def figure_mask(dashboard: Dashboard) -> int:
-    """Which contribution bits put a person into a dashboard's figures (0: ACTIVE/PEOPLE,
-    which count ``events > 0`` instead)."""
-    return {
+def figure_mask(dashboard: Dashboard) -> int | None:
+    """Which contribution bits put a person into a dashboard's figures (None: ACTIVE and
+    PEOPLE, which count anyone with ``events > 0``)."""
+    if dashboard in (Dashboard.ACTIVE, Dashboard.PEOPLE):
+        return None
+    masks = {
         Dashboard.MESSAGES: bit(METRIC_BITS[Metric.MESSAGE_SENT]),
         Dashboard.ROOMS: bit(METRIC_BITS[Metric.ROOM_SECONDS]),
         Dashboard.MEETINGS: _mask(
@@ -785,7 +787,8 @@ def figure_mask(dashboard: Dashboard) -> int:
         Dashboard.MENTORING: _mask(*(METRIC_BITS[m] for m in mentoring_metrics())),
         Dashboard.TIES_MINUTES: bit(CROSS_GROUP_BIT),
         Dashboard.TIES_NEW_PAIRS: bit(CROSS_GROUP_BIT),
-    }.get(dashboard, 0)
+    }
+    return masks[dashboard]
 
 
 __all__ = [

@@ -9,7 +9,7 @@ of those figures.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -27,7 +27,7 @@ LOOKS = (AuditAction.DASHBOARD_VIEWED, AuditAction.DASHBOARD_EXPORTED)
 
 def _included(dashboard: Dashboard, row: PersonDay) -> bool:
     mask = figure_mask(dashboard)
-    if mask == 0:
+    if mask is None:
         return row.events > 0
     return row.contributions & mask != 0
 
@@ -37,6 +37,7 @@ async def about_me(
 ) -> dict[str, Any]:
     person = await session.scalar(select(User.analytics_id).where(User.id == user_id))
     figures: dict[tuple[str, date], set[str]] = defaultdict(set)
+    days: dict[tuple[str, str], set[date]] = defaultdict(set)  # (dashboard, scope) -> days
     dashboards: list[Dashboard] = [d for d in Dashboard if d is not Dashboard.PEOPLE]
     if await policy.per_person_activity(session, org_id):
         dashboards.append(Dashboard.PEOPLE)
@@ -58,6 +59,8 @@ async def about_me(
             for dashboard in dashboards:
                 if _included(dashboard, row):
                     figures[(dashboard.value, week_of(row.day))] |= scopes
+                    for scope in scopes:
+                        days[(dashboard.value, scope)].add(row.day)
     looks = []
     entries = await session.scalars(
         select(AuditEntry)
@@ -71,26 +74,16 @@ async def about_me(
             seen_to = date.fromisoformat(str(detail["to"]))
         except (KeyError, ValueError):
             continue
-        if any(
-            name == detail.get("dashboard")
-            and detail.get("scope") in scopes
-            and week <= seen_to
-            and seen_from < week + timedelta(days=7)
-            for (name, week), scopes in figures.items()
-        ):
+        counted = days.get((str(detail.get("dashboard")), str(detail.get("scope"))), set())
+        if any(seen_from <= day <= seen_to for day in counted):
             looks.append(entry)
-    names = {}
+    names: dict[int, str] = {}
     actor_ids = {e.actor_id for e in looks if e.actor_id is not None}
     if actor_ids:
-        names = dict(
-            (
-                await session.execute(
-                    select(User.id, User.display_name).where(User.id.in_(actor_ids))
-                )
-            )
-            .tuples()
-            .all()
+        actors = await session.execute(
+            select(User.id, User.display_name).where(User.id.in_(actor_ids))
         )
+        names = {user_id: name for user_id, name in actors}
     return {
         "from": start.isoformat(),
         "to": end.isoformat(),
