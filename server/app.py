@@ -19,16 +19,18 @@ from redis.asyncio import Redis
 from media import encoded as media_encoded
 from rooms.store import MemoryStateStore, StateStore
 from server.activity import Activity
+from server.analytics.rollup import fold_pending, purge_raw_events
 from server.auth import Authenticator
 from server.broadcast import DeltaCoalescer
 from server.chat import Chat, ChatConfig
 from server.chat_writer import MessageWriter
 from server.clock import Clock, SystemClock
-from server.db.engine import create_engine, session_factory
+from server.db.engine import create_analytics_engine, create_engine, session_factory
 from server.db.migrate import upgrade
 from server.guests import Guests
 from server.http import routes
 from server.http.keys import (
+    ANALYTICS_DB,
     AUTH,
     CHAT,
     CLOCK,
@@ -70,6 +72,7 @@ MEDIA_QUALITY_SECONDS = 5.0  # connection quality of meeting members, into /metr
 GUEST_SWEEP_SECONDS = 0.5  # a guest is shown out within this after their link ends
 OFFICE_SWEEP_SECONDS = 0.25  # grace periods and knock time-outs end within this
 MENTORING_REMINDER_SECONDS = 30  # session reminders go out within this of their time
+ANALYTICS_FOLD_SECONDS = 60  # dashboards lag the event stream by at most this (plus a batch)
 
 log = logging.getLogger("officehours.app")
 
@@ -104,7 +107,13 @@ def create_app(
             await upgrade(engine)
         app[ENGINE] = engine
         app[DB] = session_factory(engine)
+        analytics_engine = create_analytics_engine(settings)
+        app[ANALYTICS_DB] = (
+            app[DB] if analytics_engine is None else session_factory(analytics_engine)
+        )
         yield
+        if analytics_engine is not None:
+            await analytics_engine.dispose()
         await engine.dispose()
 
     async def redis(app: web.Application) -> AsyncIterator[None]:
@@ -204,6 +213,16 @@ def create_app(
         await _bounded(sio.shutdown(socket_server), "shutdown.socketio")
         await store.close()
 
+    async def fold_analytics() -> int:
+        """Fold new events into the rollups, then drop raw events past their retention."""
+        folded = await fold_pending(app[DB], secret=settings.secret_key)
+        async with app[DB]() as session:
+            await purge_raw_events(
+                session, app[CLOCK].now(), retention_days=settings.analytics_raw_retention_days
+            )
+            await session.commit()
+        return folded
+
     async def jobs(app: web.Application) -> AsyncIterator[None]:
         tasks = [
             asyncio.create_task(
@@ -215,6 +234,7 @@ def create_app(
             asyncio.create_task(
                 _every(MENTORING_REMINDER_SECONDS, app[MENTORING].send_reminders, None)
             ),
+            asyncio.create_task(_every(ANALYTICS_FOLD_SECONDS, fold_analytics, "analytics.folded")),
         ]
         app[JOBS] = tasks
         yield

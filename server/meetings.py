@@ -5,7 +5,8 @@ member of the room's meeting in ``media.relay``. Rules kept here, not in the rel
 only join the media of the room you are in (a guest: their admitted room), a town hall's
 listeners do not publish (its owners do), walking out of a room or going offline leaves its
 media. A meeting is *held* while two or more people are in its media; its length and each
-person's time in media are recorded for analytics as durations only.
+person's time in media are recorded for analytics as durations only (``meeting_held``
+counted in the groups of whoever was there first, ``meeting_seconds`` per person).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from media.relay import Relay
 from rooms.layout import RoomKind
 from server import accounts
 from server.analytics.metrics import Metric
-from server.analytics.record import Subject, record
+from server.analytics.record import record
 from server.broadcast import Broadcaster
 from server.clock import Clock
 from server.errors import AppError, ErrorCode, forbidden
@@ -57,6 +58,7 @@ class _Held:
 
     started: float | None = None
     people: set[int] = field(default_factory=set)
+    first: int | None = None  # who was there first: the meeting is counted in their groups
 
 
 class Meetings:
@@ -230,6 +232,8 @@ class Meetings:
         held = self._held.setdefault((org_id, room_id), _Held())
         newcomer = user_id not in held.people
         held.people.add(user_id)
+        if held.first is None or held.first not in held.people:
+            held.first = user_id
         if held.started is None and len(held.people) >= 2:
             held.started = self._now()
         if newcomer:
@@ -247,7 +251,7 @@ class Meetings:
             subject = await accounts.analytics_subject(session, org_id, user_id)
             await record(
                 session,
-                Metric.MEDIA_SECONDS,
+                Metric.MEETING_SECONDS,
                 subject,
                 at=self._clock.now(),
                 seconds=max(0.0, now - attendance.since),
@@ -256,10 +260,11 @@ class Meetings:
             if held is not None:
                 held.people.discard(user_id)
                 if held.started is not None and len(held.people) < 2:
+                    starter = held.first if held.first is not None else user_id
                     await record(
                         session,
                         Metric.MEETING_HELD,
-                        Subject(org_id),
+                        await accounts.analytics_subject(session, org_id, starter),
                         at=self._clock.now(),
                         seconds=max(0.0, now - held.started),
                         room_kind=kind,

@@ -778,6 +778,7 @@ class Office:
                     at=at,
                     room_kind=room.kind,
                     peer_group_id=peer.group_id,
+                    peer=peer.person,
                     seconds=max(0.0, now - max(since, before.entered_at)),
                 )
             await session.commit()

@@ -59,6 +59,9 @@ class Settings:
     chat_retention_days: int = 0
     inactive_account_days: int = 730
     analytics_raw_retention_days: int = 90
+    # PostgreSQL only: the admin dashboards connect with this (a role with SELECT on the
+    # analytics tables only); unset, they share the main connection.
+    analytics_database_url: str | None = field(default=None, repr=False)
     session_ttl_hours: int = 24 * 14
     login_max_failures: int = 5
     login_window_seconds: int = 15 * 60
@@ -104,6 +107,15 @@ class Settings:
             raise SettingsError(
                 "DATABASE_URL", "must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
             )
+        analytics_database_url = reader.optional("ANALYTICS_DATABASE_URL")
+        if analytics_database_url is not None and not (
+            analytics_database_url.startswith("postgresql+asyncpg://")
+            and database_url.startswith("postgresql+asyncpg://")
+        ):
+            raise SettingsError(
+                "ANALYTICS_DATABASE_URL",
+                "must start with postgresql+asyncpg:// and needs a PostgreSQL DATABASE_URL",
+            )
         redis_url = reader.optional("REDIS_URL")
         if redis_url is not None:
             reader.url("REDIS_URL", redis_url, schemes=("redis", "rediss", "unix"))
@@ -131,6 +143,7 @@ class Settings:
             trusted_proxies=reader.addresses("TRUSTED_PROXIES"),
             ice_servers=reader.ice_servers("ICE_SERVERS"),
             analytics_min_group_size=min_group,
+            analytics_database_url=analytics_database_url,
             chat_retention_days=reader.integer("CHAT_RETENTION_DAYS", 0, low=0, high=36500),
             inactive_account_days=reader.integer("INACTIVE_ACCOUNT_DAYS", 730, low=30, high=36500),
             analytics_raw_retention_days=reader.integer(

@@ -128,14 +128,14 @@ async def test_two_people_in_a_room_receive_each_other_and_leaving_stops_it(
             rows = (
                 await session.scalars(
                     select(AnalyticsEvent).where(
-                        AnalyticsEvent.metric.in_([Metric.MEETING_HELD, Metric.MEDIA_SECONDS])
+                        AnalyticsEvent.metric.in_([Metric.MEETING_HELD, Metric.MEETING_SECONDS])
                     )
                 )
             ).all()
         held = [r for r in rows if r.metric is Metric.MEETING_HELD]
         assert len(held) == 1 and held[0].seconds == pytest.approx(120, abs=1)
-        assert held[0].person is None
-        assert [r.seconds for r in rows if r.metric is Metric.MEDIA_SECONDS] == [
+        assert held[0].person == office.alice.analytics_id  # she was there first
+        assert [r.seconds for r in rows if r.metric is Metric.MEETING_SECONDS] == [
             pytest.approx(120, abs=1)
         ]
     finally:

@@ -20,9 +20,20 @@ from tests.conftest import PASSWORD, Office, session_cookie, sign_in
 
 
 def test_analytics_tables_have_no_free_text_column() -> None:
-    for column in AnalyticsEvent.__table__.columns:
-        if isinstance(column.type, String | Text):
-            assert isinstance(column.type, Enum), f"{column.name} could hold free text"
+    """Every analytics table (all of them, not just the raw stream): a string column must be
+    an enum; nothing else that could carry text (JSON, bytes) exists at all."""
+    from sqlalchemy import JSON, LargeBinary
+
+    from server.db.schema import metadata
+
+    tables = [t for name, t in metadata.tables.items() if name.startswith("analytics_")]
+    assert AnalyticsEvent.__table__ in tables and len(tables) >= 7
+    for table in tables:
+        for column in table.columns:
+            where = f"{table.name}.{column.name}"
+            if isinstance(column.type, String | Text):
+                assert isinstance(column.type, Enum), f"{where} could hold free text"
+            assert not isinstance(column.type, JSON | LargeBinary), f"{where} could hold text"
 
 
 async def test_record_refuses_anything_but_enums_and_numbers(

@@ -25,6 +25,7 @@ def test_defaults_are_a_local_single_process_office(tmp_path: Path) -> None:
     assert settings.allowed_origins == ("http://127.0.0.1:8080",)
     assert settings.redis_url is None and settings.analytics_min_group_size == 5
     assert not settings.secure_cookies
+    assert settings.analytics_database_url is None  # dashboards share the main connection
 
 
 def test_secret_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:
@@ -47,6 +48,7 @@ def test_secret_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:
         ("ALLOWED_ORIGINS", "https://a.example,", "empty"),
         ("ALLOWED_ORIGINS", "https://a.example/path", "not an origin"),
         ("ANALYTICS_MIN_GROUP_SIZE", "2", "between 3"),
+        ("ANALYTICS_DATABASE_URL", "postgresql+asyncpg://dash@db/oh", "PostgreSQL DATABASE_URL"),
         ("ICE_SERVERS", "http://stun.example", "stun:"),
         ("ICE_SERVERS", '[{"urls": "turn:t.example", "password": "x"}]', "only urls"),
         ("ICE_SERVERS", "[oops", "JSON"),

@@ -17,10 +17,11 @@ class Metric(StrEnum):
     STATUS_CHANGED = "status_changed"
     MESSAGE_SENT = "message_sent"
     GUEST_JOINED = "guest_joined"  # counted, never identified
-    # A room's meeting (two or more people in its media): one event at its end, with its
-    # length and room kind, on the organization only (no person).
+    # Meetings (media): one MEETING_HELD per meeting when it ends, subject = whoever started it,
+    # seconds = the meeting's length; one MEETING_SECONDS per participant when they leave it,
+    # seconds = the time they were in it. See docs/analytics.md.
     MEETING_HELD = "meeting_held"
-    MEDIA_SECONDS = "media_seconds"  # one person's time in a room's media, with its kind
+    MEETING_SECONDS = "meeting_seconds"
     # Mentoring (subject: the mentee; peer_group_id: the mentor's group)
     MENTORING_MATCHED = "mentoring_matched"
     # One event per stretch both of a pair were in the session's call: seconds together;

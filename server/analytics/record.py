@@ -39,14 +39,19 @@ async def record(
     seconds: float = 0.0,
     room_kind: RoomKind | None = None,
     peer_group_id: int | None = None,
+    peer: uuid.UUID | None = None,
     channel: Channel | None = None,
 ) -> None:
+    """Add one event to the raw stream. ``peer`` (time spent together) is the other person's
+    pseudonym; it only ever becomes a keyed pair hash in the rollups."""
     if not isinstance(metric, Metric):
         raise TypeError("metric must be a Metric")
     if room_kind is not None and not isinstance(room_kind, RoomKind):
         raise TypeError("room_kind must be a RoomKind")
     if channel is not None and not isinstance(channel, Channel):
         raise TypeError("channel must be a Channel")
+    if peer is not None and not isinstance(peer, uuid.UUID):
+        raise TypeError("peer must be a pseudonymous uuid")
     if count < 0 or not math.isfinite(seconds) or seconds < 0:
         raise ValueError("count and seconds are non-negative numbers")
     session.add(
@@ -58,6 +63,7 @@ async def record(
             person=subject.person,
             room_kind=room_kind,
             peer_group_id=peer_group_id,
+            peer=peer,
             channel=channel,
             count=count,
             seconds=float(seconds),

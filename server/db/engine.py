@@ -30,6 +30,15 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
 
 
+def create_analytics_engine(settings: Settings) -> AsyncEngine | None:
+    """The dashboards' own connection (a SELECT-only role), when one is configured."""
+    if settings.analytics_database_url is None:
+        return None
+    return create_async_engine(
+        settings.analytics_database_url, pool_size=5, max_overflow=5, pool_pre_ping=True
+    )
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     """WAL for concurrent readers, FULL sync so an acknowledged write survives a crash."""
     cursor = dbapi_connection.cursor()

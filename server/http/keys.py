@@ -22,6 +22,8 @@ CLOCK = web.AppKey("clock", Clock)
 METRICS = web.AppKey("metrics", Registry)
 ENGINE = web.AppKey("engine", AsyncEngine)
 DB = web.AppKey("db", async_sessionmaker[AsyncSession])
+# The dashboards' sessions: a SELECT-only role on PostgreSQL when configured, else DB.
+ANALYTICS_DB = web.AppKey("analytics_db", async_sessionmaker[AsyncSession])
 REDIS = web.AppKey("redis", Redis)
 AUTH = web.AppKey("auth", Authenticator)
 OFFICE = web.AppKey("office", Office)

@@ -224,6 +224,104 @@ GUEST_LINKS: dict[str, Any] = {
 }
 
 
+_FIGURE: dict[str, Any] = {
+    "type": ["object", "null"],
+    "required": ["value", "suppressed"],
+    "properties": {
+        "value": {"type": ["number", "null"], "description": "null when suppressed"},
+        "suppressed": {
+            "type": "boolean",
+            "description": "hidden: it covers fewer people than the minimum group size, or "
+            "it would let a hidden figure be recovered by subtraction",
+        },
+    },
+}
+
+DASHBOARD_TABLE: dict[str, Any] = {
+    "type": "object",
+    "required": ["dashboard", "scope", "from", "to", "granularity", "columns", "rows"],
+    "properties": {
+        "dashboard": {
+            "type": "string",
+            "enum": [
+                "active",
+                "messages",
+                "meetings",
+                "rooms",
+                "mentoring",
+                "ties_minutes",
+                "ties_new_pairs",
+            ],
+        },
+        "scope": {"type": "string", "description": "org, unit:ID or group:ID"},
+        "from": {"type": "string", "format": "date"},
+        "to": {"type": "string", "format": "date"},
+        "granularity": {"type": "string", "enum": ["day", "week"]},
+        "unit": {"type": "string"},
+        "min_group_size": {"type": "integer"},
+        "columns": {"type": "array", "items": {"type": "string"}},
+        "rows": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "period": {"type": "string", "format": "date"},
+                    "cells": {"type": "array", "items": _FIGURE},
+                    "total": _FIGURE,
+                },
+            },
+        },
+        "column_totals": {"type": ["array", "null"], "items": _FIGURE},
+        "total": _FIGURE,
+    },
+}
+
+ANALYTICS_POLICY: dict[str, Any] = {
+    "type": "object",
+    "required": ["per_person_activity"],
+    "properties": {"per_person_activity": {"type": "boolean"}},
+}
+
+ABOUT_ME: dict[str, Any] = {
+    "type": "object",
+    "required": ["figures", "looks"],
+    "properties": {
+        "figures": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "dashboard": {"type": "string"},
+                    "week": {"type": "string", "format": "date"},
+                    "scopes": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
+        "looks": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "at": {"type": "string", "format": "date-time"},
+                    "action": {"type": "string", "enum": ["viewed", "exported"]},
+                    "admin": {
+                        "type": "object",
+                        "properties": {
+                            "id": {"type": ["integer", "null"]},
+                            "display_name": {"type": ["string", "null"]},
+                        },
+                    },
+                    "dashboard": {"type": "string"},
+                    "scope": {"type": "string"},
+                    "from": {"type": "string", "format": "date"},
+                    "to": {"type": "string", "format": "date"},
+                },
+            },
+        },
+    },
+}
+
+
 def documented_path(path: str) -> str:
     """``/rooms/{room_id:\\d+}`` as aiohttp routes it is ``/rooms/{room_id}`` in OpenAPI."""
     return re.sub(r"{(\w+):[^}]*}", r"{\1}", path)
@@ -241,6 +339,9 @@ def build_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
         "GuestLinkInfo": GUEST_LINK_INFO,
         "GuestLinkCreated": GUEST_LINK_CREATED,
         "GuestLinks": GUEST_LINKS,
+        "DashboardTable": DASHBOARD_TABLE,
+        "AnalyticsPolicy": ANALYTICS_POLICY,
+        "AboutMe": ABOUT_ME,
     }
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:

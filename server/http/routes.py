@@ -4,15 +4,24 @@ document cannot drift from what the server serves."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from aiohttp import web
 from pydantic import BaseModel
 
-from server.http import auth_views, guest_views, mentoring_views, office_views, ops_views
+from server.http import (
+    admin_app,
+    analytics_views,
+    auth_views,
+    guest_views,
+    mentoring_views,
+    office_views,
+    ops_views,
+)
 from server.http import mentoring_schemas as ms
 from server.http.openapi import OPENAPI_DOC, build_document, serve_document
 from server.http.schemas import (
+    AnalyticsPolicyBody,
     GuestJoinBody,
     GuestLinkBody,
     InviteCodeBody,
@@ -592,7 +601,115 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
+ANALYTICS_ROUTES: tuple[Route, ...] = (
+    Route(
+        "GET",
+        "/api/org/analytics-policy",
+        analytics_views.get_policy,
+        "The organization's analytics policy",
+        "analytics",
+        responses={200: "the policy", 401: "not signed in"},
+        response_schema="AnalyticsPolicy",
+        signed_in=True,
+    ),
+    Route(
+        "PUT",
+        "/api/org/analytics-policy",
+        analytics_views.set_policy,
+        "Turn per-person activity on or off (organization admins; audited)",
+        "analytics",
+        body=AnalyticsPolicyBody,
+        responses={
+            200: "the policy",
+            400: "malformed body",
+            401: "not signed in",
+            403: "not an organization admin, or missing CSRF token",
+        },
+        response_schema="AnalyticsPolicy",
+        signed_in=True,
+    ),
+    Route(
+        "GET",
+        "/api/me/analytics",
+        analytics_views.about_me,
+        "What admins can see about me: the figures I am counted in, and who looked at them",
+        "analytics",
+        responses={200: "figures and looks", 400: "malformed period", 401: "not signed in"},
+        response_schema="AboutMe",
+        signed_in=True,
+    ),
+)
+
+_DASHBOARD_QUERY = "query: scope (org, unit:ID, group:ID), from, to (YYYY-MM-DD), granularity"
+_DASHBOARD_ERRORS = {
+    400: "malformed query",
+    401: "not signed in",
+    403: "not an admin or group lead, or the scope is outside yours",
+    404: "no such dashboard, or a scope outside the organization",
+}
+
+# Served by the admin sub-application mounted at ADMIN_PREFIX (paths relative to it).
+ADMIN_ROUTES: tuple[Route, ...] = (
+    Route(
+        "GET",
+        "/dashboards",
+        admin_app.index,
+        "The dashboards, the scopes I may see and the minimum group size",
+        "admin",
+        responses={200: "the list", 401: "not signed in", 403: "not an admin or group lead"},
+        signed_in=True,
+    ),
+    Route(
+        "GET",
+        "/dashboards/{name}",
+        admin_app.view_dashboard,
+        f"One dashboard table, small figures suppressed (audited); {_DASHBOARD_QUERY}",
+        "admin",
+        responses={200: "the table", **_DASHBOARD_ERRORS},
+        response_schema="DashboardTable",
+        signed_in=True,
+    ),
+    Route(
+        "GET",
+        "/dashboards/{name}/csv",
+        admin_app.export_dashboard,
+        f"One dashboard table as CSV (audited as an export); {_DASHBOARD_QUERY}",
+        "admin",
+        responses={200: "the CSV", **_DASHBOARD_ERRORS},
+        signed_in=True,
+        content_type="text/csv",
+    ),
+    Route(
+        "GET",
+        "/people",
+        admin_app.people,
+        "Per-person activity (counts, last active day) where the policy allows it (audited)",
+        "admin",
+        responses={200: "the people", **_DASHBOARD_ERRORS},
+        signed_in=True,
+    ),
+    Route(
+        "GET",
+        "/people/csv",
+        admin_app.export_people,
+        "Per-person activity as CSV (audited as an export)",
+        "admin",
+        responses={200: "the CSV", **_DASHBOARD_ERRORS},
+        signed_in=True,
+        content_type="text/csv",
+    ),
+)
+
+
+def documented_routes() -> tuple[Route, ...]:
+    """Every route the server answers, with full paths: the OpenAPI document's source."""
+    admin = tuple(replace(r, path=admin_app.ADMIN_PREFIX + r.path) for r in ADMIN_ROUTES)
+    return ROUTES + ANALYTICS_ROUTES + admin
+
+
 def setup(app: web.Application, version: str) -> None:
-    for route in ROUTES:
+    for route in ROUTES + ANALYTICS_ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
-    app[OPENAPI_DOC] = build_document(ROUTES, version)
+    admin = admin_app.create_admin_app([(r.method, r.path, r.handler) for r in ADMIN_ROUTES])
+    app.add_subapp(admin_app.ADMIN_PREFIX + "/", admin)
+    app[OPENAPI_DOC] = build_document(documented_routes(), version)

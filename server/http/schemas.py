@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -77,3 +78,25 @@ class GuestLinkBody(Body):
 
 class GuestJoinBody(Body):
     display_name: str = Field(min_length=1, max_length=60)
+
+
+class Query(BaseModel):
+    """Query-string parameters: strings converted to their types, unknown names refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class DashboardQuery(Query):
+    scope: str | None = Field(default=None, pattern=r"^(org|unit:[0-9]{1,9}|group:[0-9]{1,9})$")
+    start: date | None = Field(default=None, alias="from")
+    end: date | None = Field(default=None, alias="to")
+    granularity: Literal["day", "week"] = "week"
+
+
+class PeriodQuery(Query):
+    start: date | None = Field(default=None, alias="from")
+    end: date | None = Field(default=None, alias="to")
+
+
+class AnalyticsPolicyBody(Body):
+    per_person_activity: bool

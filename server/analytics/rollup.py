@@ -1,0 +1,480 @@
+"""Folding the raw event stream into the tables dashboards read, and purging it afterwards.
+
+Why a fold job and not upserts inside ``record()``: every producer's transaction would then
+also update the same few organization/day rows, serializing all activity of an organization
+on PostgreSQL (and risking deadlocks when one transaction records for several people). The
+fold takes unfolded events in id order, merges them into the rollups in Python, marks exactly
+those ids folded and commits, all in one transaction. It marks ids instead of keeping an id
+watermark because on PostgreSQL a transaction may commit a lower id after a higher one; an
+event not yet visible is simply folded next time. One folder runs at a time per database
+(a transaction-scoped advisory lock on PostgreSQL; SQLite serializes writers).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from rooms.layout import RoomKind
+from server.analytics.metrics import Channel, Metric
+from server.analytics.tables import (
+    AnalyticsEvent,
+    AnalyticsRollup,
+    GroupScope,
+    LengthHistogram,
+    PairTie,
+    Period,
+    PersonDay,
+)
+from server.tokens import keyed_hash
+
+BATCH = 5000
+_ADVISORY_KEY = 0x0FF1CE0A  # "one analytics folder at a time"
+MAX_LENGTH_MINUTES = 24 * 60
+
+# Bits of ``PersonDay.contributions``. Positions are stored: never renumber, only add.
+# A new Metric needs a bit here (a test fails otherwise); 12-19 and 31-61 are free.
+METRIC_BITS: dict[Metric, int] = {
+    Metric.SIGNED_IN: 0,
+    Metric.ACCOUNT_CREATED: 1,
+    Metric.REALTIME_CONNECTED: 2,
+    Metric.REALTIME_SECONDS: 3,
+    Metric.ROOM_ENTERED: 4,
+    Metric.ROOM_SECONDS: 5,
+    Metric.ROOM_TOGETHER_SECONDS: 6,
+    Metric.STATUS_CHANGED: 7,
+    Metric.MESSAGE_SENT: 8,
+    Metric.GUEST_JOINED: 9,
+    Metric.MEETING_HELD: 10,
+    Metric.MEETING_SECONDS: 11,
+    Metric.MENTORING_MATCHED: 12,
+    Metric.MENTORING_SESSION: 13,
+    Metric.GOAL_COMPLETED: 14,
+    Metric.FEEDBACK_GIVEN: 15,
+}
+CROSS_GROUP_BIT = 20  # time together with someone of another group
+CHANNEL_BITS: dict[Channel, int] = {
+    Channel.ROOM: 21,
+    Channel.DIRECT: 22,
+    Channel.GROUP: 23,
+    Channel.PAIR: 24,
+}
+ROOM_KIND_BITS: dict[RoomKind, int] = {
+    RoomKind.TEAM_ROOM: 25,
+    RoomKind.PRIVATE_OFFICE: 26,
+    RoomKind.MEETING_ROOM: 27,
+    RoomKind.MENTORING_ROOM: 28,
+    RoomKind.LOBBY: 29,
+    RoomKind.TOWN_HALL: 30,
+}
+# Metrics that make a person "active" that day (creating an account does not).
+NOT_ACTIVITY = frozenset({Metric.ACCOUNT_CREATED, Metric.GUEST_JOINED})
+# Metrics whose ``seconds`` is a length worth a median.
+LENGTH_METRICS = frozenset({Metric.MEETING_HELD})
+
+
+def bit(position: int) -> int:
+    return 1 << position
+
+
+def contribution_mask(
+    metric: Metric, channel: Channel | None, room_kind: RoomKind | None, cross_group: bool
+) -> int:
+    mask = bit(METRIC_BITS[metric])
+    if metric is Metric.MESSAGE_SENT and channel is not None:
+        mask |= bit(CHANNEL_BITS[channel])
+    if metric is Metric.ROOM_SECONDS and room_kind is not None:
+        mask |= bit(ROOM_KIND_BITS[room_kind])
+    if cross_group:
+        mask |= bit(CROSS_GROUP_BIT)
+    return mask
+
+
+def pair_key(secret: str, a: uuid.UUID, b: uuid.UUID) -> uuid.UUID:
+    """The same for (a, b) and (b, a); without the secret it names nobody."""
+    low, high = sorted((str(a), str(b)))
+    return uuid.UUID(keyed_hash(secret, f"pair:{low}:{high}")[:32])
+
+
+def _hour(at: datetime) -> datetime:
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+def _day_start(at: datetime) -> datetime:
+    return at.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+_CountKey = tuple[
+    Period,
+    datetime,
+    int,
+    int | None,
+    int | None,
+    Metric,
+    RoomKind | None,
+    Channel | None,
+    int | None,
+]
+_PersonKey = tuple[date, int, uuid.UUID, int | None]
+_LengthKey = tuple[date, int, int | None, int | None, Metric, int]
+
+
+@dataclass
+class _Sums:
+    events: int = 0
+    count: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class _Person:
+    unit_id: int | None = None
+    contributions: int = 0
+    events: int = 0
+    messages: int = 0
+    meetings: int = 0
+    last_at: datetime | None = None
+
+
+@dataclass
+class _Pair:
+    group_a: int
+    group_b: int
+    first_day: date
+    last_day: date
+    seconds: float = 0.0
+
+
+@dataclass
+class _Batch:
+    counts: dict[_CountKey, _Sums] = field(default_factory=dict)
+    people: dict[_PersonKey, _Person] = field(default_factory=dict)
+    pairs: dict[tuple[int, uuid.UUID], _Pair] = field(default_factory=dict)
+    lengths: dict[_LengthKey, int] = field(default_factory=dict)
+    groups: dict[int, tuple[int | None, int]] = field(default_factory=dict)
+
+    def add(self, event: Any, secret: str) -> None:
+        at: datetime = event.at
+        day = at.date()
+        for period, bucket in ((Period.HOUR, _hour(at)), (Period.DAY, _day_start(at))):
+            key: _CountKey = (
+                period,
+                bucket,
+                event.org_id,
+                event.unit_id,
+                event.group_id,
+                event.metric,
+                event.room_kind,
+                event.channel,
+                event.peer_group_id,
+            )
+            sums = self.counts.setdefault(key, _Sums())
+            sums.events += 1
+            sums.count += event.count
+            sums.seconds += event.seconds
+        if event.group_id is not None:
+            self.groups[event.group_id] = (event.unit_id, event.org_id)
+        cross = (
+            event.metric is Metric.ROOM_TOGETHER_SECONDS
+            and event.group_id is not None
+            and event.peer_group_id is not None
+            and event.group_id != event.peer_group_id
+        )
+        if event.person is not None:
+            person = self._person(day, event.org_id, event.person, event.group_id, event.unit_id)
+            person.contributions |= contribution_mask(
+                event.metric, event.channel, event.room_kind, cross
+            )
+            if event.metric not in NOT_ACTIVITY:
+                person.events += 1
+                if person.last_at is None or at > person.last_at:
+                    person.last_at = at
+            if event.metric is Metric.MESSAGE_SENT:
+                person.messages += event.count
+            if event.metric is Metric.MEETING_SECONDS:
+                person.meetings += 1
+        if cross and event.peer is not None:
+            peer = self._person(day, event.org_id, event.peer, event.peer_group_id, None)
+            peer.contributions |= bit(CROSS_GROUP_BIT)
+            if event.person is not None:
+                key2 = (event.org_id, pair_key(secret, event.person, event.peer))
+                low, high = sorted((event.group_id, event.peer_group_id))
+                pair = self.pairs.setdefault(key2, _Pair(low, high, day, day))
+                pair.first_day = min(pair.first_day, day)
+                pair.last_day = max(pair.last_day, day)
+                pair.seconds += event.seconds
+        if event.metric in LENGTH_METRICS:
+            minutes = min(MAX_LENGTH_MINUTES, int(event.seconds // 60))
+            lkey = (day, event.org_id, event.unit_id, event.group_id, event.metric, minutes)
+            self.lengths[lkey] = self.lengths.get(lkey, 0) + 1
+
+    def _person(
+        self, day: date, org_id: int, person: uuid.UUID, group_id: int | None, unit_id: int | None
+    ) -> _Person:
+        entry = self.people.setdefault((day, org_id, person, group_id), _Person())
+        if entry.unit_id is None:
+            entry.unit_id = unit_id
+        return entry
+
+
+async def fold(session: AsyncSession, *, secret: str, limit: int = BATCH) -> int:
+    """Fold up to ``limit`` unfolded events into the rollups (the caller commits).
+
+    Returns how many were folded; 0 also when another process holds the folder's lock."""
+    if session.get_bind().dialect.name == "postgresql":
+        locked = await session.scalar(select(func.pg_try_advisory_xact_lock(_ADVISORY_KEY)))
+        if not locked:
+            return 0
+    E = AnalyticsEvent
+    rows = (
+        await session.execute(
+            select(
+                E.id,
+                E.metric,
+                E.org_id,
+                E.unit_id,
+                E.group_id,
+                E.person,
+                E.peer_group_id,
+                E.peer,
+                E.room_kind,
+                E.channel,
+                E.count,
+                E.seconds,
+                E.at,
+            )
+            .where(E.folded.is_(False))
+            .order_by(E.id)
+            .limit(limit)
+        )
+    ).all()
+    if not rows:
+        return 0
+    batch = _Batch()
+    for row in rows:
+        batch.add(row, secret)
+    await _merge_counts(session, batch.counts)
+    await _merge_people(session, batch.people)
+    await _merge_pairs(session, batch.pairs)
+    await _merge_lengths(session, batch.lengths)
+    await _merge_groups(session, batch.groups)
+    ids = [row.id for row in rows]
+    for start in range(0, len(ids), 1000):
+        await session.execute(
+            update(E).where(E.id.in_(ids[start : start + 1000])).values(folded=True),
+            execution_options={"synchronize_session": False},
+        )
+    return len(rows)
+
+
+async def fold_pending(db: async_sessionmaker[AsyncSession], *, secret: str) -> int:
+    """Fold everything there is, one committed batch at a time; returns how many events."""
+    total = 0
+    while True:
+        async with db() as session:
+            done = await fold(session, secret=secret)
+            await session.commit()
+        total += done
+        if done < BATCH:
+            return total
+
+
+async def purge_raw_events(session: AsyncSession, now: datetime, *, retention_days: int) -> int:
+    """Delete raw events older than ``retention_days`` that are already in the rollups
+    (the caller commits). Unfolded events are kept whatever their age."""
+    cutoff = now - timedelta(days=retention_days)
+    result = await session.execute(
+        delete(AnalyticsEvent).where(AnalyticsEvent.folded.is_(True), AnalyticsEvent.at < cutoff)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _chunks(values: Iterable[Any], size: int = 500) -> Iterable[list[Any]]:
+    items = list(values)
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+async def _merge_counts(session: AsyncSession, counts: dict[_CountKey, _Sums]) -> None:
+    if not counts:
+        return
+    R = AnalyticsRollup
+    orgs = {key[2] for key in counts}
+    existing: dict[_CountKey, AnalyticsRollup] = {}
+    for buckets in _chunks({key[1] for key in counts}):
+        found = await session.scalars(select(R).where(R.org_id.in_(orgs), R.bucket.in_(buckets)))
+        for stored in found:
+            existing[
+                (
+                    stored.period,
+                    stored.bucket,
+                    stored.org_id,
+                    stored.unit_id,
+                    stored.group_id,
+                    stored.metric,
+                    stored.room_kind,
+                    stored.channel,
+                    stored.peer_group_id,
+                )
+            ] = stored
+    for key, sums in counts.items():
+        row = existing.get(key)
+        if row is None:
+            period, bucket, org_id, unit_id, group_id, metric, kind, channel, peer_group = key
+            session.add(
+                R(
+                    period=period,
+                    bucket=bucket,
+                    org_id=org_id,
+                    unit_id=unit_id,
+                    group_id=group_id,
+                    metric=metric,
+                    room_kind=kind,
+                    channel=channel,
+                    peer_group_id=peer_group,
+                    events=sums.events,
+                    count=sums.count,
+                    seconds=sums.seconds,
+                )
+            )
+        else:
+            row.events += sums.events
+            row.count += sums.count
+            row.seconds += sums.seconds
+    await session.flush()
+
+
+async def _merge_people(session: AsyncSession, people: dict[_PersonKey, _Person]) -> None:
+    if not people:
+        return
+    P = PersonDay
+    orgs = {key[1] for key in people}
+    days = {key[0] for key in people}
+    existing: dict[_PersonKey, PersonDay] = {}
+    for persons in _chunks({key[2] for key in people}):
+        found = await session.scalars(
+            select(P).where(P.org_id.in_(orgs), P.day.in_(days), P.person.in_(persons))
+        )
+        for stored in found:
+            existing[(stored.day, stored.org_id, stored.person, stored.group_id)] = stored
+    for key, add in people.items():
+        row = existing.get(key)
+        if row is None:
+            day, org_id, person, group_id = key
+            session.add(
+                P(
+                    day=day,
+                    org_id=org_id,
+                    person=person,
+                    group_id=group_id,
+                    unit_id=add.unit_id,
+                    contributions=add.contributions,
+                    events=add.events,
+                    messages=add.messages,
+                    meetings=add.meetings,
+                    last_at=add.last_at,
+                )
+            )
+            continue
+        if row.unit_id is None and add.unit_id is not None:
+            row.unit_id = add.unit_id
+        if row.contributions | add.contributions != row.contributions:
+            row.contributions = row.contributions | add.contributions
+        row.events += add.events
+        row.messages += add.messages
+        row.meetings += add.meetings
+        if add.last_at is not None and (row.last_at is None or add.last_at > row.last_at):
+            row.last_at = add.last_at
+    await session.flush()
+
+
+async def _merge_pairs(session: AsyncSession, pairs: dict[tuple[int, uuid.UUID], _Pair]) -> None:
+    if not pairs:
+        return
+    orgs = {key[0] for key in pairs}
+    existing: dict[tuple[int, uuid.UUID], PairTie] = {}
+    for keys in _chunks({key[1] for key in pairs}):
+        found = await session.scalars(
+            select(PairTie).where(PairTie.org_id.in_(orgs), PairTie.pair.in_(keys))
+        )
+        for stored in found:
+            existing[(stored.org_id, stored.pair)] = stored
+    for key, add in pairs.items():
+        row = existing.get(key)
+        if row is None:
+            session.add(
+                PairTie(
+                    org_id=key[0],
+                    pair=key[1],
+                    group_a=add.group_a,
+                    group_b=add.group_b,
+                    first_day=add.first_day,
+                    last_day=add.last_day,
+                    seconds=add.seconds,
+                )
+            )
+        else:
+            row.first_day = min(row.first_day, add.first_day)
+            row.last_day = max(row.last_day, add.last_day)
+            row.seconds += add.seconds
+    await session.flush()
+
+
+async def _merge_lengths(session: AsyncSession, lengths: dict[_LengthKey, int]) -> None:
+    if not lengths:
+        return
+    L = LengthHistogram
+    orgs = {key[1] for key in lengths}
+    days = {key[0] for key in lengths}
+    existing = {
+        (row.day, row.org_id, row.unit_id, row.group_id, row.metric, row.minutes): row
+        for row in await session.scalars(select(L).where(L.org_id.in_(orgs), L.day.in_(days)))
+    }
+    for key, n in lengths.items():
+        row = existing.get(key)
+        if row is None:
+            day, org_id, unit_id, group_id, metric, minutes = key
+            session.add(
+                L(
+                    day=day,
+                    org_id=org_id,
+                    unit_id=unit_id,
+                    group_id=group_id,
+                    metric=metric,
+                    minutes=minutes,
+                    n=n,
+                )
+            )
+        else:
+            row.n += n
+    await session.flush()
+
+
+async def _merge_groups(session: AsyncSession, groups: dict[int, tuple[int | None, int]]) -> None:
+    if not groups:
+        return
+    existing = {
+        row.group_id: row
+        for row in await session.scalars(
+            select(GroupScope).where(GroupScope.group_id.in_(list(groups)))
+        )
+    }
+    for group_id, (unit_id, org_id) in groups.items():
+        row = existing.get(group_id)
+        if row is None:
+            session.add(GroupScope(group_id=group_id, unit_id=unit_id, org_id=org_id))
+        elif row.unit_id is None and unit_id is not None:
+            row.unit_id = unit_id
+    await session.flush()
+
+
+def lower_bound_people(pairs: int) -> int:
+    """The fewest distinct people that can form ``pairs`` pairs across two groups."""
+    return 0 if pairs <= 0 else math.ceil(2 * math.sqrt(pairs))

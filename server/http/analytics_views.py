@@ -1,0 +1,50 @@
+"""Analytics over HTTP outside the admin sub-app: the policy, and "what admins see about me"."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from server.analytics import policy, transparency
+from server.errors import from_validation, invalid
+from server.http.errors import parse_body
+from server.http.keys import CLOCK, DB
+from server.http.middleware import require_session
+from server.http.schemas import AnalyticsPolicyBody, PeriodQuery
+
+
+async def get_policy(request: web.Request) -> web.Response:
+    principal = require_session(request).principal
+    async with request.app[DB]() as session:
+        enabled = await policy.per_person_activity(session, principal.org_id)
+    return web.json_response({"per_person_activity": enabled})
+
+
+async def set_policy(request: web.Request) -> web.Response:
+    principal = require_session(request).principal
+    body = await parse_body(request, AnalyticsPolicyBody)
+    enabled = await policy.set_per_person_activity(
+        request.app[DB], principal, body.per_person_activity, request.app[CLOCK].now()
+    )
+    return web.json_response({"per_person_activity": enabled})
+
+
+async def about_me(request: web.Request) -> web.Response:
+    principal = require_session(request).principal
+    if principal.is_guest:
+        return web.json_response({"figures": [], "looks": []})
+    try:
+        query = PeriodQuery.model_validate(dict(request.query))
+    except ValidationError as exc:
+        raise from_validation(exc) from None
+    end = query.end or request.app[CLOCK].now().date()
+    start = query.start or end - timedelta(days=365)
+    if end < start or (end - start).days > 366:
+        raise invalid("a period runs forwards and covers at most 366 days")
+    async with request.app[DB]() as session:
+        report = await transparency.about_me(
+            session, principal.org_id, principal.user_id, start, end
+        )
+    return web.json_response(report)
