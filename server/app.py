@@ -54,6 +54,7 @@ from server.http.middleware import (
 )
 from server.layout_editor import LayoutEditor
 from server.meetings import Meetings
+from server.mentoring.attendance import meeting_listener
 from server.mentoring.service import Mentoring, MentoringConfig
 from server.metrics import Registry
 from server.office import Office, OfficeConfig
@@ -191,6 +192,7 @@ def create_app(
             base_url=settings.base_url,
             config=MentoringConfig(min_group_size=settings.analytics_min_group_size),
         )
+        meetings.add_listener(meeting_listener(app[MENTORING], app[DB], app[CLOCK]))
         namespace = OfficeNamespace(
             auth,
             Activity(app[DB], app[CLOCK]),

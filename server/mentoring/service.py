@@ -933,15 +933,12 @@ class Mentoring:
                 )
             ).all()
         ]
-        spot = next(
-            (
-                rect
-                for y in range(0, floor.height - ROOM_H + 1, ROOM_H)
-                for x in range(0, floor.width - ROOM_W + 1, ROOM_W)
-                if not any((rect := Rect(x, y, ROOM_W, ROOM_H)).overlaps(t) for t in taken)
-            ),
-            None,
+        candidates = (
+            Rect(x, y, ROOM_W, ROOM_H)
+            for y in range(0, floor.height - ROOM_H + 1, ROOM_H)
+            for x in range(0, floor.width - ROOM_W + 1, ROOM_W)
         )
+        spot = next((r for r in candidates if not any(r.overlaps(t) for t in taken)), None)
         if spot is None:
             raise conflict("the mentoring floor is full")
         plan = RoomPlan(

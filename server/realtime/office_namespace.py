@@ -151,8 +151,13 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         await self._activity.disconnected(principal, seconds)
 
     async def drain(self) -> None:
-        """Wait for disconnect bookkeeping still running (called at shutdown, before the
-        database closes)."""
+        """Wait for disconnect bookkeeping (called at shutdown, after every connection was
+        told to close and before the database closes): first for the disconnect handlers
+        themselves, which engine.io runs a little later, then for what they started."""
+        for _ in range(60):
+            if not self._connections:
+                break
+            await asyncio.sleep(0.05)
         if self._recording:
             await asyncio.gather(*self._recording, return_exceptions=True)
 

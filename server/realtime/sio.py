@@ -21,17 +21,37 @@ class RedisFanoutManager(socketio.AsyncRedisManager, DirectFanoutManager):  # ty
     """Redis pub/sub across processes; each process then fans out with ``DirectFanoutManager``
     (the pub/sub manager's local delivery calls ``super().emit``, which the MRO makes ours)."""
 
+    _closed = False
+
+    def _redis_connect(self) -> None:
+        # python-socketio makes a new client whenever it (re)connects, and both the first
+        # publish and the listener connect at start-up: keep every client so close() can
+        # close them all instead of leaking the replaced one's connections.
+        super()._redis_connect()
+        if not hasattr(self, "_clients"):
+            self._clients: list[Any] = []
+        self._clients.append((self.redis, self.pubsub))
+
+    async def _publish(self, data: Any) -> Any:
+        # After close(), a late emit (a disconnect handler finishing during shutdown) must not
+        # open a new Redis connection that nobody would close.
+        if self._closed:
+            return None
+        return await super()._publish(data)
+
     async def close(self) -> None:
         """Stop listening and close the Redis connections (python-socketio never does)."""
+        self._closed = True
         listener = getattr(self, "thread", None)
         if listener is not None:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
-        if getattr(self, "connected", False):
-            await self.pubsub.aclose()
-            await self.redis.aclose()
-            self.connected = False
+        for redis, pubsub in getattr(self, "_clients", []):
+            await pubsub.aclose()
+            await redis.aclose()
+        self._clients = []
+        self.connected = False
 
 
 def create_server(settings: Settings) -> Any:
