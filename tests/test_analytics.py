@@ -3,6 +3,7 @@ suppression (with the differencing case), rollups instead of raw events, retenti
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -403,3 +404,32 @@ async def test_per_person_activity_needs_the_policy(
     # Signed in, 2 sends to a room, 1 direct, 10 minutes in a room, 1 time together.
     assert (first.events, first.messages, first.meetings) == (5, 3, 0)
     assert first.last_active == date(2026, 1, 5)
+
+
+async def test_concurrent_folds_count_each_event_once(
+    client: TestClient[Any, Any], office: Office
+) -> None:
+    async with client.app[DB]() as session:
+        for i in range(300):
+            await record(
+                session,
+                Metric.MESSAGE_SENT,
+                Subject(office.org.id, UNIT_A, G101, uuid.UUID(int=i % 7 + 1)),
+                at=WEEK1 + timedelta(seconds=i),
+                channel=Channel.ROOM,
+            )
+        await session.commit()
+    db = client.app[DB]
+    async with db() as session:
+        waiting = await session.scalar(select(func.count()).select_from(AnalyticsEvent))
+    done = await asyncio.gather(*(fold_pending(db, secret=SECRET) for _ in range(3)))
+    assert sum(done) == waiting  # the 300 and the accounts' creation, each once
+    async with db() as session:
+        total = await session.scalar(
+            select(func.sum(AnalyticsRollup.count)).where(
+                AnalyticsRollup.metric == Metric.MESSAGE_SENT,
+                AnalyticsRollup.period == "day",
+            )
+        )
+        messages = await session.scalar(select(func.sum(PersonDay.messages)))
+    assert (total, messages) == (300, 300)

@@ -7,7 +7,7 @@ fold takes unfolded events in id order, merges them into the rollups in Python, 
 those ids folded and commits, all in one transaction. It marks ids instead of keeping an id
 watermark because on PostgreSQL a transaction may commit a lower id after a higher one; an
 event not yet visible is simply folded next time. One folder runs at a time per database
-(a transaction-scoped advisory lock on PostgreSQL; SQLite serializes writers).
+(a transaction-scoped advisory lock on PostgreSQL, the write lock on SQLite).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, false, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rooms.layout import RoomKind
@@ -221,13 +221,14 @@ class _Batch:
 
 
 async def fold(session: AsyncSession, *, secret: str, limit: int = BATCH) -> int:
-    """Fold up to ``limit`` unfolded events into the rollups (the caller commits).
-
-    Returns how many were folded; 0 also when another process holds the folder's lock."""
+    """Fold up to ``limit`` unfolded events into the rollups (the caller commits); returns
+    how many. A second folder waits for the first to commit, then sees only what is left."""
     if session.get_bind().dialect.name == "postgresql":
-        locked = await session.scalar(select(func.pg_try_advisory_xact_lock(_ADVISORY_KEY)))
-        if not locked:
-            return 0
+        await session.execute(select(func.pg_advisory_xact_lock(_ADVISORY_KEY)))
+    else:
+        # Take SQLite's write lock before reading, so two folders queue on the busy timeout
+        # instead of both reading the same events and one failing at its first write.
+        await session.execute(delete(AnalyticsEvent).where(false()))
     E = AnalyticsEvent
     rows = (
         await session.execute(
