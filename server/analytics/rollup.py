@@ -12,7 +12,6 @@ event not yet visible is simply folded next time. One folder runs at a time per 
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -283,9 +282,15 @@ async def fold_pending(db: async_sessionmaker[AsyncSession], *, secret: str) -> 
             return total
 
 
-async def purge_raw_events(session: AsyncSession, now: datetime, *, retention_days: int) -> int:
-    """Delete raw events older than ``retention_days`` that are already in the rollups
-    (the caller commits). Unfolded events are kept whatever their age."""
+DEFAULT_RAW_RETENTION_DAYS = 90  # Settings.analytics_raw_retention_days' default
+
+
+async def purge_raw_events(
+    session: AsyncSession, now: datetime, retention_days: int = DEFAULT_RAW_RETENTION_DAYS
+) -> int:
+    """Delete raw events older than ``retention_days`` (pass the deployment's
+    ``settings.analytics_raw_retention_days``) that are already in the rollups; the caller
+    commits. Unfolded events are kept whatever their age."""
     cutoff = now - timedelta(days=retention_days)
     result = await session.execute(
         delete(AnalyticsEvent).where(AnalyticsEvent.folded.is_(True), AnalyticsEvent.at < cutoff)
@@ -470,8 +475,3 @@ async def _merge_groups(session: AsyncSession, groups: dict[int, tuple[int | Non
         elif row.unit_id is None and unit_id is not None:
             row.unit_id = unit_id
     await session.flush()
-
-
-def lower_bound_people(pairs: int) -> int:
-    """The fewest distinct people that can form ``pairs`` pairs across two groups."""
-    return 0 if pairs <= 0 else math.ceil(2 * math.sqrt(pairs))
