@@ -33,7 +33,7 @@ from server.http.keys import DB
 from server.identity import Grant, Principal, Role
 from tests.conftest import Office
 
-SECRET = "s" * 40
+SECRET = "t" * 40  # the test settings' secret key, as the app's own fold job uses
 UNIT_A, G101, G102 = 100, 101, 102
 UNIT_B, G201 = 200, 201
 WEEK1 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)  # a Monday
