@@ -66,7 +66,7 @@ async def test_org_admin_views_and_exports_and_each_look_is_audited(
     assert listing.status == 200
     body = await listing.json()
     assert "messages" in body["dashboards"] and body["scopes"] == ["org"]
-    assert body["min_group_size"] == 5
+    assert body["min_group_size"] == 5 and body["per_person_activity"] is False
 
     response = await client.get(f"/api/admin/dashboards/messages?scope=group:{ids['g1']}")
     assert response.status == 200, await response.text()

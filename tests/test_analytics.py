@@ -3,6 +3,7 @@ suppression (with the differencing case), rollups instead of raw events, retenti
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -32,7 +33,7 @@ from server.http.keys import DB
 from server.identity import Grant, Principal, Role
 from tests.conftest import Office
 
-SECRET = "s" * 40
+SECRET = "t" * 40  # the test settings' secret key, as the app's own fold job uses
 UNIT_A, G101, G102 = 100, 101, 102
 UNIT_B, G201 = 200, 201
 WEEK1 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)  # a Monday
@@ -413,3 +414,32 @@ def test_every_metric_has_its_own_contribution_bit() -> None:
     assert set(METRIC_BITS) == set(Metric)
     assert len(set(METRIC_BITS.values())) == len(METRIC_BITS)
     assert max(METRIC_BITS.values()) < CROSS_GROUP_BIT
+
+
+async def test_concurrent_folds_count_each_event_once(
+    client: TestClient[Any, Any], office: Office
+) -> None:
+    async with client.app[DB]() as session:
+        for i in range(300):
+            await record(
+                session,
+                Metric.MESSAGE_SENT,
+                Subject(office.org.id, UNIT_A, G101, uuid.UUID(int=i % 7 + 1)),
+                at=WEEK1 + timedelta(seconds=i),
+                channel=Channel.ROOM,
+            )
+        await session.commit()
+    db = client.app[DB]
+    async with db() as session:
+        waiting = await session.scalar(select(func.count()).select_from(AnalyticsEvent))
+    done = await asyncio.gather(*(fold_pending(db, secret=SECRET) for _ in range(3)))
+    assert sum(done) == waiting  # the 300 and the accounts' creation, each once
+    async with db() as session:
+        total = await session.scalar(
+            select(func.sum(AnalyticsRollup.count)).where(
+                AnalyticsRollup.metric == Metric.MESSAGE_SENT,
+                AnalyticsRollup.period == "day",
+            )
+        )
+        messages = await session.scalar(select(func.sum(PersonDay.messages)))
+    assert (total, messages) == (300, 300)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -28,7 +29,6 @@ from server.analytics.rollup import (
     METRIC_BITS,
     ROOM_KIND_BITS,
     bit,
-    lower_bound_people,
 )
 from server.analytics.suppression import Cell, suppress_small, suppress_table
 from server.analytics.tables import (
@@ -559,6 +559,11 @@ async def _median_minutes(
     for p, minutes, n in rows:
         histograms[p].append((minutes, int(n)))
     return {p: median_of(h) for p, h in histograms.items()}
+
+
+def lower_bound_people(pairs: int) -> int:
+    """The fewest distinct people that can form ``pairs`` pairs across two groups."""
+    return 0 if pairs <= 0 else math.ceil(2 * math.sqrt(pairs))
 
 
 def median_of(histogram: list[tuple[int, int]]) -> float:

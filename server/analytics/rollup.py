@@ -7,19 +7,18 @@ fold takes unfolded events in id order, merges them into the rollups in Python, 
 those ids folded and commits, all in one transaction. It marks ids instead of keeping an id
 watermark because on PostgreSQL a transaction may commit a lower id after a higher one; an
 event not yet visible is simply folded next time. One folder runs at a time per database
-(a transaction-scoped advisory lock on PostgreSQL; SQLite serializes writers).
+(a transaction-scoped advisory lock on PostgreSQL, the write lock on SQLite).
 """
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, false, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rooms.layout import RoomKind
@@ -225,13 +224,14 @@ class _Batch:
 
 
 async def fold(session: AsyncSession, *, secret: str, limit: int = BATCH) -> int:
-    """Fold up to ``limit`` unfolded events into the rollups (the caller commits).
-
-    Returns how many were folded; 0 also when another process holds the folder's lock."""
+    """Fold up to ``limit`` unfolded events into the rollups (the caller commits); returns
+    how many. A second folder waits for the first to commit, then sees only what is left."""
     if session.get_bind().dialect.name == "postgresql":
-        locked = await session.scalar(select(func.pg_try_advisory_xact_lock(_ADVISORY_KEY)))
-        if not locked:
-            return 0
+        await session.execute(select(func.pg_advisory_xact_lock(_ADVISORY_KEY)))
+    else:
+        # Take SQLite's write lock before reading, so two folders queue on the busy timeout
+        # instead of both reading the same events and one failing at its first write.
+        await session.execute(delete(AnalyticsEvent).where(false()))
     E = AnalyticsEvent
     rows = (
         await session.execute(
@@ -286,9 +286,15 @@ async def fold_pending(db: async_sessionmaker[AsyncSession], *, secret: str) -> 
             return total
 
 
-async def purge_raw_events(session: AsyncSession, now: datetime, *, retention_days: int) -> int:
-    """Delete raw events older than ``retention_days`` that are already in the rollups
-    (the caller commits). Unfolded events are kept whatever their age."""
+DEFAULT_RAW_RETENTION_DAYS = 90  # Settings.analytics_raw_retention_days' default
+
+
+async def purge_raw_events(
+    session: AsyncSession, now: datetime, retention_days: int = DEFAULT_RAW_RETENTION_DAYS
+) -> int:
+    """Delete raw events older than ``retention_days`` (pass the deployment's
+    ``settings.analytics_raw_retention_days``) that are already in the rollups; the caller
+    commits. Unfolded events are kept whatever their age."""
     cutoff = now - timedelta(days=retention_days)
     result = await session.execute(
         delete(AnalyticsEvent).where(AnalyticsEvent.folded.is_(True), AnalyticsEvent.at < cutoff)
@@ -473,8 +479,3 @@ async def _merge_groups(session: AsyncSession, groups: dict[int, tuple[int | Non
         elif row.unit_id is None and unit_id is not None:
             row.unit_id = unit_id
     await session.flush()
-
-
-def lower_bound_people(pairs: int) -> int:
-    """The fewest distinct people that can form ``pairs`` pairs across two groups."""
-    return 0 if pairs <= 0 else math.ceil(2 * math.sqrt(pairs))

@@ -99,11 +99,14 @@ async def _audit(
 
 async def index(request: web.Request) -> web.Response:
     principal = require_session(request).principal
+    async with request.config_dict[ANALYTICS_DB]() as session:
+        per_person = await read.per_person_activity_allowed(session, principal.org_id)
     return web.json_response(
         {
             "dashboards": [d.value for d in TABLES],
             "scopes": read.scopes_of(principal),
             "min_group_size": request.config_dict[SETTINGS].analytics_min_group_size,
+            "per_person_activity": per_person,
         }
     )
 

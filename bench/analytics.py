@@ -1,0 +1,328 @@
+"""Analytics benchmark: a synthetic year of engagement, ingested and folded, then dashboard
+queries answered from the rollups beside the same figures computed from raw events.
+
+A seeded random office (full: 5,000 people in 100 groups of 10 units, 260 working days,
+about 12 million events; --quick: 300 people, 30 days) records every event through the real
+``record()`` in transactions of 2,000, then the real fold turns them into rollups. Dashboard
+queries (org-wide messages by channel and active people by group, one group's messages, 12
+weeks by week) are timed through ``server.analytics.read`` and, in the same run and on the
+same database, as the equivalent SQL over ``analytics_events``; totals are checked to agree.
+
+    python bench/analytics.py [--quick] [--people 5000] [--days 260] [--repeat 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import and_, case, distinct, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from rooms.layout import RoomKind
+from server.analytics import read
+from server.analytics.metrics import Channel, Metric
+from server.analytics.record import Subject, record
+from server.analytics.rollup import fold_pending
+from server.analytics.tables import AnalyticsEvent
+from server.db.engine import create_engine, session_factory
+from server.db.migrate import upgrade
+from server.settings import Settings
+
+ORG = 1
+SECRET = "b" * 40
+YEAR_START = datetime(2025, 1, 6, tzinfo=UTC)  # a Monday
+GROUP_SIZE = 50
+CHANNELS = list(Channel)
+KINDS = [RoomKind.TEAM_ROOM, RoomKind.MEETING_ROOM, RoomKind.LOBBY, RoomKind.PRIVATE_OFFICE]
+
+
+class Office:
+    def __init__(self, people: int, rng: random.Random) -> None:
+        self.groups = max(1, people // GROUP_SIZE)
+        self.people = [
+            (uuid.UUID(int=rng.getrandbits(128)), 1 + i % self.groups) for i in range(people)
+        ]
+        self.members: dict[int, list[uuid.UUID]] = {}
+        for person, group in self.people:
+            self.members.setdefault(group, []).append(person)
+
+    @staticmethod
+    def unit(group: int) -> int:
+        return 1000 + (group - 1) // 10
+
+
+def working_days(days: int) -> list[datetime]:
+    result: list[datetime] = []
+    day = YEAR_START
+    while len(result) < days:
+        if day.weekday() < 5:
+            result.append(day)
+        day += timedelta(days=1)
+    return result
+
+
+def day_events(office: Office, day: datetime, rng: random.Random) -> list[tuple[Any, ...]]:
+    """One working day: (metric, subject, at, kwargs) for everyone, in time order."""
+    events: list[tuple[Any, ...]] = []
+
+    def at() -> datetime:
+        return day + timedelta(hours=8, seconds=rng.randrange(10 * 3600))
+
+    for person, group in office.people:
+        subject = Subject(ORG, office.unit(group), group, person)
+        events.append((Metric.SIGNED_IN, subject, at(), {}))
+        events.append((Metric.REALTIME_CONNECTED, subject, at(), {}))
+        events.append((Metric.REALTIME_SECONDS, subject, at(), {"seconds": 6 * 3600.0}))
+        for _ in range(2):
+            kind = rng.choice(KINDS)
+            events.append((Metric.ROOM_ENTERED, subject, at(), {"room_kind": kind}))
+            events.append(
+                (Metric.ROOM_SECONDS, subject, at(), {"room_kind": kind, "seconds": 1800.0})
+            )
+        for _ in range(rng.choice((0, 1, 1, 2, 2, 3))):
+            events.append((Metric.MESSAGE_SENT, subject, at(), {"channel": rng.choice(CHANNELS)}))
+        peer_group = group if rng.random() < 0.7 else 1 + rng.randrange(office.groups)
+        peer = rng.choice(office.members[peer_group])
+        events.append(
+            (
+                Metric.ROOM_TOGETHER_SECONDS,
+                subject,
+                at(),
+                {"peer_group_id": peer_group, "peer": peer, "seconds": 900.0},
+            )
+        )
+    for group, members in office.members.items():
+        host = rng.choice(members)
+        subject = Subject(ORG, office.unit(group), group, host)
+        events.append(
+            (Metric.MEETING_HELD, subject, at(), {"seconds": float(rng.randrange(600, 5400))})
+        )
+        for person in rng.sample(members, min(5, len(members))):
+            who = Subject(ORG, office.unit(group), group, person)
+            events.append((Metric.MEETING_SECONDS, who, at(), {"seconds": 1500.0}))
+    events.sort(key=lambda e: e[2])
+    return events
+
+
+async def ingest(
+    db: async_sessionmaker[AsyncSession], office: Office, days: list[datetime], seed: int
+) -> tuple[int, float, float]:
+    """Record every event through ``record()``, then fold. Returns (events, record s, fold s)."""
+    rng = random.Random(seed)
+    total = 0
+    record_seconds = fold_seconds = 0.0
+    for index, day in enumerate(days):
+        events = day_events(office, day, rng)
+        started = time.perf_counter()
+        for start in range(0, len(events), 2000):
+            async with db() as session:
+                for metric, subject, at, kwargs in events[start : start + 2000]:
+                    await record(session, metric, subject, at=at, **kwargs)
+                await session.commit()
+        record_seconds += time.perf_counter() - started
+        total += len(events)
+        # Fold as the server does, a little behind the stream (every ~week of data here).
+        if index % 5 == 4 or index == len(days) - 1:
+            started = time.perf_counter()
+            await fold_pending(db, secret=SECRET)
+            fold_seconds += time.perf_counter() - started
+        if index % 20 == 19:
+            print(f"  day {index + 1}/{len(days)}: {total:,} events", file=sys.stderr)
+    return total, record_seconds, fold_seconds
+
+
+def _period(column: Any, periods: list[tuple[date, date]]) -> Any:
+    starts = [datetime(e.year, e.month, e.day, tzinfo=UTC) for _, e in periods[:-1]]
+    return case(*[(column < s, i) for i, s in enumerate(starts)], else_=len(periods) - 1)
+
+
+async def raw_messages(
+    session: AsyncSession, window: read.Window, group: int | None
+) -> dict[str, Any]:
+    """The messages table (sums by channel, distinct senders per cell and per period) straight
+    from raw events: what a dashboard without rollups would run."""
+    E = AnalyticsEvent
+    periods = window.periods()
+    index = _period(E.at, periods).label("p")
+    where = [
+        E.org_id == ORG,
+        E.metric == Metric.MESSAGE_SENT,
+        E.at >= datetime.combine(window.start, datetime.min.time(), UTC),
+        E.at < datetime.combine(window.end + timedelta(days=1), datetime.min.time(), UTC),
+    ]
+    if group is not None:
+        where.append(E.group_id == group)
+    cells = await session.execute(
+        select(index, E.channel, func.sum(E.count), func.count(distinct(E.person)))
+        .where(and_(*where))
+        .group_by(index, E.channel)
+    )
+    rows = await session.execute(
+        select(index, func.count(distinct(E.person))).where(and_(*where)).group_by(index)
+    )
+    values = list(cells)
+    list(rows)
+    return {"total": sum(int(v[2]) for v in values)}
+
+
+async def raw_active(session: AsyncSession, window: read.Window) -> dict[str, Any]:
+    E = AnalyticsEvent
+    periods = window.periods()
+    index = _period(E.at, periods).label("p")
+    where = and_(
+        E.org_id == ORG,
+        E.metric.not_in([Metric.ACCOUNT_CREATED, Metric.GUEST_JOINED]),
+        E.person.is_not(None),
+        E.at >= datetime.combine(window.start, datetime.min.time(), UTC),
+        E.at < datetime.combine(window.end + timedelta(days=1), datetime.min.time(), UTC),
+    )
+    cells = list(
+        await session.execute(
+            select(index, E.group_id, func.count(distinct(E.person)))
+            .where(where)
+            .group_by(index, E.group_id)
+        )
+    )
+    rows = list(
+        await session.execute(
+            select(index, func.count(distinct(E.person))).where(where).group_by(index)
+        )
+    )
+    return {"cells": len(cells), "last_period_people": int(rows[-1][1]) if rows else 0}
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+async def measure(
+    db: async_sessionmaker[AsyncSession], window: read.Window, repeat: int, group: int
+) -> dict[str, Any]:
+    org_scope = read.Scope(read.ScopeKind.ORG, ORG)
+    group_scope = read.Scope(read.ScopeKind.GROUP, ORG, Office.unit(group), group)
+    timings: dict[str, list[float]] = {"rollup": [], "raw": []}
+    checks: dict[str, Any] = {}
+    for _ in range(repeat):
+        for name, rolled, raw in (
+            (
+                "messages/org",
+                lambda s: read.dashboard(s, read.Dashboard.MESSAGES, org_scope, window, 5),
+                lambda s: raw_messages(s, window, None),
+            ),
+            (
+                "active/org",
+                lambda s: read.dashboard(s, read.Dashboard.ACTIVE, org_scope, window, 5),
+                lambda s: raw_active(s, window),
+            ),
+            (
+                "messages/group",
+                lambda s: read.dashboard(s, read.Dashboard.MESSAGES, group_scope, window, 5),
+                lambda s: raw_messages(s, window, group),
+            ),
+        ):
+            async with db() as session:
+                started = time.perf_counter()
+                table = await rolled(session)
+                timings["rollup"].append((time.perf_counter() - started) * 1000)
+                started = time.perf_counter()
+                answer = await raw(session)
+                timings["raw"].append((time.perf_counter() - started) * 1000)
+            if name == "messages/org":
+                checks["rollup_messages"] = table.total.value if table.total else None
+                checks["raw_messages"] = answer["total"]
+    return {
+        "rollup_p50_ms": statistics.median(timings["rollup"]),
+        "rollup_p99_ms": pct(timings["rollup"], 0.99),
+        "raw_p50_ms": statistics.median(timings["raw"]),
+        "raw_p99_ms": pct(timings["raw"], 0.99),
+        **checks,
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small and short (< 1 minute)")
+    parser.add_argument("--people", type=int, default=5000)
+    parser.add_argument("--days", type=int, default=260)
+    parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--database-url", help="default: a fresh SQLite file")
+    args = parser.parse_args()
+    if args.quick:
+        args.people, args.days, args.repeat = 300, 30, 10
+    rng = random.Random(20260105)
+    office = Office(args.people, rng)
+    days = working_days(args.days)
+    with tempfile.TemporaryDirectory(prefix="oh-bench-analytics-") as tmp:
+        env = {
+            "OFFICEHOURS_DATA_DIR": tmp,
+            "OFFICEHOURS_SECRET_KEY": SECRET,
+            "OFFICEHOURS_DATABASE_URL": args.database_url
+            or f"sqlite+aiosqlite:///{Path(tmp) / 'analytics.db'}",
+        }
+        settings = Settings.from_env(env)
+        engine = create_engine(settings)
+        await upgrade(engine)
+        db = session_factory(engine)
+        started = time.perf_counter()
+        events, record_s, fold_s = await ingest(db, office, days, seed=7)
+        wall = time.perf_counter() - started
+        end = days[-1].date()
+        window = read.Window(end - timedelta(days=83), end, read.Granularity.WEEK)
+        result = await measure(db, window, args.repeat, group=1)
+        async with db() as session:
+            raw_rows = int(await session.scalar(select(func.count()).select_from(AnalyticsEvent)))
+        await engine.dispose()
+    database = settings.database_url.split(":", 1)[0]
+    ingest_rate = events / (record_s + fold_s)
+    print(
+        f"{args.people:,} people in {office.groups} groups, {len(days)} working days, "
+        f"{events:,} events on {database} ({raw_rows:,} raw rows kept)"
+    )
+    print(
+        f"ingest: record() {events / record_s:,.0f} events/s, fold {events / fold_s:,.0f} "
+        f"events/s, together {ingest_rate:,.0f} events/s ({wall:.1f} s)"
+    )
+    print(f"dashboard queries (12 weeks by week, 3 kinds, {args.repeat} rounds each):")
+    print(f"{'source':<10}{'p50':>10}{'p99':>10}")
+    print(f"{'rollups':<10}{result['rollup_p50_ms']:>8.1f}ms{result['rollup_p99_ms']:>8.1f}ms")
+    print(f"{'raw':<10}{result['raw_p50_ms']:>8.1f}ms{result['raw_p99_ms']:>8.1f}ms")
+    agree = result["rollup_messages"] == result["raw_messages"]
+    print(
+        f"org messages in the window: rollups {result['rollup_messages']}, raw "
+        f"{result['raw_messages']} ({'agree' if agree else 'MISMATCH'})"
+    )
+    summary = {
+        "people": args.people,
+        "days": len(days),
+        "events": events,
+        "database": database,
+        "ingest_events_per_s": round(ingest_rate, 1),
+        "record_events_per_s": round(events / record_s, 1),
+        "fold_events_per_s": round(events / fold_s, 1),
+        "rollup_p50_ms": round(result["rollup_p50_ms"], 2),
+        "rollup_p99_ms": round(result["rollup_p99_ms"], 2),
+        "raw_p50_ms": round(result["raw_p50_ms"], 2),
+        "raw_p99_ms": round(result["raw_p99_ms"], 2),
+        "totals_agree": agree,
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
