@@ -37,7 +37,9 @@ from server.http.keys import (
     LAYOUT_EDITOR,
     METRICS,
     OFFICE,
+    PRIVACY,
     REDIS,
+    RETENTION,
     SETTINGS,
 )
 from server.http.middleware import (
@@ -50,6 +52,9 @@ from server.http.middleware import (
 from server.layout_editor import LayoutEditor
 from server.metrics import Registry
 from server.office import Office, OfficeConfig
+from server.privacy.parts import core_parts
+from server.privacy.retention import Retention
+from server.privacy.service import Privacy
 from server.ratelimit import FailureWindow, MemoryFailureWindow, RedisFailureWindow
 from server.realtime import sio
 from server.realtime.broadcaster import SocketBroadcaster
@@ -63,6 +68,8 @@ VENDOR_DIR = STATIC_DIR.parent / "node_modules" / "socket.io-client" / "dist"
 SESSION_PURGE_SECONDS = 3600
 GUEST_SWEEP_SECONDS = 0.5  # a guest is shown out within this after their link ends
 OFFICE_SWEEP_SECONDS = 0.25  # grace periods and knock time-outs end within this
+# Retention looks every hour for organizations whose daily run (by the clock) is due.
+RETENTION_TICK_SECONDS = 3600
 
 log = logging.getLogger("officehours.app")
 
@@ -161,6 +168,12 @@ def create_app(
         app[GUESTS] = Guests(
             app[DB], settings, app[CLOCK], auth, office, broadcaster, guest_failures
         )
+        # Mentoring and analytics add their parts (and the rollup gate) here as they land.
+        privacy = Privacy(app[DB], app[CLOCK], office, broadcaster, core_parts())
+        app[PRIVACY] = privacy
+        app[RETENTION] = Retention(
+            app[DB], app[CLOCK], chat.purge_older_than, privacy.erase_inactive
+        )
         namespace = OfficeNamespace(
             auth,
             Activity(app[DB], app[CLOCK]),
@@ -188,6 +201,14 @@ def create_app(
             ),
             asyncio.create_task(_every(OFFICE_SWEEP_SECONDS, app[OFFICE].sweep, None)),
             asyncio.create_task(_every(GUEST_SWEEP_SECONDS, app[GUESTS].end_dead_sessions, None)),
+            asyncio.create_task(
+                _every(
+                    RETENTION_TICK_SECONDS,
+                    app[RETENTION].run_due,
+                    "retention.organizations_ran",
+                    wait_first=True,
+                )
+            ),
         ]
         app[JOBS] = tasks
         yield
@@ -214,8 +235,11 @@ async def _bounded(step: Awaitable[None], event: str, seconds: float = 5.0) -> N
         log.warning(event, extra={"outcome": "timed_out"})
 
 
-async def _every(seconds: float, job: Any, event: str | None) -> None:
-    """Run ``job`` now and then every ``seconds``; a failure is logged, never fatal."""
+async def _every(seconds: float, job: Any, event: str | None, *, wait_first: bool = False) -> None:
+    """Run ``job`` now (or after ``seconds`` if ``wait_first``) and then every ``seconds``;
+    a failure is logged, never fatal."""
+    if wait_first:
+        await asyncio.sleep(seconds)
     while True:
         try:
             done = await job()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import server.analytics.tables
 import server.audit.tables
 import server.content.messages
-import server.db.models  # noqa: F401  (registers the tables)
+import server.db.models
+import server.privacy.tables  # noqa: F401  (registers the tables)
 from server.db.base import Base
 
 metadata = Base.metadata

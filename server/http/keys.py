@@ -13,6 +13,8 @@ from server.guests import Guests
 from server.layout_editor import LayoutEditor
 from server.metrics import Registry
 from server.office import Office
+from server.privacy.retention import Retention
+from server.privacy.service import Privacy
 from server.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -26,5 +28,7 @@ OFFICE = web.AppKey("office", Office)
 CHAT = web.AppKey("chat", Chat)
 GUESTS = web.AppKey("guests", Guests)
 LAYOUT_EDITOR = web.AppKey("layout_editor", LayoutEditor)
+PRIVACY = web.AppKey("privacy", Privacy)
+RETENTION = web.AppKey("retention", Retention)
 
 SESSION = web.RequestKey("session", SessionInfo)

@@ -21,6 +21,14 @@ class RedisFanoutManager(socketio.AsyncRedisManager, DirectFanoutManager):  # ty
     """Redis pub/sub across processes; each process then fans out with ``DirectFanoutManager``
     (the pub/sub manager's local delivery calls ``super().emit``, which the MRO makes ours)."""
 
+    def _redis_connect(self) -> None:
+        """Connect once. python-socketio connects on the first publish and again when its
+        listener starts, dropping the first client unclosed (an emit from an HTTP request
+        before any socket connected did that); keep the client that exists."""
+        if getattr(self, "connected", False) and getattr(self, "redis", None) is not None:
+            return
+        super()._redis_connect()
+
     async def close(self) -> None:
         """Stop listening and close the Redis connections (python-socketio never does)."""
         listener = getattr(self, "thread", None)
