@@ -53,6 +53,7 @@ from server.layout_editor import LayoutEditor
 from server.metrics import Registry
 from server.office import Office, OfficeConfig
 from server.privacy.parts import core_parts
+from server.privacy.policy import deployment_defaults
 from server.privacy.retention import Retention
 from server.privacy.service import Privacy
 from server.ratelimit import FailureWindow, MemoryFailureWindow, RedisFailureWindow
@@ -65,6 +66,7 @@ from server.settings import Settings
 VERSION = "0.1.0"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 VENDOR_DIR = STATIC_DIR.parent / "node_modules" / "socket.io-client" / "dist"
+PRIVACY_NOTICE = STATIC_DIR.parent / "docs" / "privacy.md"
 SESSION_PURGE_SECONDS = 3600
 GUEST_SWEEP_SECONDS = 0.5  # a guest is shown out within this after their link ends
 OFFICE_SWEEP_SECONDS = 0.25  # grace periods and knock time-outs end within this
@@ -169,10 +171,15 @@ def create_app(
             app[DB], settings, app[CLOCK], auth, office, broadcaster, guest_failures
         )
         # Mentoring and analytics add their parts (and the rollup gate) here as they land.
-        privacy = Privacy(app[DB], app[CLOCK], office, broadcaster, core_parts())
+        defaults = deployment_defaults(
+            settings.chat_retention_days,
+            settings.inactive_account_days,
+            settings.analytics_raw_retention_days,
+        )
+        privacy = Privacy(app[DB], app[CLOCK], office, broadcaster, core_parts(), defaults=defaults)
         app[PRIVACY] = privacy
         app[RETENTION] = Retention(
-            app[DB], app[CLOCK], chat.purge_older_than, privacy.erase_inactive
+            app[DB], app[CLOCK], chat.purge_older_than, privacy.erase_inactive, defaults=defaults
         )
         namespace = OfficeNamespace(
             auth,
@@ -260,6 +267,14 @@ def _add_static(app: web.Application) -> None:
     app.router.add_get("/", page("index.html"), name="index")
     app.router.add_get("/office", page("office.html"), name="office")
     app.router.add_get("/join/{token}", page("join.html"), name="guest_page")
+
+    async def privacy_notice(_request: web.Request) -> web.FileResponse:
+        # docs/privacy.md, for the people who use the office: readable as plain text.
+        return web.FileResponse(
+            PRIVACY_NOTICE, headers={"Content-Type": "text/plain; charset=utf-8"}
+        )
+
+    app.router.add_get("/privacy", privacy_notice, name="privacy_notice")
     # The Socket.IO browser client, from npm (package-lock.json): no CDN at run time.
     if VENDOR_DIR.is_dir():
         app.router.add_static("/vendor/", VENDOR_DIR, name="vendor")

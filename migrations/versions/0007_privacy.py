@@ -21,6 +21,7 @@ def upgrade() -> None:
     op.create_table(
         "privacy_policies",
         sa.Column("org_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("customised", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("chat_days", sa.Integer(), nullable=True),
         sa.Column("inactive_account_days", sa.Integer(), nullable=False),
         sa.Column("analytics_raw_days", sa.Integer(), nullable=True),

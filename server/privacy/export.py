@@ -48,13 +48,14 @@ Other features add their own folders; each is described by its files' names.
 ORG_README = """# Organization export from Officehours
 
 An organization admin's export: the organization's structure and metadata, as JSON files.
-It contains no message text, notes or other content people wrote: admins do not read content.
+It contains no message text, notes or other content people wrote (admins do not read
+content), and no raw engagement events (the dashboards export their totals, which hide
+groups too small to be anonymous).
 
-- `manifest.json`: when the archive was made, by whom, and the list of files.
+- `manifest.json`: when the archive was made, for which organization, and the list of files.
 - `account/`: units, groups, people (name, email, status, activity dates), memberships.
 - `office/`: floors, rooms, room owners, guest links (never their secrets).
-- `chat/`: conversations (kind, room, message count), without messages.
-- `analytics/`: engagement events without the per-person pseudonym.
+- `chat/`: conversations (kind, room, number of the last message), without messages.
 - `audit/`: the whole audit log with its hash chain (`prev_hash`, `hash`): each entry's hash
   is SHA-256 over the previous hash and the entry's canonical JSON, so it can be re-checked.
 

@@ -363,13 +363,9 @@ class AnalyticsPart:
         return {"events": [row(e, *self.FIELDS) for e in events]}
 
     async def export_org(self, session: AsyncSession, org_id: int) -> Exported:
-        # Without the pseudonym: an export must not let admins follow one person around.
-        events = await session.scalars(
-            select(AnalyticsEvent)
-            .where(AnalyticsEvent.org_id == org_id)
-            .order_by(AnalyticsEvent.id)
-        )
-        return {"events": [row(e, *self.FIELDS) for e in events]}
+        # No raw events: with group ids and times they would give small groups' numbers
+        # (and so single people's) that dashboards suppress. Admins export aggregates there.
+        return {}
 
     async def erase(self, session: AsyncSession, user: User, policy: ErasurePolicy) -> int:
         return 0  # the link lives on the user row; see the class docstring

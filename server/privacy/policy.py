@@ -47,11 +47,13 @@ class Policy:
         }
 
 
-async def policy_row(session: AsyncSession, org_id: int) -> PrivacyPolicy:
+async def policy_row(
+    session: AsyncSession, org_id: int, defaults: Policy | None = None
+) -> PrivacyPolicy:
     """The organization's row, created with the defaults on first use."""
     row = await session.get(PrivacyPolicy, org_id)
     if row is None:
-        defaults = Policy()
+        defaults = defaults or Policy()
         row = PrivacyPolicy(
             org_id=org_id,
             chat_days=defaults.chat_days,
@@ -64,28 +66,45 @@ async def policy_row(session: AsyncSession, org_id: int) -> PrivacyPolicy:
     return row
 
 
-async def get_policy(session: AsyncSession, org_id: int) -> Policy:
+async def get_policy(session: AsyncSession, org_id: int, defaults: Policy | None = None) -> Policy:
     row = await session.get(PrivacyPolicy, org_id)
-    if row is None:
-        return Policy()
+    if row is None or not row.customised:
+        return defaults or Policy()
     return Policy(
         row.chat_days, row.inactive_account_days, row.analytics_raw_days, row.erased_content
     )
 
 
 async def set_policy(
-    session: AsyncSession, org_id: int, changes: dict[str, Any], now: datetime
+    session: AsyncSession,
+    org_id: int,
+    changes: dict[str, Any],
+    now: datetime,
+    defaults: Policy | None = None,
 ) -> tuple[Policy, list[str]]:
     """Apply ``changes`` (field -> value); returns the new policy and the fields that changed."""
-    current = (await get_policy(session, org_id)).public()
+    current = (await get_policy(session, org_id, defaults)).public()
     merged = {**current, **changes}
     merged["erased_content"] = ErasedContent(merged["erased_content"])
     new = Policy(**merged)
     changed = sorted(k for k, v in new.public().items() if current[k] != v)
-    row = await policy_row(session, org_id)
+    row = await policy_row(session, org_id, defaults)
     row.chat_days = new.chat_days
     row.inactive_account_days = new.inactive_account_days
     row.analytics_raw_days = new.analytics_raw_days
     row.erased_content = new.erased_content
+    row.customised = True
     row.updated_at = now
     return new, changed
+
+
+def deployment_defaults(
+    chat_retention_days: int, inactive_account_days: int, analytics_raw_retention_days: int
+) -> Policy:
+    """The policy of organizations that have not set their own, from the settings
+    (a chat retention of 0 means "keep")."""
+    return Policy(
+        chat_days=chat_retention_days or None,
+        inactive_account_days=inactive_account_days,
+        analytics_raw_days=analytics_raw_retention_days,
+    )

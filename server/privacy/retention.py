@@ -23,7 +23,7 @@ from server.audit.log import append
 from server.clock import Clock
 from server.db.models import Organization, User
 from server.identity import UserStatus
-from server.privacy.policy import get_policy, policy_row
+from server.privacy.policy import Policy, get_policy, policy_row
 from server.privacy.tables import PrivacyPolicy
 
 log = logging.getLogger("officehours.retention")
@@ -60,12 +60,14 @@ class Retention:
         purge_chat: PurgeChat,
         erase: EraseInactive,
         gate: RawEventsGate | None = None,
+        defaults: Policy | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._purge_chat = purge_chat
         self._erase = erase
         self.gate: RawEventsGate = gate or AgeOnly()
+        self._defaults = defaults or Policy()
 
     async def run_due(self) -> int:
         """Run for every organization whose last run is a day old or more; returns how many
@@ -87,7 +89,7 @@ class Retention:
     async def run(self, org_id: int) -> dict[str, int]:
         now = self._clock.now()
         async with self._db() as session:
-            policy = await get_policy(session, org_id)
+            policy = await get_policy(session, org_id, self._defaults)
             inactive_before = now - timedelta(days=policy.inactive_account_days)
             inactive = list(
                 await session.scalars(
@@ -116,7 +118,7 @@ class Retention:
                     )
                 )
                 counts["analytics_events_deleted"] = int(getattr(result, "rowcount", 0) or 0)
-            row = await policy_row(session, org_id)
+            row = await policy_row(session, org_id, self._defaults)
             row.retention_ran_at = now
             await append(
                 session,

@@ -24,7 +24,7 @@ from server.privacy import consent
 from server.privacy.erasure import ANONYMOUS, Erased, erase_user
 from server.privacy.export import DEFAULT_MAX_BYTES, build_zip, collect_org, collect_person
 from server.privacy.parts import DataPart
-from server.privacy.policy import get_policy, set_policy
+from server.privacy.policy import Policy, get_policy, set_policy
 from server.privacy.tables import PendingMembership
 from server.tokens import new_token
 
@@ -65,6 +65,7 @@ class Privacy:
         broadcaster: Broadcaster,
         parts: Sequence[DataPart],
         *,
+        defaults: Policy | None = None,
         max_export_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self._db = db
@@ -73,6 +74,7 @@ class Privacy:
         self._broadcaster = broadcaster
         self.parts = tuple(parts)
         self.max_export_bytes = max_export_bytes
+        self.defaults = defaults or Policy()
 
     async def _target(self, session: AsyncSession, principal: Principal, user_id: int) -> User:
         """A person in the admin's organization (anyone else does not exist for them)."""
@@ -149,7 +151,7 @@ class Privacy:
             user = await session.get(User, user_id)
             if user is None:
                 raise not_found("no such person")
-            policy = await get_policy(session, user.org_id)
+            policy = await get_policy(session, user.org_id, self.defaults)
             erased = await erase_user(session, user, self.parts, policy.erased_content, now)
             if not erased.already:
                 await audit.append(
@@ -260,13 +262,13 @@ class Privacy:
     async def policy(self, principal: Principal) -> dict[str, Any]:
         require_account(principal)  # everyone may know how long their data is kept
         async with self._db() as session:
-            return (await get_policy(session, principal.org_id)).public()
+            return (await get_policy(session, principal.org_id, self.defaults)).public()
 
     async def change_policy(self, principal: Principal, changes: dict[str, Any]) -> dict[str, Any]:
         require_org_admin(principal)
         now = self._clock.now()
         async with self._db() as session:
-            new, changed = await set_policy(session, principal.org_id, changes, now)
+            new, changed = await set_policy(session, principal.org_id, changes, now, self.defaults)
             if changed:
                 await audit.append(
                     session,

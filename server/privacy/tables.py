@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Integer, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db.base import Base
@@ -14,7 +14,7 @@ from server.db.types import UTCDateTime, text_enum
 from server.identity import Role
 
 DEFAULT_INACTIVE_ACCOUNT_DAYS = 730  # two years
-DEFAULT_ANALYTICS_RAW_DAYS = 395  # a year of raw events, plus a month to roll it up
+DEFAULT_ANALYTICS_RAW_DAYS = 90  # as OFFICEHOURS_ANALYTICS_RAW_RETENTION_DAYS
 
 
 class ErasedContent(StrEnum):
@@ -25,13 +25,17 @@ class ErasedContent(StrEnum):
 
 
 class PrivacyPolicy(Base):
-    """One row per organization; an organization without a row has the defaults."""
+    """One row per organization; an organization without a row has the deployment's defaults
+    (``OFFICEHOURS_*_RETENTION_DAYS`` / ``OFFICEHOURS_INACTIVE_ACCOUNT_DAYS``)."""
 
     __tablename__ = "privacy_policies"
 
     org_id: Mapped[int] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
     )
+    # False until an admin sets the policy: until then the deployment's defaults apply (and
+    # follow the settings), the row only remembering when retention last ran.
+    customised: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # None: chat is kept until people delete it.
     chat_days: Mapped[int | None] = mapped_column(Integer)
     inactive_account_days: Mapped[int] = mapped_column(
