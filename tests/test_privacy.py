@@ -599,7 +599,12 @@ async def test_organizations_without_a_policy_follow_the_deployment_settings(
         org = await accounts.create_organization(session, "Beta", "beta", now=clock.now())
         await session.commit()
     counts = await client.app[RETENTION].run(org.id)
-    assert counts == {"messages_deleted": 0, "accounts_erased": 0, "analytics_events_deleted": 0}
+    assert counts == {
+        "messages_deleted": 0,
+        "accounts_erased": 0,
+        "guests_erased": 0,
+        "analytics_events_deleted": 0,
+    }
     async with client.app[DB]() as session:
         entry = await session.scalar(select(AuditEntry).where(AuditEntry.org_id == org.id))
         assert entry is not None and entry.action is AuditAction.RETENTION_RUN
@@ -611,3 +616,34 @@ async def test_organizations_without_a_policy_follow_the_deployment_settings(
         # The run remembered when it ran, not the defaults: new settings still apply.
         later = await get_policy(session, org.id, Policy(inactive_account_days=500))
         assert later.inactive_account_days == 500
+
+
+async def test_a_guests_name_goes_a_month_after_the_visit(
+    client: TestClient[Any, Any], office: Office, clock: FakeClock, browser: Callable[[], Browser]
+) -> None:
+    from server import invites
+    from server.db.models import Room
+
+    async with client.app[DB]() as session:
+        lobby = await session.scalar(select(Room.id).where(Room.name == "Lobby"))
+        assert lobby is not None
+        token = await invites.create_link(
+            session,
+            client.app[SETTINGS].secret_key,
+            room_id=lobby,
+            created_by=office.admin.id,
+            now=clock.now(),
+            valid_for=timedelta(hours=1),
+        )
+        await session.commit()
+    visit = await browser().request(
+        "POST", f"/api/guest-links/{token}/join", json={"display_name": "Gwendolyn Visitor"}
+    )
+    assert visit.status == 201
+    clock.advance(29 * DAY)
+    assert (await client.app[RETENTION].run(office.org.id))["guests_erased"] == 0
+    clock.advance(2 * DAY)
+    assert (await client.app[RETENTION].run(office.org.id))["guests_erased"] == 1
+    async with client.app[DB]() as session:
+        names = (await session.scalars(select(User.display_name))).all()
+        assert "Gwendolyn Visitor" not in names and "Anonymous user" in names

@@ -1,6 +1,7 @@
 """Retention: once a day per organization (by the injected clock), delete chat older than the
-policy's days, erase accounts inactive for the policy's days, delete raw analytics events
-older than the policy's days, and write what was done to the audit log.
+policy's days, erase accounts inactive for the policy's days (guests' one-visit accounts a
+month after the visit), delete raw analytics events older than the policy's days, and write
+what was done to the audit log.
 
 Raw analytics may only go once dashboards no longer need them: ``RawEventsGate`` is the hook
 the analytics rollup implements (it returns the end of what it has rolled up). Until then,
@@ -14,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.analytics.tables import AnalyticsEvent
@@ -29,6 +30,8 @@ from server.privacy.tables import PrivacyPolicy
 log = logging.getLogger("officehours.retention")
 
 RUN_EVERY = timedelta(days=1)
+# A guest's account exists for one visit; its display name goes a month after it.
+GUEST_DAYS = 30
 
 
 class RawEventsGate(Protocol):
@@ -90,23 +93,32 @@ class Retention:
         now = self._clock.now()
         async with self._db() as session:
             policy = await get_policy(session, org_id, self._defaults)
-            inactive_before = now - timedelta(days=policy.inactive_account_days)
-            inactive = list(
-                await session.scalars(
-                    select(User.id)
-                    .where(
-                        User.org_id == org_id,
-                        User.status != UserStatus.ERASED,
-                        func.coalesce(User.last_active_at, User.created_at) < inactive_before,
-                    )
-                    .order_by(User.id)
+            last_seen = func.coalesce(User.last_active_at, User.created_at)
+            rows = await session.execute(
+                select(User.id, User.is_guest)
+                .where(
+                    User.org_id == org_id,
+                    User.status != UserStatus.ERASED,
+                    or_(
+                        last_seen < now - timedelta(days=policy.inactive_account_days),
+                        User.is_guest.is_(True) & (last_seen < now - timedelta(days=GUEST_DAYS)),
+                    ),
                 )
+                .order_by(User.id)
             )
-        counts = {"messages_deleted": 0, "accounts_erased": 0, "analytics_events_deleted": 0}
+            inactive = [(user_id, bool(is_guest)) for user_id, is_guest in rows]
+        counts = {
+            "messages_deleted": 0,
+            "accounts_erased": 0,
+            "guests_erased": 0,
+            "analytics_events_deleted": 0,
+        }
         if policy.chat_days is not None:
             counts["messages_deleted"] = await self._purge_chat(org_id, policy.chat_days)
-        for user_id in inactive:
-            counts["accounts_erased"] += int(await self._erase(user_id))
+        for user_id, is_guest in inactive:
+            counts["guests_erased" if is_guest else "accounts_erased"] += int(
+                await self._erase(user_id)
+            )
         async with self._db() as session:
             if policy.analytics_raw_days is not None:
                 cutoff = await self.gate.deletable_before(
