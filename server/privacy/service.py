@@ -4,7 +4,7 @@ transaction (with its audit entry), commits, and only then disconnects or notifi
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import update
@@ -195,8 +195,8 @@ class Privacy:
         principal: Principal,
         user_id: int,
         action: AuditAction,
-        change: Any,
-    ) -> Any:
+        change: Callable[[AsyncSession, User], Awaitable[None]],
+    ) -> None:
         require_org_admin(principal)
         if user_id == principal.user_id:
             raise conflict("you cannot do that to your own account")
@@ -205,7 +205,7 @@ class Privacy:
             user = await self._target(session, principal, user_id)
             if user.status is UserStatus.ERASED:
                 raise conflict("that account was erased")
-            result = await change(session, user)
+            await change(session, user)
             await audit.append(
                 session,
                 org_id=principal.org_id,
@@ -216,7 +216,6 @@ class Privacy:
                 target_id=user_id,
             )
             await session.commit()
-        return result
 
     async def _revoke_sessions(self, session: AsyncSession, user_id: int) -> None:
         await session.execute(
