@@ -647,3 +647,31 @@ async def test_a_guests_name_goes_a_month_after_the_visit(
     async with client.app[DB]() as session:
         names = (await session.scalars(select(User.display_name))).all()
         assert "Gwendolyn Visitor" not in names and "Anonymous user" in names
+
+
+async def test_an_emit_before_the_first_connection_keeps_one_redis_client(
+    client: TestClient[Any, Any],
+    office: Office,
+    backend: Backend,
+    browser: Callable[[], Browser],
+    realtime: Callable[[], RealtimeClient],
+) -> None:
+    """Regression: python-socketio's Redis manager connected on the first publish (here: the
+    invitation sent from an HTTP request) and again when its listener started, leaving the
+    first client open until garbage collection."""
+    if backend.name != "postgres":
+        pytest.skip("the Redis manager runs with Redis")
+    from server.app import SOCKETIO
+
+    admin = await admin_of(browser)
+    invited = await admin.request(
+        "POST", f"/api/org/groups/{office.group_ids[1]}/members", json={"user_id": office.alice.id}
+    )
+    assert invited.status == 201
+    manager: Any = client.app[SOCKETIO].manager  # type: ignore[attr-defined]
+    first = manager.redis
+    assert first is not None
+    alice = await browser().sign_in("alice@acme.example")
+    rt = await alice.connect(realtime())
+    assert (await rt.call("whoami"))["ok"]
+    assert manager.redis is first
