@@ -68,6 +68,7 @@ COPY rooms/ rooms/
 COPY media/ media/
 COPY migrations/ migrations/
 COPY static/ static/
+COPY docs/privacy.md docs/privacy.md
 COPY --from=web /src/node_modules/socket.io-client/dist/ node_modules/socket.io-client/dist/
 RUN python -m compileall -q server rooms media migrations
 

@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from media import encoded as media_encoded
 from rooms.store import MemoryStateStore, StateStore
 from server.activity import Activity
-from server.analytics.rollup import fold_pending, purge_raw_events
+from server.analytics.rollup import FoldedOnly, fold_pending, purge_raw_events
 from server.auth import Authenticator
 from server.broadcast import DeltaCoalescer
 from server.chat import Chat, ChatConfig
@@ -42,7 +42,9 @@ from server.http.keys import (
     MENTORING,
     METRICS,
     OFFICE,
+    PRIVACY,
     REDIS,
+    RETENTION,
     SETTINGS,
 )
 from server.http.middleware import (
@@ -58,6 +60,10 @@ from server.mentoring.attendance import meeting_listener
 from server.mentoring.service import Mentoring, MentoringConfig
 from server.metrics import Registry
 from server.office import Office, OfficeConfig
+from server.privacy.parts import core_parts
+from server.privacy.policy import deployment_defaults
+from server.privacy.retention import Retention
+from server.privacy.service import Privacy
 from server.ratelimit import FailureWindow, MemoryFailureWindow, RedisFailureWindow
 from server.realtime import sio
 from server.realtime.broadcaster import SocketBroadcaster
@@ -68,12 +74,15 @@ from server.settings import Settings
 VERSION = "0.1.0"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 VENDOR_DIR = STATIC_DIR.parent / "node_modules" / "socket.io-client" / "dist"
+PRIVACY_NOTICE = STATIC_DIR.parent / "docs" / "privacy.md"
 SESSION_PURGE_SECONDS = 3600
 MEDIA_QUALITY_SECONDS = 5.0  # connection quality of meeting members, into /metrics
 GUEST_SWEEP_SECONDS = 0.5  # a guest is shown out within this after their link ends
 OFFICE_SWEEP_SECONDS = 0.25  # grace periods and knock time-outs end within this
 MENTORING_REMINDER_SECONDS = 30  # session reminders go out within this of their time
 ANALYTICS_FOLD_SECONDS = 60  # dashboards lag the event stream by at most this (plus a batch)
+# Retention looks every hour for organizations whose daily run (by the clock) is due.
+RETENTION_TICK_SECONDS = 3600
 
 log = logging.getLogger("officehours.app")
 
@@ -193,6 +202,22 @@ def create_app(
             config=MentoringConfig(min_group_size=settings.analytics_min_group_size),
         )
         meetings.add_listener(meeting_listener(app[MENTORING], app[DB], app[CLOCK]))
+        # Mentoring and analytics add their export/erasure parts here as they land.
+        defaults = deployment_defaults(
+            settings.chat_retention_days,
+            settings.inactive_account_days,
+            settings.analytics_raw_retention_days,
+        )
+        privacy = Privacy(app[DB], app[CLOCK], office, broadcaster, core_parts(), defaults=defaults)
+        app[PRIVACY] = privacy
+        app[RETENTION] = Retention(
+            app[DB],
+            app[CLOCK],
+            chat.purge_older_than,
+            privacy.erase_inactive,
+            defaults=defaults,
+            gate=FoldedOnly(),  # raw analytics events go only once they are in the rollups
+        )
         namespace = OfficeNamespace(
             auth,
             Activity(app[DB], app[CLOCK]),
@@ -237,6 +262,14 @@ def create_app(
                 _every(MENTORING_REMINDER_SECONDS, app[MENTORING].send_reminders, None)
             ),
             asyncio.create_task(_every(ANALYTICS_FOLD_SECONDS, fold_analytics, "analytics.folded")),
+            asyncio.create_task(
+                _every(
+                    RETENTION_TICK_SECONDS,
+                    app[RETENTION].run_due,
+                    "retention.organizations_ran",
+                    wait_first=True,
+                )
+            ),
         ]
         app[JOBS] = tasks
         yield
@@ -263,8 +296,11 @@ async def _bounded(step: Awaitable[None], event: str, seconds: float = 5.0) -> N
         log.warning(event, extra={"outcome": "timed_out"})
 
 
-async def _every(seconds: float, job: Any, event: str | None) -> None:
-    """Run ``job`` now and then every ``seconds``; a failure is logged, never fatal."""
+async def _every(seconds: float, job: Any, event: str | None, *, wait_first: bool = False) -> None:
+    """Run ``job`` now (or after ``seconds`` if ``wait_first``) and then every ``seconds``;
+    a failure is logged, never fatal."""
+    if wait_first:
+        await asyncio.sleep(seconds)
     while True:
         try:
             done = await job()
@@ -285,6 +321,14 @@ def _add_static(app: web.Application) -> None:
     app.router.add_get("/", page("index.html"), name="index")
     app.router.add_get("/office", page("office.html"), name="office")
     app.router.add_get("/join/{token}", page("join.html"), name="guest_page")
+
+    async def privacy_notice(_request: web.Request) -> web.FileResponse:
+        # docs/privacy.md, for the people who use the office: readable as plain text.
+        return web.FileResponse(
+            PRIVACY_NOTICE, headers={"Content-Type": "text/plain; charset=utf-8"}
+        )
+
+    app.router.add_get("/privacy", privacy_notice, name="privacy_notice")
     # The Socket.IO browser client, from npm (package-lock.json): no CDN at run time.
     if VENDOR_DIR.is_dir():
         app.router.add_static("/vendor/", VENDOR_DIR, name="vendor")

@@ -633,6 +633,19 @@ class Office:
         await self._store.unschedule(OFFLINE_QUEUE, person_key(org_id, user_id))
         await self._take_offline(org_id, user_id, self._now(), after_grace=False)
 
+    async def forget(self, org_id: int, user_id: int, display_name: str) -> None:
+        """An erased person: from now on their presence shows ``display_name`` and no status
+        text, and they are out of the office at once."""
+
+        def scrub(docs: list[Doc | None]) -> tuple[list[Doc | None], None]:
+            if docs[0] is None:
+                return docs, None
+            person = replace(Person.from_doc(docs[0]), display_name=display_name, text="")
+            return [person.to_doc()], None
+
+        await self._store.transact([person_key(org_id, user_id)], scrub)
+        await self.force_offline(org_id, user_id)
+
     # -- reading ----------------------------------------------------------------------------
 
     async def snapshot(self, principal: Principal) -> dict[str, Any]:

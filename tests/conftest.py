@@ -31,7 +31,7 @@ from server.identity import Role
 from server.passwords import hash_password
 from server.settings import Settings
 
-pytest_plugins = ["tests.people", "tests.media_peers"]
+pytest_plugins = ["tests.people", "tests.media_peers", "tests.browsers"]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 ORIGIN = "http://officehours.test"

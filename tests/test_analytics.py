@@ -443,3 +443,26 @@ async def test_concurrent_folds_count_each_event_once(
         )
         messages = await session.scalar(select(func.sum(PersonDay.messages)))
     assert (total, messages) == (300, 300)
+
+
+async def test_retention_deletes_raw_events_only_before_the_oldest_unfolded_one(
+    client: TestClient[Any, Any], office: Office
+) -> None:
+    from server.analytics.rollup import FoldedOnly
+
+    db = client.app[DB]
+
+    async def message(at: datetime) -> None:
+        async with db() as session:
+            await record(session, Metric.MESSAGE_SENT, Subject(office.org.id, UNIT_A, G101), at=at)
+            await session.commit()
+
+    await message(WEEK1)
+    await fold_pending(db, secret=SECRET)
+    cutoff = WEEK1 + timedelta(days=30)
+    async with db() as session:
+        assert await FoldedOnly().deletable_before(session, office.org.id, cutoff) == cutoff
+    await message(WEEK1 - timedelta(days=3))  # arrives late, not folded yet
+    async with db() as session:
+        bound = await FoldedOnly().deletable_before(session, office.org.id, cutoff)
+    assert bound == WEEK1 - timedelta(days=3)

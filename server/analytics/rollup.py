@@ -479,3 +479,19 @@ async def _merge_groups(session: AsyncSession, groups: dict[int, tuple[int | Non
         elif row.unit_id is None and unit_id is not None:
             row.unit_id = unit_id
     await session.flush()
+
+
+class FoldedOnly:
+    """The retention job's gate (``server.privacy.retention.RawEventsGate``): raw events may be
+    deleted only before the oldest event of the organization not yet in the rollups, so no
+    figure is lost to retention."""
+
+    async def deletable_before(
+        self, session: AsyncSession, org_id: int, cutoff: datetime
+    ) -> datetime:
+        oldest_unfolded = await session.scalar(
+            select(func.min(AnalyticsEvent.at)).where(
+                AnalyticsEvent.org_id == org_id, AnalyticsEvent.folded.is_(False)
+            )
+        )
+        return cutoff if oldest_unfolded is None else min(cutoff, oldest_unfolded)

@@ -13,6 +13,7 @@ class AuditAction(StrEnum):
     ACCOUNT_ERASED = "account.erased"
     ROLE_GRANTED = "role.granted"
     ROLE_REVOKED = "role.revoked"
+    MEMBERSHIP_PROPOSED = "membership.proposed"  # waits for the person's consent
     # Data rights and policy
     EXPORT_PERSON = "export.person"
     EXPORT_ORGANIZATION = "export.organization"

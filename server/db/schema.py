@@ -7,7 +7,8 @@ import server.audit.tables
 import server.content.mentoring_notes
 import server.content.messages
 import server.db.models
-import server.mentoring.tables  # noqa: F401  (registers the tables)
+import server.mentoring.tables
+import server.privacy.tables  # noqa: F401  (registers the tables)
 from server.db.base import Base
 
 metadata = Base.metadata

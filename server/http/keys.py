@@ -15,6 +15,8 @@ from server.meetings import Meetings
 from server.mentoring.service import Mentoring
 from server.metrics import Registry
 from server.office import Office
+from server.privacy.retention import Retention
+from server.privacy.service import Privacy
 from server.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -32,5 +34,7 @@ GUESTS = web.AppKey("guests", Guests)
 LAYOUT_EDITOR = web.AppKey("layout_editor", LayoutEditor)
 MEETINGS = web.AppKey("meetings", Meetings)
 MENTORING = web.AppKey("mentoring", Mentoring)
+PRIVACY = web.AppKey("privacy", Privacy)
+RETENTION = web.AppKey("retention", Retention)
 
 SESSION = web.RequestKey("session", SessionInfo)

@@ -17,11 +17,14 @@ from server.http import (
     mentoring_views,
     office_views,
     ops_views,
+    privacy_views,
 )
 from server.http import mentoring_schemas as ms
 from server.http.openapi import OPENAPI_DOC, build_document, serve_document
 from server.http.schemas import (
     AnalyticsPolicyBody,
+    CloseAccountBody,
+    GroupMemberBody,
     GuestJoinBody,
     GuestLinkBody,
     InviteCodeBody,
@@ -29,6 +32,7 @@ from server.http.schemas import (
     NewFloorBody,
     NewRoomBody,
     OwnersBody,
+    PolicyBody,
     RoomChangesBody,
     SignInBody,
 )
@@ -599,6 +603,194 @@ ROUTES: tuple[Route, ...] = (
     ),
     *MENTORING_ROUTES,
 )
+
+ADMIN_ONLY = "not an organization admin, or missing CSRF token"
+
+
+def _person_action(verb: str, path: str, handler: Handler, summary: str, ok: str) -> Route:
+    """An organization admin's action on one account (audit-logged)."""
+    return Route(
+        "POST",
+        f"/api/org/people/{{user_id:\\d+}}/{path}",
+        handler,
+        summary,
+        "privacy",
+        responses={
+            200 if verb == "reset" else 204: ok,
+            401: "not signed in",
+            403: ADMIN_ONLY,
+            404: "no such person in this organization",
+            409: "not possible in the account's state, or on your own account",
+        },
+        signed_in=True,
+    )
+
+
+PRIVACY_ROUTES: tuple[Route, ...] = (
+    Route(
+        "GET",
+        "/api/me/export",
+        privacy_views.export_me,
+        "Download everything held about you: a zip of JSON files with a README",
+        "privacy",
+        responses={200: "the archive", 401: "not signed in", 403: "guests have no account"},
+        signed_in=True,
+        content_type="application/zip",
+    ),
+    Route(
+        "POST",
+        "/api/me/close-account",
+        privacy_views.close_account,
+        "Close your account: name and email removed, sessions ended (cannot be undone)",
+        "privacy",
+        body=CloseAccountBody,
+        responses={
+            204: "closed",
+            400: "malformed body (confirm must be true)",
+            401: "not signed in",
+            403: "guests have no account, or missing CSRF token",
+        },
+        signed_in=True,
+    ),
+    Route(
+        "GET",
+        "/api/me/pending-memberships",
+        privacy_views.pending_memberships,
+        "Groups someone put you in, waiting for your answer",
+        "privacy",
+        responses={200: "the invitations", 401: "not signed in", 403: "guests have no account"},
+        signed_in=True,
+    ),
+    Route(
+        "POST",
+        "/api/me/pending-memberships/{pending_id:\\d+}/accept",
+        privacy_views.accept_membership,
+        "Join the group: from now on it sees you",
+        "privacy",
+        responses={
+            204: "joined",
+            401: "not signed in",
+            403: "guests have no account, or missing CSRF token",
+            404: "no such invitation",
+        },
+        signed_in=True,
+    ),
+    Route(
+        "POST",
+        "/api/me/pending-memberships/{pending_id:\\d+}/decline",
+        privacy_views.decline_membership,
+        "Decline the invitation: nothing of yours is shared with the group",
+        "privacy",
+        responses={
+            204: "declined",
+            401: "not signed in",
+            403: "guests have no account, or missing CSRF token",
+            404: "no such invitation",
+        },
+        signed_in=True,
+    ),
+    Route(
+        "POST",
+        "/api/org/groups/{group_id:\\d+}/members",
+        privacy_views.add_group_member,
+        "Put someone in a group: they are asked first unless already in it",
+        "privacy",
+        body=GroupMemberBody,
+        responses={
+            200: "already in the group: the role is granted",
+            201: "an invitation waiting for their answer",
+            400: "malformed body",
+            401: "not signed in",
+            403: "not an admin of the group, its unit or the organization",
+            404: "no such group or person",
+            409: "they have that role, or an unanswered invitation",
+        },
+        signed_in=True,
+    ),
+    Route(
+        "GET",
+        "/api/org/privacy-policy",
+        privacy_views.policy,
+        "How long the organization keeps chat, inactive accounts and raw analytics",
+        "privacy",
+        responses={200: "the policy", 401: "not signed in", 403: "guests have no account"},
+        signed_in=True,
+    ),
+    Route(
+        "PATCH",
+        "/api/org/privacy-policy",
+        privacy_views.change_policy,
+        "Change the lifecycle policy (organization admins; audit-logged)",
+        "privacy",
+        body=PolicyBody,
+        responses={
+            200: "the new policy",
+            400: "malformed body or out-of-range value",
+            401: "not signed in",
+            403: ADMIN_ONLY,
+        },
+        signed_in=True,
+    ),
+    Route(
+        "GET",
+        "/api/org/export",
+        privacy_views.export_org,
+        "Export the organization (structure and metadata, no content; audit-logged)",
+        "privacy",
+        responses={200: "the archive", 401: "not signed in", 403: ADMIN_ONLY},
+        signed_in=True,
+        content_type="application/zip",
+    ),
+    Route(
+        "GET",
+        "/api/org/audit",
+        privacy_views.audit_log,
+        "The audit log, newest first, paged with before_seq and limit (organization admins)",
+        "privacy",
+        responses={
+            200: "a page of entries",
+            400: "malformed query",
+            401: "not signed in",
+            403: ADMIN_ONLY,
+        },
+        signed_in=True,
+    ),
+    Route(
+        "GET",
+        "/api/org/audit/verify",
+        privacy_views.audit_verify,
+        "Check the audit log's hash chain (organization admins)",
+        "privacy",
+        responses={200: "whether the chain holds", 401: "not signed in", 403: ADMIN_ONLY},
+        signed_in=True,
+    ),
+    _person_action(
+        "suspend",
+        "suspend",
+        privacy_views.suspend,
+        "Suspend an account: no sign-in, disconnected at once",
+        "suspended",
+    ),
+    _person_action(
+        "restore", "restore", privacy_views.restore, "Restore a suspended account", "restored"
+    ),
+    _person_action(
+        "reset",
+        "reset-password",
+        privacy_views.reset_password,
+        "Set a one-time password (shown once) and end the account's sessions",
+        "the temporary password",
+    ),
+    _person_action(
+        "erase",
+        "erase",
+        privacy_views.erase,
+        "Erase an account (as closing it): name and email removed, sessions ended",
+        "erased",
+    ),
+)
+
+ROUTES = ROUTES + PRIVACY_ROUTES
 
 
 ANALYTICS_ROUTES: tuple[Route, ...] = (

@@ -100,3 +100,27 @@ class PeriodQuery(Query):
 
 class AnalyticsPolicyBody(Body):
     per_person_activity: bool
+
+
+class CloseAccountBody(Body):
+    # Closing an account cannot be undone: the client must say so explicitly.
+    confirm: Literal[True]
+
+
+class PolicyBody(Body):
+    chat_days: Annotated[int, Field(ge=1, le=36_500)] | None = None
+    inactive_account_days: Annotated[int, Field(ge=30, le=36_500)] | None = None
+    analytics_raw_days: Annotated[int, Field(ge=1, le=36_500)] | None = None
+    erased_content: Literal["anonymise", "delete"] | None = None
+
+
+class GroupMemberBody(Body):
+    user_id: Annotated[int, Field(ge=1)]
+    role: Literal["member", "group_lead"] = "member"
+
+
+class AuditQuery(Body):
+    model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
+
+    before_seq: Annotated[int, Field(ge=1)] | None = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
