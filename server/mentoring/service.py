@@ -933,15 +933,7 @@ class Mentoring:
                 )
             ).all()
         ]
-        spot = next(
-            (
-                rect
-                for y in range(0, floor.height - ROOM_H + 1, ROOM_H)
-                for x in range(0, floor.width - ROOM_W + 1, ROOM_W)
-                if not any((rect := Rect(x, y, ROOM_W, ROOM_H)).overlaps(t) for t in taken)
-            ),
-            None,
-        )
+        spot = _free_spot(floor.width, floor.height, taken)
         if spot is None:
             raise conflict("the mentoring floor is full")
         plan = RoomPlan(
@@ -1602,6 +1594,16 @@ class Mentoring:
             return await health.program_health(
                 session, program.id, self._clock.now(), self.config.min_group_size
             )
+
+
+def _free_spot(width: int, height: int, taken: Sequence[Rect]) -> Rect | None:
+    """The first grid cell of the floor that no room overlaps, row by row."""
+    for y in range(0, height - ROOM_H + 1, ROOM_H):
+        for x in range(0, width - ROOM_W + 1, ROOM_W):
+            rect = Rect(x, y, ROOM_W, ROOM_H)
+            if not any(rect.overlaps(t) for t in taken):
+                return rect
+    return None
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -21,6 +21,15 @@ class RedisFanoutManager(socketio.AsyncRedisManager, DirectFanoutManager):  # ty
     """Redis pub/sub across processes; each process then fans out with ``DirectFanoutManager``
     (the pub/sub manager's local delivery calls ``super().emit``, which the MRO makes ours)."""
 
+    def _redis_connect(self) -> None:
+        """Reuse the client an early publish made: python-socketio starts its listener at the
+        first connection, and a second client would replace the first, which was then dropped
+        with its connection open (an emit before anyone connected leaked one)."""
+        if getattr(self, "connected", False) and getattr(self, "redis", None) is not None:
+            self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            return
+        super()._redis_connect()
+
     async def close(self) -> None:
         """Stop listening and close the Redis connections (python-socketio never does)."""
         listener = getattr(self, "thread", None)
