@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,6 +21,8 @@ from server.clock import FakeClock
 from server.db.models import User
 from server.http.keys import DB, MENTORING
 from server.identity import Role
+from server.mentoring.service import MentoringConfig
+from server.mentoring.tables import CalendarFeed
 from server.passwords import hash_password
 from tests.conftest import ORIGIN, PASSWORD, Office, sign_in
 
@@ -482,8 +485,6 @@ async def test_sessions_calendar_file_and_secret_feed(
     assert str(same["UID"]) == str(event["UID"])
     assert (await client.get("/api/mentoring/calendar/not-a-token")).status == 404
     async with client.app[DB]() as session:
-        from server.mentoring.tables import CalendarFeed
-
         stored = (await session.scalars(select(CalendarFeed))).all()
     assert feed["token"] not in {f.token_hash for f in stored}  # only a keyed hash is kept
 
@@ -690,3 +691,88 @@ async def test_published_steps_reach_participants_and_are_audited(
     assert (await audit_actions(client, cast.office.org.id))[-1] is (
         AuditAction.PROGRAM_STEP_PUBLISHED
     )
+
+
+async def test_a_canary_written_by_the_pair_never_reaches_managers_analytics_audit_or_logs(
+    client: TestClient[Any, Any], cast: Cast, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="officehours")
+    canary = "canary-mentoring-5f1e9"
+    api, pid, pair_id = await matched_pair(client, cast)
+    await api.as_("alice@acme.example")
+    await api.call("PUT", f"/pairs/{pair_id}/agreement", {"goals": canary, "cadence": "weekly"})
+    goal = await api.call("POST", f"/pairs/{pair_id}/goals", {"title": canary}, 201)
+    await api.call("POST", f"/goals/{goal['id']}/milestones", {"title": canary}, 201)
+    await api.call("PATCH", f"/goals/{goal['id']}", {"status": "done"})
+    made = await api.call(
+        "POST",
+        f"/pairs/{pair_id}/sessions",
+        {"starts_at": (clock.now() + timedelta(minutes=20)).isoformat()},
+        201,
+    )
+    sid = made["id"]
+    await api.call("PUT", f"/sessions/{sid}/notes/shared", {"body": canary})
+    await api.call("PUT", f"/sessions/{sid}/notes/private", {"body": canary})
+    clock.advance(3600)
+    await api.call("POST", f"/sessions/{sid}/feedback", {"rating": 3, "text": canary}, 201)
+    assert canary in str(await api.call("GET", f"/pairs/{pair_id}"))  # the pair sees it
+
+    seen = []
+    for email in ("pm@acme.example", "admin@acme.example"):
+        await api.as_(email)
+        for path in (
+            f"/programs/{pid}",
+            f"/programs/{pid}/enrolments",
+            f"/programs/{pid}/pairs",
+            f"/programs/{pid}/health",
+            f"/pairs/{pair_id}",
+            f"/sessions/{sid}/feedback",
+        ):
+            seen.append(await api.call("GET", path))
+    assert canary not in str(seen)
+    async with client.app[DB]() as session:
+        rows = (await session.scalars(select(AnalyticsEvent))).all()
+        audit = await entries(session, cast.office.org.id, limit=1000)
+    assert canary not in str([vars(r) for r in rows])
+    assert canary not in str([(e.action, e.detail) for e in audit])
+    ours = [r for r in caplog.records if r.name.startswith("officehours")]
+    assert ours and canary not in str([(r.getMessage(), vars(r)) for r in ours])
+
+
+async def test_withdrawing_ends_the_pair_and_rating_aggregates_show_from_the_minimum_group(
+    client: TestClient[Any, Any], cast: Cast, clock: FakeClock
+) -> None:
+    client.app[MENTORING].config = MentoringConfig(min_group_size=2)
+    api, pid, pair_id = await matched_pair(client, cast)
+    await api.as_("alice@acme.example")
+    made = await api.call(
+        "POST",
+        f"/pairs/{pair_id}/sessions",
+        {"starts_at": (clock.now() + timedelta(minutes=20)).isoformat()},
+        201,
+    )
+    clock.advance(1800)
+    await api.call("POST", f"/sessions/{made['id']}/feedback", {"rating": 4}, 201)
+    await api.as_("pm@acme.example")
+    assert (await api.call("GET", f"/programs/{pid}/health"))["rating"]["suppressed"] is True
+    await api.as_("bob@acme.example")
+    await api.call("POST", f"/sessions/{made['id']}/feedback", {"rating": 5}, 201)
+    await api.as_("pm@acme.example")
+    health = await api.call("GET", f"/programs/{pid}/health")
+    assert health["rating"] == {
+        "suppressed": False,
+        "people": 2,
+        "average": 4.5,
+        "distribution": {"1": 0, "2": 0, "3": 0, "4": 1, "5": 1},
+    }
+
+    # Alice leaves the program herself: her pair ends and the program is told so.
+    await api.as_("alice@acme.example")
+    (mine,) = [e for e in (await api.call("GET", "/enrolments"))["enrolments"]]
+    await api.call("DELETE", f"/enrolments/{mine['id']}", status=204)
+    assert (await api.call("GET", f"/pairs/{pair_id}"))["state"] == "ended"
+    await api.as_("pm@acme.example")
+    health = await api.call("GET", f"/programs/{pid}/health")
+    assert health["pairs_matched"] == 0 and health["pairs_ended"] == 1 and health["mentees"] == 0
+    actions = await audit_actions(client, cast.office.org.id)
+    assert actions[-2:] == [AuditAction.MATCH_ENDED, AuditAction.ENROLMENT_REMOVED]

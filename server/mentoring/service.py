@@ -9,6 +9,7 @@ and never see what a pair wrote: notes, goals and feedback text are for the pair
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -797,9 +798,10 @@ class Mentoring:
             ]
             mentee_profiles = [self._profile(m) for m in open_mentees]
             weights = matching.Weights.from_dict(program.weights)
-            scores = matching.score_matrix(mentor_profiles, mentee_profiles, weights)
-            best = matching.optimal_assignment(mentor_profiles, mentee_profiles, weights, scores)
-            greedy = matching.greedy_assignment(mentor_profiles, mentee_profiles, weights, scores)
+            # Seconds of arithmetic for a large program: off the event loop.
+            best, greedy = await asyncio.to_thread(
+                _solve, mentor_profiles, mentee_profiles, weights
+            )
             by_id = {p.id: p for p in (*mentor_profiles, *mentee_profiles)}
             proposal = [
                 {
@@ -831,8 +833,10 @@ class Mentoring:
                         )
                     )
                 await session.commit()
+        if made:
+            await self._office.layout_changed(principal.org_id)  # once for all the new rooms
         for pair in made:
-            await self._after_pair_made(principal.org_id, pair)
+            await self._after_pair_made(principal.org_id, pair, layout=False)
         assigned = {mentee_id for _, mentee_id, _ in best.pairs}
         return {
             "pairs": proposal,
@@ -947,8 +951,9 @@ class Mentoring:
         await session.flush()
         return room.id
 
-    async def _after_pair_made(self, org_id: int, pair: Pair) -> None:
-        await self._office.layout_changed(org_id)
+    async def _after_pair_made(self, org_id: int, pair: Pair, *, layout: bool = True) -> None:
+        if layout:
+            await self._office.layout_changed(org_id)
         await self._broadcaster.to_users(
             (pair.mentor_id, pair.mentee_id),
             "mentoring:matched",
@@ -1594,6 +1599,19 @@ class Mentoring:
             return await health.program_health(
                 session, program.id, self._clock.now(), self.config.min_group_size
             )
+
+
+def _solve(
+    mentors: Sequence[matching.Profile],
+    mentees: Sequence[matching.Profile],
+    weights: matching.Weights,
+) -> tuple[matching.Assignment, matching.Assignment]:
+    """The optimal assignment and, for comparison, the greedy one, from one score matrix."""
+    scores = matching.score_matrix(mentors, mentees, weights)
+    return (
+        matching.optimal_assignment(mentors, mentees, weights, scores),
+        matching.greedy_assignment(mentors, mentees, weights, scores),
+    )
 
 
 def _free_spot(width: int, height: int, taken: Sequence[Rect]) -> Rect | None:
