@@ -776,3 +776,62 @@ async def test_withdrawing_ends_the_pair_and_rating_aggregates_show_from_the_min
     assert health["pairs_matched"] == 0 and health["pairs_ended"] == 1 and health["mentees"] == 0
     actions = await audit_actions(client, cast.office.org.id)
     assert actions[-2:] == [AuditAction.MATCH_ENDED, AuditAction.ENROLMENT_REMOVED]
+
+
+async def test_protected_attributes_are_shared_and_used_only_after_opting_in(
+    client: TestClient[Any, Any], cast: Cast
+) -> None:
+    api = Api(client)
+    pid = await new_program(api, protected=10, skills=0, goals=0, languages=0, timezone=0)
+    mentor = await enrol(
+        api, pid, cast.office.bob, "mentor", {"protected": {"gender": "f"}, "use_protected": True}
+    )
+    mentee = await enrol(api, pid, cast.office.alice, "mentee", {"protected": {"gender": "f"}})
+    await api.as_("pm@acme.example")
+    listed = {
+        e["id"]: e for e in (await api.call("GET", f"/programs/{pid}/enrolments"))["enrolments"]
+    }
+    assert listed[mentor]["profile"]["protected"] == {"gender": "f"}
+    assert listed[mentee]["profile"]["protected"] == {}  # not opted in: not shared
+    url = f"/programs/{pid}/suggestions?mentee_enrolment_id={mentee}"
+    (before,) = (await api.call("GET", url))["suggestions"]
+    assert before["score"] == 0.0 and before["reasons"] == []
+
+    await api.as_("alice@acme.example")
+    (own,) = (await api.call("GET", "/enrolments"))["enrolments"]
+    assert own["profile"]["protected"] == {"gender": "f"}  # she always sees her own
+    await api.call("PATCH", f"/enrolments/{mentee}/profile", {"use_protected": True})
+    (after,) = (await api.call("GET", url))["suggestions"]
+    assert after["score"] == 10.0 and after["reasons"] == ["same gender (both opted in)"]
+    assert (
+        await api.status("PATCH", f"/enrolments/{mentee}/profile", {"protected": {"age": "30"}})
+        == 400
+    )
+
+
+async def test_the_pair_is_told_of_sessions_and_changes_with_ids_only(
+    client: TestClient[Any, Any], cast: Cast, clock: FakeClock, join: Any
+) -> None:
+    api, _, pair_id = await matched_pair(client, cast)
+    bob_tab = await join("bob@acme.example")
+    await api.as_("alice@acme.example")
+    made = await api.call(
+        "POST",
+        f"/pairs/{pair_id}/sessions",
+        {"starts_at": (clock.now() + timedelta(days=2)).isoformat()},
+        201,
+    )
+    goal = await api.call("POST", f"/pairs/{pair_id}/goals", {"title": "Private words"}, 201)
+    await api.call("PUT", f"/sessions/{made['id']}/notes/shared", {"body": "More words"})
+    (session_event,) = await bob_tab.wait_for(lambda: bob_tab.received("mentoring:session"))
+    assert session_event == {"pair_id": pair_id, **made}
+    changes = await bob_tab.wait_for(
+        lambda: (
+            len(bob_tab.received("mentoring:pair_changed")) >= 2
+            and bob_tab.received("mentoring:pair_changed")
+        )
+    )
+    assert changes == [
+        {"pair_id": pair_id, "what": "goal", "goal_id": goal["id"]},
+        {"pair_id": pair_id, "what": "notes", "session_id": made["id"]},
+    ]

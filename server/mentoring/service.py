@@ -617,7 +617,7 @@ class Mentoring:
             loads = await self._loads(session, program.id)
             return [
                 {
-                    **_enrolment_doc(e, profile=e.state is EnrolmentState.ACTIVE),
+                    **_enrolment_doc(e, profile=e.state is EnrolmentState.ACTIVE, for_program=True),
                     "active_pairs": loads.get(e.id, 0),
                 }
                 for e in enrolments
@@ -1637,7 +1637,9 @@ def _step_doc(step: ProgramStep) -> dict[str, Any]:
     }
 
 
-def _enrolment_doc(e: Enrolment, *, profile: bool) -> dict[str, Any]:
+def _enrolment_doc(e: Enrolment, *, profile: bool, for_program: bool = False) -> dict[str, Any]:
+    """``for_program``: as managers see it — protected attributes only if the person opted in
+    to their use in matching (the person always sees their own)."""
     doc: dict[str, Any] = {
         "id": e.id,
         "program_id": e.program_id,
@@ -1657,7 +1659,7 @@ def _enrolment_doc(e: Enrolment, *, profile: bool) -> dict[str, Any]:
             "timezone": e.timezone,
             "availability": list(e.availability),
             "capacity": e.capacity,
-            "protected": dict(e.protected),
+            "protected": dict(e.protected) if e.use_protected or not for_program else {},
             "use_protected": e.use_protected,
         }
     return doc
