@@ -835,3 +835,15 @@ async def test_the_pair_is_told_of_sessions_and_changes_with_ids_only(
         {"pair_id": pair_id, "what": "goal", "goal_id": goal["id"]},
         {"pair_id": pair_id, "what": "notes", "session_id": made["id"]},
     ]
+
+
+def test_pair_rooms_take_the_first_free_cell_around_rooms_of_any_size() -> None:
+    from rooms.layout import Rect
+    from server.mentoring.service import _free_spot
+
+    assert _free_spot(30, 16, []) == Rect(0, 0, 10, 8)
+    # An admin's big room covers the first two cells of the first row (and part of a third).
+    big = Rect(0, 0, 21, 5)
+    assert _free_spot(40, 16, [big]) == Rect(30, 0, 10, 8)
+    full = [Rect(0, 0, 30, 16)]
+    assert _free_spot(30, 16, full) is None

@@ -826,10 +826,19 @@ class Mentoring:
                     target_id=program.id,
                     detail={"pairs": len(best.pairs), "total_score": best.total},
                 )
+                current = await self._loads(session, program.id)
+                placed: dict[int, list[Rect]] = {}
                 for mentor_id, mentee_id, _ in best.pairs:
                     made.append(
                         await self._make_pair(
-                            session, principal, program, mentor_id, mentee_id, MatchMode.OPTIMAL
+                            session,
+                            principal,
+                            program,
+                            mentor_id,
+                            mentee_id,
+                            MatchMode.OPTIMAL,
+                            current,
+                            placed,
                         )
                     )
                 await session.commit()
@@ -854,7 +863,11 @@ class Mentoring:
         mentor_enrolment_id: int,
         mentee_enrolment_id: int,
         mode: MatchMode,
+        loads: dict[int, int] | None = None,
+        placed: dict[int, list[Rect]] | None = None,
     ) -> Pair:
+        """``loads`` (active pairs per enrolment) and ``placed`` (rooms per floor): given when
+        the caller makes many pairs at once; kept up to date here."""
         mentor = await session.get(Enrolment, mentor_enrolment_id)
         mentee = await session.get(Enrolment, mentee_enrolment_id)
         for enrolment, role in ((mentor, EnrolmentRole.MENTOR), (mentee, EnrolmentRole.MENTEE)):
@@ -868,7 +881,8 @@ class Mentoring:
         assert mentor is not None and mentee is not None
         if mentor.user_id == mentee.user_id:
             raise invalid("a person is not their own mentor")
-        loads = await self._loads(session, program.id)
+        if loads is None:
+            loads = await self._loads(session, program.id)
         if loads.get(mentee.id, 0) > 0:
             raise conflict("this mentee already has a mentor")
         if loads.get(mentor.id, 0) >= mentor.capacity:
@@ -890,7 +904,9 @@ class Mentoring:
         )
         session.add(pair)
         await session.flush()
-        pair.room_id = await self._open_room(session, program.org_id, pair)
+        loads[mentor.id] = loads.get(mentor.id, 0) + 1
+        loads[mentee.id] = loads.get(mentee.id, 0) + 1
+        pair.room_id = await self._open_room(session, program.org_id, pair, placed)
         await append(
             session,
             org_id=program.org_id,
@@ -911,8 +927,15 @@ class Mentoring:
         await record(session, Metric.MENTORING_MATCHED, subject, at=now)
         return pair
 
-    async def _open_room(self, session: AsyncSession, org_id: int, pair: Pair) -> int:
-        """A locked mentoring room for the pair, owned by both, on the Mentoring floor."""
+    async def _open_room(
+        self,
+        session: AsyncSession,
+        org_id: int,
+        pair: Pair,
+        placed: dict[int, list[Rect]] | None = None,
+    ) -> int:
+        """A locked mentoring room for the pair, owned by both, on the Mentoring floor.
+        ``placed`` caches the floor's rooms while many pairs are made in one transaction."""
         floor = await session.scalar(
             select(Floor).where(Floor.org_id == org_id, Floor.name == MENTORING_FLOOR)
         )
@@ -929,17 +952,20 @@ class Mentoring:
             )
             session.add(floor)
             await session.flush()
-        taken = [
-            Rect(r.x, r.y, r.w, r.h)
-            for r in (
-                await session.scalars(
-                    select(Room).where(Room.floor_id == floor.id, Room.archived.is_(False))
+        taken = (placed or {}).get(floor.id)
+        if taken is None:
+            rows = await session.execute(
+                select(Room.x, Room.y, Room.w, Room.h).where(
+                    Room.floor_id == floor.id, Room.archived.is_(False)
                 )
-            ).all()
-        ]
+            )
+            taken = [Rect(x, y, w, h) for x, y, w, h in rows]
+            if placed is not None:
+                placed[floor.id] = taken
         spot = _free_spot(floor.width, floor.height, taken)
         if spot is None:
             raise conflict("the mentoring floor is full")
+        taken.append(spot)
         plan = RoomPlan(
             f"Mentoring pair {pair.id}", RoomKind.MENTORING_ROOM, spot, 4, DoorState.LOCKED
         )
@@ -1615,12 +1641,18 @@ def _solve(
 
 
 def _free_spot(width: int, height: int, taken: Sequence[Rect]) -> Rect | None:
-    """The first grid cell of the floor that no room overlaps, row by row."""
-    for y in range(0, height - ROOM_H + 1, ROOM_H):
-        for x in range(0, width - ROOM_W + 1, ROOM_W):
-            rect = Rect(x, y, ROOM_W, ROOM_H)
-            if not any(rect.overlaps(t) for t in taken):
-                return rect
+    """The first grid cell of the floor that no room overlaps, row by row (the cells each
+    room covers are marked once, so placing many pairs stays linear per pair)."""
+    columns, rows = width // ROOM_W, height // ROOM_H
+    covered: set[tuple[int, int]] = set()
+    for t in taken:
+        for row in range(t.y // ROOM_H, min(rows, (t.y + t.h - 1) // ROOM_H + 1)):
+            for col in range(t.x // ROOM_W, min(columns, (t.x + t.w - 1) // ROOM_W + 1)):
+                covered.add((row, col))
+    for row in range(rows):
+        for col in range(columns):
+            if (row, col) not in covered:
+                return Rect(col * ROOM_W, row * ROOM_H, ROOM_W, ROOM_H)
     return None
 
 
