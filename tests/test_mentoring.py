@@ -847,3 +847,27 @@ def test_pair_rooms_take_the_first_free_cell_around_rooms_of_any_size() -> None:
     assert _free_spot(40, 16, [big]) == Rect(30, 0, 10, 8)
     full = [Rect(0, 0, 30, 16)]
     assert _free_spot(30, 16, full) is None
+
+
+async def test_guests_take_no_part_in_mentoring(
+    client: TestClient[Any, Any], cast: Cast, join: Any, realtime: Any
+) -> None:
+    from tests.people import rooms_by_name
+    from tests.test_guests import guest_joins, make_link
+
+    api, pid, pair_id = await matched_pair(client, cast)
+    rooms = await rooms_by_name(client, cast.office.org.id)
+    alice = await join("alice@acme.example")
+    await alice.call("room:enter", {"room_id": rooms["Lobby"]})
+    link = await make_link(client, rooms["Lobby"], requires_admission=False)
+    await guest_joins(client, realtime, link["token"])
+    csrf = (await (await client.get("/api/auth/session")).json())["csrf_token"]
+    api.csrf = csrf
+    for method, path in (
+        ("GET", "/programs"),
+        ("GET", f"/programs/{pid}"),
+        ("GET", "/enrolments"),
+        ("GET", f"/pairs/{pair_id}"),
+    ):
+        assert await api.status(method, path) == 403, path
+    assert await api.status("POST", "/calendar-feed") == 403
