@@ -9,6 +9,7 @@ and never see what a pair wrote: notes, goals and feedback text are for the pair
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -616,7 +617,7 @@ class Mentoring:
             loads = await self._loads(session, program.id)
             return [
                 {
-                    **_enrolment_doc(e, profile=e.state is EnrolmentState.ACTIVE),
+                    **_enrolment_doc(e, profile=e.state is EnrolmentState.ACTIVE, for_program=True),
                     "active_pairs": loads.get(e.id, 0),
                 }
                 for e in enrolments
@@ -797,9 +798,10 @@ class Mentoring:
             ]
             mentee_profiles = [self._profile(m) for m in open_mentees]
             weights = matching.Weights.from_dict(program.weights)
-            scores = matching.score_matrix(mentor_profiles, mentee_profiles, weights)
-            best = matching.optimal_assignment(mentor_profiles, mentee_profiles, weights, scores)
-            greedy = matching.greedy_assignment(mentor_profiles, mentee_profiles, weights, scores)
+            # Seconds of arithmetic for a large program: off the event loop.
+            best, greedy = await asyncio.to_thread(
+                _solve, mentor_profiles, mentee_profiles, weights
+            )
             by_id = {p.id: p for p in (*mentor_profiles, *mentee_profiles)}
             proposal = [
                 {
@@ -824,15 +826,26 @@ class Mentoring:
                     target_id=program.id,
                     detail={"pairs": len(best.pairs), "total_score": best.total},
                 )
+                current = await self._loads(session, program.id)
+                placed: dict[int, list[Rect]] = {}
                 for mentor_id, mentee_id, _ in best.pairs:
                     made.append(
                         await self._make_pair(
-                            session, principal, program, mentor_id, mentee_id, MatchMode.OPTIMAL
+                            session,
+                            principal,
+                            program,
+                            mentor_id,
+                            mentee_id,
+                            MatchMode.OPTIMAL,
+                            current,
+                            placed,
                         )
                     )
                 await session.commit()
+        if made:
+            await self._office.layout_changed(principal.org_id)  # once for all the new rooms
         for pair in made:
-            await self._after_pair_made(principal.org_id, pair)
+            await self._after_pair_made(principal.org_id, pair, layout=False)
         assigned = {mentee_id for _, mentee_id, _ in best.pairs}
         return {
             "pairs": proposal,
@@ -850,7 +863,11 @@ class Mentoring:
         mentor_enrolment_id: int,
         mentee_enrolment_id: int,
         mode: MatchMode,
+        loads: dict[int, int] | None = None,
+        placed: dict[int, list[Rect]] | None = None,
     ) -> Pair:
+        """``loads`` (active pairs per enrolment) and ``placed`` (rooms per floor): given when
+        the caller makes many pairs at once; kept up to date here."""
         mentor = await session.get(Enrolment, mentor_enrolment_id)
         mentee = await session.get(Enrolment, mentee_enrolment_id)
         for enrolment, role in ((mentor, EnrolmentRole.MENTOR), (mentee, EnrolmentRole.MENTEE)):
@@ -864,7 +881,8 @@ class Mentoring:
         assert mentor is not None and mentee is not None
         if mentor.user_id == mentee.user_id:
             raise invalid("a person is not their own mentor")
-        loads = await self._loads(session, program.id)
+        if loads is None:
+            loads = await self._loads(session, program.id)
         if loads.get(mentee.id, 0) > 0:
             raise conflict("this mentee already has a mentor")
         if loads.get(mentor.id, 0) >= mentor.capacity:
@@ -886,7 +904,9 @@ class Mentoring:
         )
         session.add(pair)
         await session.flush()
-        pair.room_id = await self._open_room(session, program.org_id, pair)
+        loads[mentor.id] = loads.get(mentor.id, 0) + 1
+        loads[mentee.id] = loads.get(mentee.id, 0) + 1
+        pair.room_id = await self._open_room(session, program.org_id, pair, placed)
         await append(
             session,
             org_id=program.org_id,
@@ -907,8 +927,15 @@ class Mentoring:
         await record(session, Metric.MENTORING_MATCHED, subject, at=now)
         return pair
 
-    async def _open_room(self, session: AsyncSession, org_id: int, pair: Pair) -> int:
-        """A locked mentoring room for the pair, owned by both, on the Mentoring floor."""
+    async def _open_room(
+        self,
+        session: AsyncSession,
+        org_id: int,
+        pair: Pair,
+        placed: dict[int, list[Rect]] | None = None,
+    ) -> int:
+        """A locked mentoring room for the pair, owned by both, on the Mentoring floor.
+        ``placed`` caches the floor's rooms while many pairs are made in one transaction."""
         floor = await session.scalar(
             select(Floor).where(Floor.org_id == org_id, Floor.name == MENTORING_FLOOR)
         )
@@ -925,22 +952,20 @@ class Mentoring:
             )
             session.add(floor)
             await session.flush()
-        taken = [
-            Rect(r.x, r.y, r.w, r.h)
-            for r in (
-                await session.scalars(
-                    select(Room).where(Room.floor_id == floor.id, Room.archived.is_(False))
+        taken = (placed or {}).get(floor.id)
+        if taken is None:
+            rows = await session.execute(
+                select(Room.x, Room.y, Room.w, Room.h).where(
+                    Room.floor_id == floor.id, Room.archived.is_(False)
                 )
-            ).all()
-        ]
-        candidates = (
-            Rect(x, y, ROOM_W, ROOM_H)
-            for y in range(0, floor.height - ROOM_H + 1, ROOM_H)
-            for x in range(0, floor.width - ROOM_W + 1, ROOM_W)
-        )
-        spot = next((r for r in candidates if not any(r.overlaps(t) for t in taken)), None)
+            )
+            taken = [Rect(x, y, w, h) for x, y, w, h in rows]
+            if placed is not None:
+                placed[floor.id] = taken
+        spot = _free_spot(floor.width, floor.height, taken)
         if spot is None:
             raise conflict("the mentoring floor is full")
+        taken.append(spot)
         plan = RoomPlan(
             f"Mentoring pair {pair.id}", RoomKind.MENTORING_ROOM, spot, 4, DoorState.LOCKED
         )
@@ -952,8 +977,9 @@ class Mentoring:
         await session.flush()
         return room.id
 
-    async def _after_pair_made(self, org_id: int, pair: Pair) -> None:
-        await self._office.layout_changed(org_id)
+    async def _after_pair_made(self, org_id: int, pair: Pair, *, layout: bool = True) -> None:
+        if layout:
+            await self._office.layout_changed(org_id)
         await self._broadcaster.to_users(
             (pair.mentor_id, pair.mentee_id),
             "mentoring:matched",
@@ -1601,6 +1627,35 @@ class Mentoring:
             )
 
 
+def _solve(
+    mentors: Sequence[matching.Profile],
+    mentees: Sequence[matching.Profile],
+    weights: matching.Weights,
+) -> tuple[matching.Assignment, matching.Assignment]:
+    """The optimal assignment and, for comparison, the greedy one, from one score matrix."""
+    scores = matching.score_matrix(mentors, mentees, weights)
+    return (
+        matching.optimal_assignment(mentors, mentees, weights, scores),
+        matching.greedy_assignment(mentors, mentees, weights, scores),
+    )
+
+
+def _free_spot(width: int, height: int, taken: Sequence[Rect]) -> Rect | None:
+    """The first grid cell of the floor that no room overlaps, row by row (the cells each
+    room covers are marked once, so placing many pairs stays linear per pair)."""
+    columns, rows = width // ROOM_W, height // ROOM_H
+    covered: set[tuple[int, int]] = set()
+    for t in taken:
+        for row in range(t.y // ROOM_H, min(rows, (t.y + t.h - 1) // ROOM_H + 1)):
+            for col in range(t.x // ROOM_W, min(columns, (t.x + t.w - 1) // ROOM_W + 1)):
+                covered.add((row, col))
+    for row in range(rows):
+        for col in range(columns):
+            if (row, col) not in covered:
+                return Rect(col * ROOM_W, row * ROOM_H, ROOM_W, ROOM_H)
+    return None
+
+
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
@@ -1614,7 +1669,9 @@ def _step_doc(step: ProgramStep) -> dict[str, Any]:
     }
 
 
-def _enrolment_doc(e: Enrolment, *, profile: bool) -> dict[str, Any]:
+def _enrolment_doc(e: Enrolment, *, profile: bool, for_program: bool = False) -> dict[str, Any]:
+    """``for_program``: as managers see it — protected attributes only if the person opted in
+    to their use in matching (the person always sees their own)."""
     doc: dict[str, Any] = {
         "id": e.id,
         "program_id": e.program_id,
@@ -1634,7 +1691,7 @@ def _enrolment_doc(e: Enrolment, *, profile: bool) -> dict[str, Any]:
             "timezone": e.timezone,
             "availability": list(e.availability),
             "capacity": e.capacity,
-            "protected": dict(e.protected),
+            "protected": dict(e.protected) if e.use_protected or not for_program else {},
             "use_protected": e.use_protected,
         }
     return doc
