@@ -30,8 +30,8 @@ from media.encoded import EncodedFrame
 log = logging.getLogger("officehours.media")
 
 PLI_INTERVAL = 0.3
-# Frames a subscriber may lag before it is reset to the next keyframe (about a second of video).
-QUEUE_FRAMES = 30
+# Frames a subscriber may lag before it is reset to the next keyframe (half a second of video).
+QUEUE_FRAMES = 15
 # The pts step inserted at a source switch: one frame at 30 fps, or 20 ms of 48 kHz audio.
 SWITCH_STEP = {"video": 3000, "audio": 960}
 
@@ -219,6 +219,13 @@ class ForwardedTrack(MediaStreamTrack):
     async def recv(self) -> Any:
         if self.readyState != "live":
             raise MediaStreamError
+        if self.frames_sent == 0 and not self._queue.empty():
+            # The subscriber's connection just came up: what queued while it was being set up
+            # is stale, and sending it all at once would be a burst. Start fresh.
+            self._drain()
+            if self.kind == "video":
+                self._waiting_for_keyframe = True
+                self.request_keyframe()
         frame = await self._queue.get()
         if frame is None:
             self.stop()

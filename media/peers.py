@@ -27,6 +27,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from media.errors import SignallingError
 from media.forwarding import ForwardedTrack, Publication
+from media.jitter import use_marker_jitter_buffer
 
 log = logging.getLogger("officehours.media")
 
@@ -85,6 +86,8 @@ class PublishPeer:
             receiver = next(
                 t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track
             )
+            if receiver.track.kind == "video":
+                use_marker_jitter_buffer(receiver)
             publication = Publication(receiver.track, receiver)
             publication.start()
             self.publications.append(publication)
