@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import av
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError
 
@@ -217,6 +218,14 @@ class ForwardedTrack(MediaStreamTrack):
             self._source = None
 
     async def recv(self) -> Any:
+        """What the subscriber's sender packs: the next frame, as an ``av.Packet`` for H.264."""
+        frame = await self.next_frame()
+        if frame.codec == "H264":
+            return _h264_packet(frame)
+        return frame
+
+    async def next_frame(self) -> EncodedFrame:
+        """The next frame of the current source, its pts continued across source switches."""
         if self.readyState != "live":
             raise MediaStreamError
         if self.frames_sent == 0 and not self._queue.empty():
@@ -248,3 +257,12 @@ class ForwardedTrack(MediaStreamTrack):
             with contextlib.suppress(asyncio.QueueFull):
                 self._queue.put_nowait(None)
         super().stop()
+
+
+def _h264_packet(frame: EncodedFrame) -> Any:
+    """aiortc's H.264 packer insists on a real ``av.Packet`` (VP8 and Opus take any object
+    with bytes, pts and time_base); PyAV is aiortc's own media library."""
+    packet = av.Packet(frame.data)
+    packet.pts = frame.pts
+    packet.time_base = frame.time_base
+    return packet

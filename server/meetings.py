@@ -96,7 +96,9 @@ class Meetings:
         self._listeners.append(listener)
 
     # -- joining and leaving ------------------------------------------------------------------
-    async def join(self, principal: Principal, sid: str) -> dict[str, Any]:
+    async def join(
+        self, principal: Principal, sid: str, *, video_codecs: tuple[str, ...] | None = None
+    ) -> dict[str, Any]:
         person = await self._office.person(principal.org_id, principal.user_id)
         if person is None or person.room_id is None:
             raise AppError(ErrorCode.CONFLICT, "walk into a room first")
@@ -106,7 +108,12 @@ class Meetings:
         current = self._attending.get(sid)
         if current is not None and current.room_id != room_id:
             await self.leave(sid)
-        await self._relay.join(_room_key(principal.org_id, room_id), sid, may_publish=may_publish)
+        await self._relay.join(
+            _room_key(principal.org_id, room_id),
+            sid,
+            may_publish=may_publish,
+            video_codecs=video_codecs,
+        )
         if sid not in self._attending:
             self._attending[sid] = _Attendance(
                 sid, principal.org_id, principal.user_id, room_id, self._now()

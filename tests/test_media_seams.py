@@ -102,3 +102,26 @@ def test_a_frame_is_complete_at_its_marked_last_packet_not_one_frame_later() -> 
     assert buffer.add(_packet(15, 9000, b"kl", 1)) == (False, None)  # type: ignore[arg-type]
     _, frame = buffer.add(_packet(14, 9000, b"ij", 0))  # type: ignore[arg-type]
     assert frame is not None and frame.data == b"ghijkl"
+
+
+def test_the_h264_packer_needs_a_real_av_packet_and_gets_one() -> None:
+    """aiortc's H264Encoder.pack asserts isinstance(packet, av.Packet); a duck-typed frame
+    would kill the subscriber's sender task silently."""
+    import asyncio
+
+    from aiortc.codecs.h264 import H264Encoder
+
+    from media.forwarding import ForwardedTrack
+
+    assert "isinstance(packet, av.Packet)" in inspect.getsource(H264Encoder.pack)
+
+    async def forward_one() -> object:
+        track = ForwardedTrack("video")
+        track._waiting_for_keyframe = False
+        track.frames_sent = 1  # past the fresh start a new subscriber gets
+        track._offer(EncodedFrame("H264", b"\x00\x00\x00\x01\x65\x88", 0, Fraction(1, 90000), True))
+        return await track.recv()
+
+    packet = asyncio.run(forward_one())
+    payloads, _ = H264Encoder().pack(packet)  # type: ignore[arg-type]
+    assert payloads

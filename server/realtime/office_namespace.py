@@ -106,7 +106,7 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             "chat:typing": (p.ChatTyping, self.handle_chat_typing),
         }
         self.tab_events: dict[str, tuple[type[p.Payload], TabHandler]] = {
-            "media:join": (p.Empty, self.handle_media_join),
+            "media:join": (p.MediaJoin, self.handle_media_join),
             "media:leave": (p.Empty, self.handle_media_leave),
             "media:publish": (p.MediaPublish, self.handle_media_publish),
             "media:unpublish": (p.MediaUnpublish, self.handle_media_unpublish),
@@ -297,8 +297,11 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     # -- media (per tab) --------------------------------------------------------------------
 
-    async def handle_media_join(self, principal: Principal, sid: str, _: p.Empty) -> dict[str, Any]:
-        return ok(**await self._meetings.join(principal, sid))
+    async def handle_media_join(
+        self, principal: Principal, sid: str, body: p.MediaJoin
+    ) -> dict[str, Any]:
+        codecs = tuple(body.video_codecs) if body.video_codecs else None
+        return ok(**await self._meetings.join(principal, sid, video_codecs=codecs))
 
     async def handle_media_leave(
         self, principal: Principal, sid: str, _: p.Empty
