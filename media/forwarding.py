@@ -213,6 +213,16 @@ class ForwardedTrack(MediaStreamTrack):
             if dropped is not None:
                 self.frames_dropped += 1
 
+    def _skip_to_latest_start(self) -> None:
+        queued: list[EncodedFrame | None] = []
+        while not self._queue.empty():
+            queued.append(self._queue.get_nowait())
+        starts = [i for i, f in enumerate(queued) if f is None or f.keyframe]
+        keep_from = starts[-1] if starts and self.kind == "video" else len(queued) - 1
+        self.frames_dropped += keep_from
+        for frame in queued[keep_from:]:
+            self._queue.put_nowait(frame)
+
     def _source_ended(self, source: Publication) -> None:
         if source is self._source:
             self._source = None
@@ -228,13 +238,11 @@ class ForwardedTrack(MediaStreamTrack):
         """The next frame of the current source, its pts continued across source switches."""
         if self.readyState != "live":
             raise MediaStreamError
-        if self.frames_sent == 0 and not self._queue.empty():
+        if self.frames_sent == 0 and self._queue.qsize() > 1:
             # The subscriber's connection just came up: what queued while it was being set up
-            # is stale, and sending it all at once would be a burst. Start fresh.
-            self._drain()
-            if self.kind == "video":
-                self._waiting_for_keyframe = True
-                self.request_keyframe()
+            # is stale, and sending it all at once is a burst. Start at the newest keyframe
+            # queued (video) or the newest frame (audio).
+            self._skip_to_latest_start()
         frame = await self._queue.get()
         if frame is None:
             self.stop()
