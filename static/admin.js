@@ -21,6 +21,7 @@ const COLUMNS = {
 };
 const COLORS = ["#2f5bd3", "#2e9d55", "#d9822b", "#8e44ad", "#c62828", "#00838f", "#6d4c41", "#546e7a"];
 const HIDDEN = "—";
+const CHART_HEIGHT = 200;
 
 const state = { names: {}, minGroupSize: 5, plot: null };
 const $ = (id) => document.getElementById(id);
@@ -83,6 +84,9 @@ async function boot() {
   $("from").value = isoDay(new Date(today.getTime() - 27 * 86400000));
   $("controls").hidden = false;
   $("controls").addEventListener("submit", (event) => { event.preventDefault(); show(); });
+  window.addEventListener("resize", () => {
+    if (state.plot) state.plot.setSize({ width: chartWidth(), height: CHART_HEIGHT });
+  });
   await show();
 }
 
@@ -162,9 +166,8 @@ function renderChart(table) {
   const holder = $("chart");
   holder.hidden = hiddenAll;
   if (hiddenAll) return;
-  const width = Math.max(320, holder.getBoundingClientRect().width || 900);
   const options = {
-    width, height: 200,
+    width: chartWidth(), height: CHART_HEIGHT,
     scales: {
       x: { time: false, range: () => [-0.5, Math.max(0.5, xs.length - 0.5)] },
       y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.15 : 1] },
@@ -183,6 +186,10 @@ function renderChart(table) {
     ],
   };
   state.plot = new uPlot(options, [xs, ...series], holder);
+}
+
+function chartWidth() {
+  return Math.max(320, $("chart").getBoundingClientRect().width || 900);
 }
 
 function showProblem(text) {

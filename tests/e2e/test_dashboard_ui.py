@@ -161,6 +161,14 @@ async def test_the_admin_sees_figures_and_no_message_text(
     await expect(ada.locator("#chart canvas")).to_have_count(1)
     await expect(ada.locator("#legend")).to_contain_text("hidden: fewer than 3 people")
     await ada.screenshot(path=artifact("dashboard.png"))
+    # It fits 1280x720 without sideways scrolling, and the controls come first from the keyboard.
+    assert await ada.evaluate("document.documentElement.scrollWidth") <= 1280
+    focused = []
+    for _ in range(25):
+        await ada.keyboard.press("Tab")
+        focused.append(await ada.evaluate("document.activeElement.id"))
+    assert focused.index("dashboard") < focused.index("scope") < focused.index("from")
+    assert "csv" in focused
 
     # Keyboard: choose a dashboard, a scope and a period with labelled controls, then Enter.
     await ada.get_by_label("Dashboard", exact=True).select_option("messages")
@@ -227,6 +235,13 @@ async def test_a_member_sees_what_admins_can_see_about_them(
     await chen.screenshot(path=artifact("about-me.png"))
     for text in (await chen.content(), await chen.locator("body").inner_text()):
         assert marker not in text
+
+    # A member has no dashboard: the page says so rather than showing an empty table.
+    await chen.goto(f"{base}/admin")
+    await expect(chen.get_by_role("alert")).to_have_text(
+        "The engagement dashboard is for organization admins, unit admins and group leads."
+    )
+    await expect(chen.locator("#controls")).to_be_hidden()
 
 
 async def date_text(page: Page, days_ago: int) -> str:
