@@ -12,6 +12,7 @@ const DASHBOARDS = {
   mentoring: { title: "Mentoring", about: "Mentoring program activity, counted in events." },
   ties_minutes: { title: "Time with other teams", about: "Minutes each group's people spent in a room with people of other groups." },
   ties_new_pairs: { title: "New cross-team pairs", about: "Pairs of people from different groups who were together for the first time." },
+  people: { title: "Per-person activity", about: "Your organization's policy shows each person's activity: counts and the last active day, never what anyone wrote." },
 };
 const COLUMNS = {
   room: "Room chat", direct: "Direct messages", group: "Group chat", pair: "Mentoring pairs",
@@ -74,7 +75,8 @@ async function boot() {
   state.names = index.scope_names || {};
   state.minGroupSize = index.min_group_size;
   const dashboards = $("dashboard");
-  for (const name of index.dashboards) {
+  const names = index.per_person_activity ? [...index.dashboards, "people"] : index.dashboards;
+  for (const name of names) {
     dashboards.append(el("option", { value: name }, DASHBOARDS[name]?.title || columnName(name)));
   }
   const scopes = [...new Set([...index.scopes, ...Object.keys(state.names)])];
@@ -84,6 +86,8 @@ async function boot() {
   $("from").value = isoDay(new Date(today.getTime() - 27 * 86400000));
   $("controls").hidden = false;
   $("controls").addEventListener("submit", (event) => { event.preventDefault(); show(); });
+  // Per-person activity has no periods: one line per person for the whole span.
+  dashboards.addEventListener("change", () => { $("granularity").disabled = dashboards.value === "people"; });
   window.addEventListener("resize", () => {
     if (state.plot) state.plot.setSize({ width: chartWidth(), height: CHART_HEIGHT });
   });
@@ -101,6 +105,7 @@ function query() {
 async function show() {
   const name = $("dashboard").value;
   const q = query();
+  if (name === "people") { await showPeople(q); return; }
   let table;
   try { table = await api("GET", `/api/admin/dashboards/${encodeURIComponent(name)}?${q}`); }
   catch (error) { showProblem(error.message); return; }
@@ -118,6 +123,33 @@ async function show() {
   $("result").hidden = false; // before the chart, so it can take the width it is given
   renderTable(table, info.title);
   renderChart(table);
+}
+
+async function showPeople(q) {
+  let answer;
+  try { answer = await api("GET", `/api/admin/people?${q}`); }
+  catch (error) { showProblem(error.message); return; }
+  $("problem").hidden = true;
+  const info = DASHBOARDS.people;
+  $("result-title").textContent = `${info.title} · ${scopeName(answer.scope)}`;
+  $("result-about").textContent = `${info.about} From ${longDate.format(new Date(`${answer.from}T00:00:00Z`))} to ${longDate.format(new Date(`${answer.to}T00:00:00Z`))}.`;
+  $("legend").textContent = "These figures are about single people, so nothing is hidden. Every look is recorded and shown to the people in it.";
+  $("csv").href = `/api/admin/people/csv?${q}`;
+  if (state.plot) { state.plot.destroy(); state.plot = null; }
+  $("chart").hidden = true;
+  $("chart-caption").textContent = "";
+  const head = el("tr", {}, ...["Person", "Activity events", "Messages", "Meetings", "Last active"]
+    .map((h) => el("th", { scope: "col" }, h)));
+  const byName = [...answer.people].sort((a, b) => (a.display_name ?? "\uffff").localeCompare(b.display_name ?? "\uffff"));
+  const rows = byName.map((p) => el("tr", {},
+    el("th", { scope: "row" }, p.display_name ?? "Closed account (anonymous)"),
+    el("td", {}, numbers.format(p.events)), el("td", {}, numbers.format(p.messages)),
+    el("td", {}, numbers.format(p.meetings)),
+    el("td", {}, p.last_active ? longDate.format(new Date(`${p.last_active}T00:00:00Z`)) : "—")));
+  $("table").replaceChildren(
+    el("caption", { class: "visually-hidden" }, "Per-person activity"),
+    el("thead", {}, head), el("tbody", {}, ...rows));
+  $("result").hidden = false;
 }
 
 function figure(cell) {

@@ -16,6 +16,7 @@ from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
 
 from rooms.layout import RoomKind
+from server import demo
 from server.analytics.metrics import Channel, Metric
 from server.analytics.record import Subject, record
 from server.analytics.rollup import fold_pending
@@ -193,8 +194,34 @@ async def test_the_admin_sees_figures_and_no_message_text(
     assert exported.startswith("period,room,direct,group,pair,total\n")
     assert "suppressed" in exported
 
+    # Where the organization's policy shows per-person activity, the page offers it too.
+    assert "people" not in await ada.evaluate(
+        "[...document.querySelectorAll('#dashboard option')].map((o) => o.value)"
+    )
+    status = await ada.evaluate(
+        """async () => {
+            const session = await (await fetch("/api/auth/session")).json();
+            const answer = await fetch("/api/org/analytics-policy", {
+                method: "PUT", body: JSON.stringify({per_person_activity: true}),
+                headers: {"Content-Type": "application/json", "X-CSRF-Token": session.csrf_token},
+            });
+            return answer.status;
+        }"""
+    )
+    assert status == 200
+    await ada.reload()
+    await ada.get_by_label("Dashboard", exact=True).select_option("people")
+    await ada.get_by_role("button", name="Show").click()
+    await expect(ada.locator("#result-title")).to_have_text("Per-person activity · Demo Company")
+    await expect(table.locator("tbody th")).to_have_text([name for name, *_ in sorted(demo.PEOPLE)])
+    await expect(ada.get_by_label("One line per")).to_be_disabled()
+    chen_row = table.locator("tbody tr", has=ada.locator("th", has_text="Chen Wei"))
+    await expect(chen_row.locator("td").nth(1)).not_to_have_text("0")
+    await expect(ada.locator("#chart")).to_be_hidden()
+    people_text = await ada.locator("body").inner_text()
+
     # The marker the three wrote is nowhere on the dashboard or in the export.
-    for text in (await ada.content(), await ada.locator("body").inner_text(), exported):
+    for text in (await ada.content(), people_text, exported):
         assert marker not in text
 
 
