@@ -73,7 +73,9 @@ from server.settings import Settings
 
 VERSION = "0.1.0"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-VENDOR_DIR = STATIC_DIR.parent / "node_modules" / "socket.io-client" / "dist"
+NODE_MODULES = STATIC_DIR.parent / "node_modules"
+VENDOR_DIR = NODE_MODULES / "socket.io-client" / "dist"
+CHART_DIR = NODE_MODULES / "uplot" / "dist"  # the dashboard's chart library (uPlot)
 PRIVACY_NOTICE = STATIC_DIR.parent / "docs" / "privacy.md"
 SESSION_PURGE_SECONDS = 3600
 MEDIA_QUALITY_SECONDS = 5.0  # connection quality of meeting members, into /metrics
@@ -320,6 +322,8 @@ def _add_static(app: web.Application) -> None:
 
     app.router.add_get("/", page("index.html"), name="index")
     app.router.add_get("/office", page("office.html"), name="office")
+    app.router.add_get("/admin", page("admin.html"), name="admin_dashboard")
+    app.router.add_get("/me", page("me.html"), name="about_me")
     app.router.add_get("/join/{token}", page("join.html"), name="guest_page")
 
     async def privacy_notice(_request: web.Request) -> web.FileResponse:
@@ -329,7 +333,10 @@ def _add_static(app: web.Application) -> None:
         )
 
     app.router.add_get("/privacy", privacy_notice, name="privacy_notice")
-    # The Socket.IO browser client, from npm (package-lock.json): no CDN at run time.
+    # The Socket.IO browser client and the chart library, from npm (package-lock.json): no
+    # CDN at run time. The longer prefix first, so /vendor/ does not swallow it.
+    if CHART_DIR.is_dir():
+        app.router.add_static("/vendor/uplot/", CHART_DIR, name="vendor_chart")
     if VENDOR_DIR.is_dir():
         app.router.add_static("/vendor/", VENDOR_DIR, name="vendor")
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
