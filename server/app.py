@@ -55,6 +55,7 @@ from server.http.middleware import (
     sessions_and_csrf,
 )
 from server.layout_editor import LayoutEditor
+from server.meeting_routing import LocalMeetings, RoutedMeetings
 from server.meetings import Meetings
 from server.mentoring.attendance import meeting_listener
 from server.mentoring.service import Mentoring, MentoringConfig
@@ -194,6 +195,13 @@ def create_app(
             office, app[DB], app[CLOCK], broadcaster, settings.ice_servers, app[METRICS]
         )
         app[MEETINGS] = meetings
+        meeting_access: LocalMeetings = (
+            RoutedMeetings(meetings, office, broadcaster, app[REDIS], settings.redis_prefix)
+            if REDIS in app
+            else LocalMeetings(meetings)
+        )
+        if isinstance(meeting_access, RoutedMeetings):
+            await meeting_access.start()
         app[MENTORING] = Mentoring(
             app[DB],
             app[CLOCK],
@@ -226,7 +234,7 @@ def create_app(
             office,
             chat,
             app[GUESTS],
-            meetings,
+            meeting_access,
             app[METRICS],
             app[CLOCK],
             session_cookie_name(settings.secure_cookies),
@@ -237,6 +245,8 @@ def create_app(
         # Last deltas out while the Socket.IO manager (and its Redis link) still runs.
         await coalescer.stop()
         await _bounded(namespace.drain(), "shutdown.drain")
+        if isinstance(meeting_access, RoutedMeetings):
+            await _bounded(meeting_access.stop(), "shutdown.meeting_routing")
         await _bounded(meetings.close(), "shutdown.meetings")
         await writer.stop()
         await _bounded(sio.shutdown(socket_server), "shutdown.socketio")

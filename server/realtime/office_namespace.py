@@ -24,7 +24,7 @@ from server.clock import Clock
 from server.errors import AppError, ErrorCode, from_validation
 from server.guests import Guests
 from server.identity import Principal
-from server.meetings import Meetings
+from server.meeting_routing import MeetingAccess
 from server.metrics import Registry
 from server.office import Office
 from server.realtime import payloads as p
@@ -64,7 +64,7 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         office: Office,
         chat: Chat,
         guests: Guests,
-        meetings: Meetings,
+        meetings: MeetingAccess,
         metrics: Registry,
         clock: Clock,
         cookie_name: str,
@@ -301,7 +301,7 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self, principal: Principal, sid: str, body: p.MediaJoin
     ) -> dict[str, Any]:
         codecs = tuple(body.video_codecs) if body.video_codecs else None
-        return ok(**await self._meetings.join(principal, sid, video_codecs=codecs))
+        return ok(**await self._meetings.join(principal, sid, codecs))
 
     async def handle_media_leave(
         self, principal: Principal, sid: str, _: p.Empty
