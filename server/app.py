@@ -61,6 +61,7 @@ from server.mentoring.attendance import meeting_listener
 from server.mentoring.service import Mentoring, MentoringConfig
 from server.metrics import Registry
 from server.office import Office, OfficeConfig
+from server.privacy.mentoring_part import MentoringPart
 from server.privacy.parts import core_parts
 from server.privacy.policy import deployment_defaults
 from server.privacy.retention import Retention
@@ -212,13 +213,13 @@ def create_app(
             config=MentoringConfig(min_group_size=settings.analytics_min_group_size),
         )
         meetings.add_listener(meeting_listener(app[MENTORING], app[DB], app[CLOCK]))
-        # Mentoring and analytics add their export/erasure parts here as they land.
         defaults = deployment_defaults(
             settings.chat_retention_days,
             settings.inactive_account_days,
             settings.analytics_raw_retention_days,
         )
-        privacy = Privacy(app[DB], app[CLOCK], office, broadcaster, core_parts(), defaults=defaults)
+        parts = (*core_parts(), MentoringPart())
+        privacy = Privacy(app[DB], app[CLOCK], office, broadcaster, parts, defaults=defaults)
         app[PRIVACY] = privacy
         app[RETENTION] = Retention(
             app[DB],
