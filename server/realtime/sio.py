@@ -46,6 +46,7 @@ class RedisFanoutManager(socketio.AsyncRedisManager, DirectFanoutManager):  # ty
         while True:
             try:
                 self._redis_connect()
+                await self._close_replaced()
                 await self.pubsub.subscribe(self.channel)
                 wait = LISTEN_RETRY_FIRST_SECONDS
                 async for message in self.pubsub.listen():
@@ -56,6 +57,14 @@ class RedisFanoutManager(socketio.AsyncRedisManager, DirectFanoutManager):  # ty
                 log.warning("realtime.redis_listen_failed", extra={"error": type(exc).__name__})
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, LISTEN_RETRY_MAX_SECONDS)
+
+    async def _close_replaced(self) -> None:
+        """Close the clients a reconnect replaced, so an outage of any length leaks none."""
+        replaced, self._clients = self._clients[:-1], self._clients[-1:]
+        for redis, pubsub in replaced:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+                await redis.aclose()
 
     async def _publish(self, data: Any) -> Any:
         # After close(), a late emit (a disconnect handler finishing during shutdown) must not

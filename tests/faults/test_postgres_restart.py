@@ -16,7 +16,7 @@ from server.settings import Settings
 from tests.cli_helpers import free_port, process_env, seed_office
 from tests.faults.services import OwnPostgres, OwnRedis, Person, count_messages, servers, sign_in
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(90)]
 
 ACK_BOUND = 5.0
 

@@ -23,7 +23,7 @@ from tests.conftest import fresh_postgres_database
 from tests.faults.services import OwnRedis, Person, count_messages, servers, sign_in
 from tests.waiting import eventually
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(90)]
 
 GRACE = 1
 PROCESS_TIMEOUT = 2
