@@ -167,6 +167,7 @@ def create_app(
                 settings.knock_timeout_seconds,
                 settings.idle_after_seconds,
                 settings.coalesce_ms,
+                settings.process_timeout_seconds,
             ),
         )
         app[OFFICE] = office

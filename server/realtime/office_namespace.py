@@ -27,6 +27,7 @@ from server.identity import Principal
 from server.meeting_routing import MeetingAccess
 from server.metrics import Registry
 from server.office import Office
+from server.outages import is_outage, unavailable
 from server.realtime import payloads as p
 from server.realtime.sio import RefusedConnection
 
@@ -189,7 +190,11 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except AppError as error:
             self._metrics.errors.inc("realtime", error.code.value)
             return refused(error)
-        except Exception:
+        except Exception as exc:
+            if is_outage(exc):
+                log.warning("realtime.storage_unreachable", extra={"event": event})
+                self._metrics.errors.inc("realtime", ErrorCode.UNAVAILABLE.value)
+                return refused(unavailable())
             log.exception("realtime.unhandled", extra={"event": event})
             self._metrics.errors.inc("realtime", ErrorCode.INTERNAL.value)
             return refused(AppError(ErrorCode.INTERNAL, "something went wrong on our side"))
