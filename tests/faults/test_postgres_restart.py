@@ -16,7 +16,15 @@ import pytest
 from server.settings import Settings
 from tests.cli_helpers import free_port, process_env, seed_office
 from tests.conftest import PASSWORD
-from tests.faults.services import OwnPostgres, OwnRedis, Person, count_messages, servers, sign_in
+from tests.faults.services import (
+    OwnPostgres,
+    OwnRedis,
+    Person,
+    count_messages,
+    readiness,
+    servers,
+    sign_in,
+)
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(90)]
 
@@ -90,8 +98,10 @@ async def scenario(postgres: OwnPostgres, base: str, alice: Person, ids: dict[st
     ):
         assert response.status == 503
         assert (await response.json())["error"]["code"] == "unavailable"
+    assert await readiness(base) == (503, {"database": "unreachable", "redis": "ok"})
 
     await postgres.start()
+    assert await readiness(base) == (200, {"database": "ok", "redis": "ok"})
     # The pool's pre-ping replaces the dead connections: the first send after the restart
     # works, and so does resending the refused ones.
     for client_id in ("during-0", "during-1", "during-2", "after"):
