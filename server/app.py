@@ -321,8 +321,19 @@ async def _every(seconds: float, job: Any, event: str | None, *, wait_first: boo
             if event is not None:
                 log.info(event, extra={"count": done})
         except Exception:
-            log.exception("job.failed", extra={"job": event})
+            if not _cancelled():
+                log.exception("job.failed", extra={"job": event})
+        if _cancelled():
+            # Shutdown cancelled us inside the job, and something there swallowed it (on
+            # Python 3.11, asyncio.wait_for -- which redis-py uses -- can return a result
+            # instead of raising): stop anyway, or shutdown would wait for this task forever.
+            raise asyncio.CancelledError
         await asyncio.sleep(seconds)
+
+
+def _cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _add_static(app: web.Application) -> None:

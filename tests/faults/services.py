@@ -316,3 +316,9 @@ class Person:
 
     def messages(self) -> list[dict[str, Any]]:
         return [data for name, data in self.events if name == "chat:message"]
+
+
+async def readiness(base: str) -> tuple[int, dict[str, str]]:
+    """``/readyz``: its status code and which checks failed."""
+    async with aiohttp.ClientSession() as http, http.get(f"{base}/readyz") as response:
+        return response.status, (await response.json())["checks"]

@@ -10,11 +10,21 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from server.settings import Settings
 from tests.cli_helpers import free_port, process_env, seed_office
-from tests.faults.services import OwnPostgres, OwnRedis, Person, count_messages, servers, sign_in
+from tests.conftest import PASSWORD
+from tests.faults.services import (
+    OwnPostgres,
+    OwnRedis,
+    Person,
+    count_messages,
+    readiness,
+    servers,
+    sign_in,
+)
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(90)]
 
@@ -42,7 +52,7 @@ async def test_postgres_restart(tmp_path: Path) -> None:
             alice = Person(await sign_in(server.base, "alice@twin.example"))
             await alice.connect(server.base)
             try:
-                await scenario(postgres, alice, ids)
+                await scenario(postgres, server.base, alice, ids)
             finally:
                 await alice.close()
         stored = await count_messages(postgres.url, ids["alice"])
@@ -62,7 +72,7 @@ async def send(alice: Person, conversation: int, client_id: str) -> tuple[dict[s
     return ack, time.monotonic() - started
 
 
-async def scenario(postgres: OwnPostgres, alice: Person, ids: dict[str, int]) -> None:
+async def scenario(postgres: OwnPostgres, base: str, alice: Person, ids: dict[str, int]) -> None:
     opened = await alice.call("chat:open_direct", {"user_ids": [ids["bob"]]})
     conversation = opened["conversation"]["id"]
     ack, _ = await send(alice, conversation, "before")
@@ -76,11 +86,22 @@ async def scenario(postgres: OwnPostgres, alice: Person, ids: dict[str, int]) ->
         assert ack["error"]["code"] == "unavailable", ack  # type: ignore[index]
         assert seconds < ACK_BOUND
         refused.append(seconds)
-    # Reading fails as clearly.
+    # Reading fails as clearly, and so does HTTP (a 503, not a 500).
     history = await alice.call("chat:history", {"conversation_id": conversation, "limit": 10})
     assert history["error"]["code"] == "unavailable"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{base}/api/auth/sign-in",
+            json={"email": "bob@twin.example", "password": PASSWORD},
+        ) as response,
+    ):
+        assert response.status == 503
+        assert (await response.json())["error"]["code"] == "unavailable"
+    assert await readiness(base) == (503, {"database": "unreachable", "redis": "ok"})
 
     await postgres.start()
+    assert await readiness(base) == (200, {"database": "ok", "redis": "ok"})
     # The pool's pre-ping replaces the dead connections: the first send after the restart
     # works, and so does resending the refused ones.
     for client_id in ("during-0", "during-1", "during-2", "after"):
