@@ -320,6 +320,7 @@ def _add_static(app: web.Application) -> None:
 
     app.router.add_get("/", page("index.html"), name="index")
     app.router.add_get("/office", page("office.html"), name="office")
+    app.router.add_get("/mentoring", page("mentoring.html"), name="mentoring_page")
     app.router.add_get("/join/{token}", page("join.html"), name="guest_page")
 
     async def privacy_notice(_request: web.Request) -> web.FileResponse:

@@ -36,6 +36,7 @@ async function boot() {
     setConnection(true);
     await loadSnapshot();
     if (connectedBefore) await chat.resync();
+    else walkToRequestedRoom();
     connectedBefore = true;
   });
   socket.on("disconnect", () => setConnection(false));
@@ -45,6 +46,15 @@ async function boot() {
   socket.on("request", showPrompt);
   socket.on("request:resolved", resolvePrompt);
   wireControls();
+}
+
+// /office?room=ID (e.g. "Go to our room" on the mentoring page): walk in once, then forget it.
+function walkToRequestedRoom() {
+  const wanted = Number(new URLSearchParams(location.search).get("room"));
+  if (!wanted) return;
+  history.replaceState(null, "", "/office");
+  if (state.rooms.has(wanted)) enterRoom(wanted);
+  else showToast("That room is not on the floor plan any more.");
 }
 
 function setConnection(online) {
