@@ -72,7 +72,7 @@ function reconcile(list, items, build, update) {
 
 /** A textarea that remembers whether the person changed it since it was last saved. */
 function noteArea(label, hint) {
-  const area = el("textarea", { rows: "4", maxlength: "20000", "aria-describedby": undefined });
+  const area = el("textarea", { rows: "3", maxlength: "20000", "aria-describedby": undefined });
   area.addEventListener("input", () => { area.dataset.dirty = "1"; });
   area.setValue = (text) => { if (area.dataset.dirty !== "1" && document.activeElement !== area) area.value = text; };
   const help = el("span", { class: "hint", id: `h${++uid}` }, hint);
@@ -192,7 +192,9 @@ function updateInvitation(node, e) {
     : `You take part as “${e.display_name}” since ${day(e.accepted_at)}.`;
   node.querySelector(".shared").hidden = !open;
   node.querySelector(".row").hidden = !open;
-  if (open) node.querySelector("details").open = true;
+  // Open while deciding; folded away once the person has answered.
+  if (open !== (node.dataset.state === "invited")) node.querySelector("details").open = open;
+  node.dataset.state = e.state;
 }
 
 // -- pairings -----------------------------------------------------------------------------
@@ -275,13 +277,15 @@ function buildPair(doc) {
   const past = el("ul", { class: "sessions", "aria-label": "Past sessions" });
 
   const card = el("article", { class: "card pair", "data-pair": doc.id, "aria-labelledby": `pair-${doc.id}-title` },
-    el("div", { class: "pair-head" }, title, room),
-    program,
-    el("h4", {}, "Agreement"), agreementForm,
-    el("h4", {}, "Goals and milestones"), goals, goalForm,
-    el("h4", {}, "Sessions"), scheduleForm,
-    el("h5", {}, "Upcoming"), upcoming,
-    el("h5", {}, "Past"), past);
+    el("div", { class: "pair-head" }, el("div", {}, title, program), room),
+    el("div", { class: "pair-body" },
+      el("div", {},
+        el("h4", {}, "Goals and milestones"), goals, goalForm,
+        el("h4", {}, "Agreement"), agreementForm),
+      el("div", {},
+        el("h4", {}, "Sessions"), scheduleForm,
+        el("h5", {}, "Upcoming"), upcoming,
+        el("h5", {}, "Past"), past)));
   title.id = `pair-${doc.id}-title`;
   const entry = { card, sessions: new Map(), iAmMentor, parts: { title, program, room, agreed, cadence, agreedAt, goals, upcoming, past } };
   state.pairs.set(doc.id, entry);
@@ -548,6 +552,8 @@ async function match(mentorId, menteeId) {
   }
 }
 
+const pairsOf = (n) => `${n} pair${n === 1 ? "" : "s"}`;
+
 async function assign(apply) {
   const result = await attempt(() => api("POST", `${M}/programs/${state.program}/assign`, { apply }));
   if (!result) return;
@@ -555,8 +561,8 @@ async function assign(apply) {
   const box = $("assignment");
   box.replaceChildren(
     el("p", {}, apply
-      ? `Made ${result.pairs.length} pairs (total score ${result.total_score}).`
-      : `Proposed ${result.pairs.length} pairs: total score ${result.total_score} (picking greedily would give ${result.greedy_total_score}).`),
+      ? `Made ${pairsOf(result.pairs.length)} (total score ${result.total_score}).`
+      : `Proposed ${pairsOf(result.pairs.length)}: total score ${result.total_score} (picking greedily would give ${result.greedy_total_score}).`),
     el("ul", { class: "plain" }, ...result.pairs.map((p) => el("li", {},
       el("strong", {}, `${names.get(p.mentor_enrolment_id)} → ${names.get(p.mentee_enrolment_id)}`),
       ` · score ${p.score}`, el("span", { class: "muted" }, ` — ${p.reasons.join("; ")}`)))),

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 from playwright.async_api import Browser, Page, expect
 
 from server.settings import Settings
 from tests.e2e.conftest import artifact
 from tests.e2e.test_office_ui import seeded, signed_in
-
-DOCS_IMAGE = Path(__file__).resolve().parents[2] / "docs" / "images" / "mentoring.png"
 
 
 def email(name: str) -> str:
@@ -127,11 +122,31 @@ async def test_a_program_from_invitations_to_shared_and_private_notes(
         shared
     )
     assert private not in await fatima.content()
+    await expect(fatima.locator("#toast")).to_be_hidden()
+    await fatima.evaluate("window.scrollTo(0, 0)")
     await fatima.screenshot(path=artifact("mentoring.png"))
-    DOCS_IMAGE.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(artifact("mentoring.png"), DOCS_IMAGE)
 
     # "Go to our room": the office opens and the mentee walks into the pair's room.
     await chen_pair.get_by_role("button", name="Go to our room").click()
     await expect(chen).to_have_url(f"{base}/office")
     await expect(chen.locator("#where")).to_have_text("You are in Mentoring pair 1")
+
+    # The whole-program assignment: two more people accept; the manager previews, then applies.
+    for person, role in (("Goran Petrov", "mentor"), ("Hana Sato", "mentee")):
+        await dana.get_by_label("Person", exact=True).select_option(label=person)
+        await dana.get_by_label("as", exact=True).select_option(role)
+        await dana.get_by_role("button", name="Invite").click()
+        await expect(dana.locator("#enrolments tr", has_text=person)).to_contain_text("invited")
+    for name in ("goran", "hana"):
+        page = await mentoring(browser, base, name, office.password)
+        await page.locator(".invitation").get_by_role("button", name="Accept").click()
+        await expect(page.locator(".invitation")).to_contain_text("You take part as")
+    await dana.get_by_role("button", name="Refresh").click()
+    await dana.get_by_role("button", name="Preview assignment").click()
+    assignment = dana.locator("#assignment")
+    await expect(assignment).to_contain_text("Proposed 1 pair:")
+    await expect(assignment).to_contain_text("Goran Petrov → Hana Sato")
+    await expect(dana.locator("#program-pairs li")).to_have_count(1)  # nothing made yet
+    await dana.get_by_role("button", name="Apply these pairs").click()
+    await expect(assignment).to_contain_text("Made 1 pair ")
+    await expect(dana.locator("#program-pairs")).to_contain_text("Goran Petrov mentors Hana Sato")
