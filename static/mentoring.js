@@ -113,6 +113,8 @@ async function boot() {
   socket.on("mentoring:pair_changed", onPairChanged);
   socket.on("mentoring:reminder", (e) => showToast(`A mentoring session starts at ${when(e.starts_at)}`, 8000));
   socket.on("office:layout", ({ rooms }) => { state.rooms = new Map(rooms.map((r) => [r.id, r])); });
+  // Sessions move from upcoming to past (and open for feedback) as time passes.
+  setInterval(() => { for (const entry of state.pairs.values()) if (entry.doc) updatePair(entry.card, entry.doc); }, 30000);
 }
 
 function setConnection(online) {
@@ -295,6 +297,7 @@ function buildPair(doc) {
 
 function updatePair(card, doc) {
   const entry = card.entry;
+  entry.doc = doc;
   const { title, program, room, agreed, cadence, agreedAt, goals, upcoming, past } = entry.parts;
   const other = entry.iAmMentor ? doc.mentee_name : doc.mentor_name;
   title.textContent = `${other || "Your pair"} — ${entry.iAmMentor ? "you are the mentor" : "your mentor"}`;

@@ -115,6 +115,9 @@ async function enterRoom(roomId) {
 }
 
 function render() {
+  // Deltas sent while connecting arrive before the snapshot (socket.io delivers them just ahead
+  // of "connect"): nothing to draw yet, and a throw there would swallow the "connect" event.
+  if (!state.floor) return;
   renderFloor();
   renderPeople();
   const here = [...state.people.values()].filter((p) => p.room_id !== null && p.room_id === state.myRoom && p.status !== "offline");

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime, timedelta
+
 from playwright.async_api import Browser, Page, expect
 
 from server.settings import Settings
@@ -85,8 +88,11 @@ async def test_a_program_from_invitations_to_shared_and_private_notes(
     assert "Mentoring with Fatima Haddad" in await ics.text()
 
     # The mentee adds a goal (markup stays text) and a milestone; the mentor sees both.
-    await chen_pair.get_by_label("New goal").fill("Give a <b>talk</b> at the meetup")
-    await chen_pair.get_by_role("button", name="Add goal").click()
+    new_goal = chen_pair.get_by_label("New goal")
+    await new_goal.focus()
+    await chen.keyboard.type("Give a <b>talk</b> at the meetup")
+    await chen.keyboard.press("Enter")  # keyboard only
+    await expect(new_goal).to_have_value("")
     goal = fatima_pair.locator("li.goal")
     await expect(goal.locator(".title").first).to_have_text("Give a <b>talk</b> at the meetup")
     assert await fatima_pair.locator("li.goal b").count() == 0
@@ -95,6 +101,15 @@ async def test_a_program_from_invitations_to_shared_and_private_notes(
     await expect(goal.locator(".milestones")).to_contain_text("Outline the slides")
     await fatima_pair.get_by_role("button", name="Mark done: milestone Outline the slides").click()
     await expect(chen_pair.locator(".milestones .badge-status")).to_have_text("done")
+
+    # The agreement, written by the mentor, reaches the mentee.
+    await fatima_pair.get_by_label("What we agreed to work on").fill("One talk by spring")
+    await fatima_pair.get_by_label("How often we meet").select_option("fortnightly")
+    await fatima_pair.get_by_role("button", name="Save agreement").click()
+    await expect(chen_pair.get_by_label("What we agreed to work on")).to_have_value(
+        "One talk by spring"
+    )
+    await expect(chen_pair.get_by_label("How often we meet")).to_have_value("fortnightly")
 
     # Notes: the mentor has the session's notes open; the mentee writes a shared and a
     # private note. The mentor sees the shared one arrive, never the private one.
@@ -126,6 +141,33 @@ async def test_a_program_from_invitations_to_shared_and_private_notes(
     await fatima.evaluate("window.scrollTo(0, 0)")
     await fatima.screenshot(path=artifact("mentoring.png"))
 
+    # Feedback once a session has begun: one starts in a few seconds (scheduled over the API,
+    # as the form schedules by the minute); the mentee rates it, the mentor reads it.
+    me = await (await chen.request.get(f"{base}/api/auth/session")).json()
+    pair_id = await chen_pair.get_attribute("data-pair")
+    starts = datetime.now(UTC) + timedelta(seconds=3)
+    made = await chen.request.post(
+        f"{base}/api/mentoring/pairs/{pair_id}/sessions",
+        data={"starts_at": starts.isoformat(), "minutes": 15},
+        headers={"X-CSRF-Token": me["csrf_token"], "Origin": base},
+    )
+    assert made.status == 201, await made.text()
+    await expect(fatima_pair.locator("li.session")).to_have_count(2)
+    await asyncio.sleep(max(0.0, (starts - datetime.now(UTC)).total_seconds()) + 0.5)
+    for page in (chen, fatima):
+        await page.reload()
+        await (
+            page.locator("article.pair li.session").first.get_by_text("Notes and feedback").click()
+        )
+    begun = chen_pair.locator("li.session").first
+    await begun.get_by_label("How was this session? Rating").select_option("4")
+    await begun.get_by_label("Anything to add (optional)").fill("<script>x()</script> helpful")
+    await begun.get_by_role("button", name="Send feedback").click()
+    await expect(begun.locator(".feedback")).to_contain_text("You: 4 of 5")
+    await expect(begun.get_by_role("button", name="Send feedback")).to_be_hidden()
+    received = fatima_pair.locator("li.session").first.locator(".feedback")
+    await expect(received).to_have_text("Your mentee: 4 of 5 — <script>x()</script> helpful")
+
     # "Go to our room": the office opens and the mentee walks into the pair's room.
     await chen_pair.get_by_role("button", name="Go to our room").click()
     await expect(chen).to_have_url(f"{base}/office")
@@ -150,3 +192,4 @@ async def test_a_program_from_invitations_to_shared_and_private_notes(
     await dana.get_by_role("button", name="Apply these pairs").click()
     await expect(assignment).to_contain_text("Made 1 pair ")
     await expect(dana.locator("#program-pairs")).to_contain_text("Goran Petrov mentors Hana Sato")
+    await dana.screenshot(path=artifact("mentoring-manager.png"))
