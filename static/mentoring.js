@@ -522,7 +522,9 @@ async function loadProgram() {
         "aria-label": `Suggestions for ${e.display_name}`, onclick: () => suggest(e) }, "Suggestions") : null));
   }));
   const active = (role) => state.enrolments.filter((e) => e.role === role && e.state === "active");
-  const options = (list) => list.map((e) => el("option", { value: String(e.id) }, e.display_name));
+  const options = (list) => list.length
+    ? list.map((e) => el("option", { value: String(e.id) }, e.display_name))
+    : [el("option", { value: "" }, "nobody yet")];
   $("match-mentor").replaceChildren(...options(active("mentor")));
   $("match-mentee").replaceChildren(...options(active("mentee").filter((e) => e.active_pairs === 0)));
   $("program-pairs").replaceChildren(...pairs.pairs.map((p) => el("li", {},
@@ -562,7 +564,7 @@ async function assign(apply) {
   if (!result) return;
   const names = new Map(state.enrolments.map((e) => [e.id, e.display_name]));
   const box = $("assignment");
-  box.replaceChildren(
+  box.replaceChildren(...[
     el("p", {}, apply
       ? `Made ${pairsOf(result.pairs.length)} (total score ${result.total_score}).`
       : `Proposed ${pairsOf(result.pairs.length)}: total score ${result.total_score} (picking greedily would give ${result.greedy_total_score}).`),
@@ -570,7 +572,8 @@ async function assign(apply) {
       el("strong", {}, `${names.get(p.mentor_enrolment_id)} → ${names.get(p.mentee_enrolment_id)}`),
       ` · score ${p.score}`, el("span", { class: "muted" }, ` — ${p.reasons.join("; ")}`)))),
     result.unassigned_mentees.length
-      ? el("p", { class: "muted" }, `Left without a mentor: ${result.unassigned_mentees.map((id) => names.get(id)).join(", ")}`) : null);
+      ? el("p", { class: "muted" }, `Left without a mentor: ${result.unassigned_mentees.map((id) => names.get(id)).join(", ")}`) : null,
+  ].filter(Boolean));
   $("assign-apply").hidden = apply || result.pairs.length === 0;
   if (apply) await loadProgram();
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta
 
 from playwright.async_api import Browser, Page, expect
@@ -167,6 +168,13 @@ async def test_a_program_from_invitations_to_shared_and_private_notes(
     await expect(begun.get_by_role("button", name="Send feedback")).to_be_hidden()
     received = fatima_pair.locator("li.session").first.locator(".feedback")
     await expect(received).to_have_text("Your mentee: 4 of 5 — <script>x()</script> helpful")
+
+    # The personal calendar feed: a secret address that lists the pair's sessions.
+    await chen.get_by_role("button", name="Make my calendar feed address").click()
+    feed_url = chen.get_by_label("Calendar feed address")
+    await expect(feed_url).to_have_value(re.compile(f"^{re.escape(base)}/api/mentoring/calendar/"))
+    feed = await fatima.request.get(await feed_url.input_value())  # the address alone
+    assert feed.ok and (await feed.text()).count("BEGIN:VEVENT") == 2
 
     # "Go to our room": the office opens and the mentee walks into the pair's room.
     await chen_pair.get_by_role("button", name="Go to our room").click()
