@@ -111,6 +111,7 @@ async function boot() {
   socket.on("mentoring:unmatched", () => loadPairs());
   socket.on("mentoring:session", (e) => refreshPair(e.pair_id));
   socket.on("mentoring:pair_changed", onPairChanged);
+  socket.on("mentoring:step", (e) => showToast(`New in your program: ${e.step.title}`, 6000));
   socket.on("mentoring:reminder", (e) => showToast(`A mentoring session starts at ${when(e.starts_at)}`, 8000));
   socket.on("office:layout", ({ rooms }) => { state.rooms = new Map(rooms.map((r) => [r.id, r])); });
   // Sessions move from upcoming to past (and open for feedback) as time passes.
