@@ -70,6 +70,7 @@ COPY migrations/ migrations/
 COPY static/ static/
 COPY docs/privacy.md docs/privacy.md
 COPY --from=web /src/node_modules/socket.io-client/dist/ node_modules/socket.io-client/dist/
+COPY --from=web /src/node_modules/uplot/dist/ node_modules/uplot/dist/
 RUN python -m compileall -q server rooms media migrations
 
 USER 10001:10001

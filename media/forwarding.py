@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import av
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError
 
@@ -30,8 +31,8 @@ from media.encoded import EncodedFrame
 log = logging.getLogger("officehours.media")
 
 PLI_INTERVAL = 0.3
-# Frames a subscriber may lag before it is reset to the next keyframe (about a second of video).
-QUEUE_FRAMES = 30
+# Frames a subscriber may lag before it is reset to the next keyframe (half a second of video).
+QUEUE_FRAMES = 15
 # The pts step inserted at a source switch: one frame at 30 fps, or 20 ms of 48 kHz audio.
 SWITCH_STEP = {"video": 3000, "audio": 960}
 
@@ -212,13 +213,36 @@ class ForwardedTrack(MediaStreamTrack):
             if dropped is not None:
                 self.frames_dropped += 1
 
+    def _skip_to_latest_start(self) -> None:
+        queued: list[EncodedFrame | None] = []
+        while not self._queue.empty():
+            queued.append(self._queue.get_nowait())
+        starts = [i for i, f in enumerate(queued) if f is None or f.keyframe]
+        keep_from = starts[-1] if starts and self.kind == "video" else len(queued) - 1
+        self.frames_dropped += keep_from
+        for frame in queued[keep_from:]:
+            self._queue.put_nowait(frame)
+
     def _source_ended(self, source: Publication) -> None:
         if source is self._source:
             self._source = None
 
     async def recv(self) -> Any:
+        """What the subscriber's sender packs: the next frame, as an ``av.Packet`` for H.264."""
+        frame = await self.next_frame()
+        if frame.codec == "H264":
+            return _h264_packet(frame)
+        return frame
+
+    async def next_frame(self) -> EncodedFrame:
+        """The next frame of the current source, its pts continued across source switches."""
         if self.readyState != "live":
             raise MediaStreamError
+        if self.frames_sent == 0 and self._queue.qsize() > 1:
+            # The subscriber's connection just came up: what queued while it was being set up
+            # is stale, and sending it all at once is a burst. Start at the newest keyframe
+            # queued (video) or the newest frame (audio).
+            self._skip_to_latest_start()
         frame = await self._queue.get()
         if frame is None:
             self.stop()
@@ -241,3 +265,12 @@ class ForwardedTrack(MediaStreamTrack):
             with contextlib.suppress(asyncio.QueueFull):
                 self._queue.put_nowait(None)
         super().stop()
+
+
+def _h264_packet(frame: EncodedFrame) -> Any:
+    """aiortc's H.264 packer insists on a real ``av.Packet`` (VP8 and Opus take any object
+    with bytes, pts and time_base); PyAV is aiortc's own media library."""
+    packet = av.Packet(frame.data)
+    packet.pts = frame.pts
+    packet.time_base = frame.time_base
+    return packet

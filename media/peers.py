@@ -27,6 +27,8 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from media.errors import SignallingError
 from media.forwarding import ForwardedTrack, Publication
+from media.jitter import use_marker_jitter_buffer
+from media.transcoding import TranscodedTrack
 
 log = logging.getLogger("officehours.media")
 
@@ -85,6 +87,8 @@ class PublishPeer:
             receiver = next(
                 t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track
             )
+            if receiver.track.kind == "video":
+                use_marker_jitter_buffer(receiver)
             publication = Publication(receiver.track, receiver)
             publication.start()
             self.publications.append(publication)
@@ -122,24 +126,42 @@ class PublishPeer:
 
 
 class SubscribePeer:
-    """Sends one publisher's source to one subscriber; the relay makes the offer."""
+    """Sends one publisher's source to one subscriber; the relay makes the offer.
 
-    def __init__(self, peer_id: str, publish: PublishPeer, ice_servers: Sequence[IceServer]):
+    ``video_codecs``: what the subscriber said it can receive (None: anything forwardable).
+    Only when the publisher's codec is not among them is its video transcoded.
+    """
+
+    def __init__(
+        self,
+        peer_id: str,
+        publish: PublishPeer,
+        ice_servers: Sequence[IceServer],
+        video_codecs: Sequence[str] | None = None,
+    ):
         self.peer_id = peer_id
         self.publish = publish
         self.pc = RTCPeerConnection(_configuration(ice_servers))
         self.tracks: list[ForwardedTrack] = []
+        self.transcoded: list[TranscodedTrack] = []
+        self._video_codecs = [c.upper() for c in video_codecs] if video_codecs else None
         self._answered = False
 
     async def offer(self) -> str:
         for publication in self.publish.publications:
             track = ForwardedTrack(publication.kind, publication)
-            transceiver = self.pc.addTransceiver(track, direction="sendonly")
-            transceiver.setCodecPreferences(
-                _forwardable(publication.kind, self.publish.codec(publication.kind))
-            )
-            track.bind(transceiver.sender)
             self.tracks.append(track)
+            codec = self.publish.codec(publication.kind)
+            wanted = self._video_codecs
+            if publication.kind == "video" and codec and wanted and codec.upper() not in wanted:
+                transcoded = TranscodedTrack(track, codec)
+                self.transcoded.append(transcoded)
+                transceiver = self.pc.addTransceiver(transcoded, direction="sendonly")
+                transceiver.setCodecPreferences(_forwardable("video", wanted[0]))
+                continue  # the sender's own encoder answers keyframe requests
+            transceiver = self.pc.addTransceiver(track, direction="sendonly")
+            transceiver.setCodecPreferences(_forwardable(publication.kind, codec))
+            track.bind(transceiver.sender)
         offer = await self.pc.createOffer()
         await self.pc.setLocalDescription(offer)
         return self.pc.localDescription.sdp
@@ -157,5 +179,7 @@ class SubscribePeer:
     async def close(self) -> None:
         for track in self.tracks:
             track.stop()
+        for transcoded in self.transcoded:
+            transcoded.stop()
         with contextlib.suppress(asyncio.CancelledError):
             await self.pc.close()

@@ -42,6 +42,8 @@ class Member:
     key: str
     room: str
     may_publish: bool
+    # Video codecs this member can receive, if it said (else: whatever is forwarded).
+    video_codecs: tuple[str, ...] | None = None
     published: dict[str, PublishPeer] = field(default_factory=dict)
     # peer id -> connection sending someone else's source to this member
     receiving: dict[str, SubscribePeer] = field(default_factory=dict)
@@ -84,16 +86,24 @@ class Relay:
         return found
 
     # -- membership ----------------------------------------------------------------------
-    async def join(self, room: str, key: str, *, may_publish: bool) -> Member:
+    async def join(
+        self,
+        room: str,
+        key: str,
+        *,
+        may_publish: bool,
+        video_codecs: tuple[str, ...] | None = None,
+    ) -> Member:
         """Enter ``room``'s media (leaving any other first) and receive what is published."""
         current = self._members.get(key)
         if current is not None:
             if current.room == room:
                 current.may_publish = may_publish
+                current.video_codecs = video_codecs
                 return current
             await self.leave(key)
         meeting = self._meetings.setdefault(room, Meeting(room))
-        member = Member(key, room, may_publish)
+        member = Member(key, room, may_publish, video_codecs)
         meeting.members[key] = member
         self._members[key] = member
         for other in list(meeting.members.values()):
@@ -168,7 +178,7 @@ class Relay:
 
     # -- receiving -----------------------------------------------------------------------
     async def _subscribe(self, member: Member, publisher: Member, publish: PublishPeer) -> None:
-        peer = SubscribePeer(self._new_id("sub"), publish, self._ice)
+        peer = SubscribePeer(self._new_id("sub"), publish, self._ice, member.video_codecs)
         sdp = await peer.offer()
         still_there = (
             self._members.get(member.key) is member

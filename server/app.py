@@ -55,11 +55,13 @@ from server.http.middleware import (
     sessions_and_csrf,
 )
 from server.layout_editor import LayoutEditor
+from server.meeting_routing import LocalMeetings, RoutedMeetings
 from server.meetings import Meetings
 from server.mentoring.attendance import meeting_listener
 from server.mentoring.service import Mentoring, MentoringConfig
 from server.metrics import Registry
 from server.office import Office, OfficeConfig
+from server.privacy.mentoring_part import MentoringPart
 from server.privacy.parts import core_parts
 from server.privacy.policy import deployment_defaults
 from server.privacy.retention import Retention
@@ -73,7 +75,9 @@ from server.settings import Settings
 
 VERSION = "0.1.0"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-VENDOR_DIR = STATIC_DIR.parent / "node_modules" / "socket.io-client" / "dist"
+NODE_MODULES = STATIC_DIR.parent / "node_modules"
+VENDOR_DIR = NODE_MODULES / "socket.io-client" / "dist"
+CHART_DIR = NODE_MODULES / "uplot" / "dist"  # the dashboard's chart library (uPlot)
 PRIVACY_NOTICE = STATIC_DIR.parent / "docs" / "privacy.md"
 SESSION_PURGE_SECONDS = 3600
 MEDIA_QUALITY_SECONDS = 5.0  # connection quality of meeting members, into /metrics
@@ -163,6 +167,7 @@ def create_app(
                 settings.knock_timeout_seconds,
                 settings.idle_after_seconds,
                 settings.coalesce_ms,
+                settings.process_timeout_seconds,
             ),
         )
         app[OFFICE] = office
@@ -192,6 +197,13 @@ def create_app(
             office, app[DB], app[CLOCK], broadcaster, settings.ice_servers, app[METRICS]
         )
         app[MEETINGS] = meetings
+        meeting_access: LocalMeetings = (
+            RoutedMeetings(meetings, office, broadcaster, app[REDIS], settings.redis_prefix)
+            if REDIS in app
+            else LocalMeetings(meetings)
+        )
+        if isinstance(meeting_access, RoutedMeetings):
+            await meeting_access.start()
         app[MENTORING] = Mentoring(
             app[DB],
             app[CLOCK],
@@ -202,13 +214,13 @@ def create_app(
             config=MentoringConfig(min_group_size=settings.analytics_min_group_size),
         )
         meetings.add_listener(meeting_listener(app[MENTORING], app[DB], app[CLOCK]))
-        # Mentoring and analytics add their export/erasure parts here as they land.
         defaults = deployment_defaults(
             settings.chat_retention_days,
             settings.inactive_account_days,
             settings.analytics_raw_retention_days,
         )
-        privacy = Privacy(app[DB], app[CLOCK], office, broadcaster, core_parts(), defaults=defaults)
+        parts = (*core_parts(), MentoringPart())
+        privacy = Privacy(app[DB], app[CLOCK], office, broadcaster, parts, defaults=defaults)
         app[PRIVACY] = privacy
         app[RETENTION] = Retention(
             app[DB],
@@ -224,7 +236,7 @@ def create_app(
             office,
             chat,
             app[GUESTS],
-            meetings,
+            meeting_access,
             app[METRICS],
             app[CLOCK],
             session_cookie_name(settings.secure_cookies),
@@ -235,6 +247,8 @@ def create_app(
         # Last deltas out while the Socket.IO manager (and its Redis link) still runs.
         await coalescer.stop()
         await _bounded(namespace.drain(), "shutdown.drain")
+        if isinstance(meeting_access, RoutedMeetings):
+            await _bounded(meeting_access.stop(), "shutdown.meeting_routing")
         await _bounded(meetings.close(), "shutdown.meetings")
         await writer.stop()
         await _bounded(sio.shutdown(socket_server), "shutdown.socketio")
@@ -321,6 +335,8 @@ def _add_static(app: web.Application) -> None:
     app.router.add_get("/", page("index.html"), name="index")
     app.router.add_get("/office", page("office.html"), name="office")
     app.router.add_get("/mentoring", page("mentoring.html"), name="mentoring_page")
+    app.router.add_get("/admin", page("admin.html"), name="admin_dashboard")
+    app.router.add_get("/me", page("me.html"), name="about_me")
     app.router.add_get("/join/{token}", page("join.html"), name="guest_page")
 
     async def privacy_notice(_request: web.Request) -> web.FileResponse:
@@ -330,7 +346,10 @@ def _add_static(app: web.Application) -> None:
         )
 
     app.router.add_get("/privacy", privacy_notice, name="privacy_notice")
-    # The Socket.IO browser client, from npm (package-lock.json): no CDN at run time.
+    # The Socket.IO browser client and the chart library, from npm (package-lock.json): no
+    # CDN at run time. The longer prefix first, so /vendor/ does not swallow it.
+    if CHART_DIR.is_dir():
+        app.router.add_static("/vendor/uplot/", CHART_DIR, name="vendor_chart")
     if VENDOR_DIR.is_dir():
         app.router.add_static("/vendor/", VENDOR_DIR, name="vendor")
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)

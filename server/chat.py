@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -378,20 +380,28 @@ class Chat:
         async with self._db() as session:
             conversation = await self._open(session, principal, conversation_id)
             seq = min(seq, conversation.last_seq)
-            marker = await session.scalar(
-                select(ConversationMember).where(
-                    ConversationMember.conversation_id == conversation_id,
-                    ConversationMember.user_id == principal.user_id,
-                )
-            )
-            if marker is None:
-                marker = ConversationMember(
+            # Two tabs (or a quick double call) may read at once: create the reader's row
+            # if missing without racing, then move it forward under a row lock.
+            insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+            await session.execute(
+                insert(ConversationMember)
+                .values(
                     conversation_id=conversation_id,
                     user_id=principal.user_id,
                     is_member=False,
                     last_read_seq=0,
                 )
-                session.add(marker)
+                .on_conflict_do_nothing(index_elements=["conversation_id", "user_id"])
+            )
+            marker = await session.scalar(
+                select(ConversationMember)
+                .where(
+                    ConversationMember.conversation_id == conversation_id,
+                    ConversationMember.user_id == principal.user_id,
+                )
+                .with_for_update()
+            )
+            assert marker is not None
             marker.last_read_seq = max(marker.last_read_seq or 0, seq)
             await session.commit()
             return {

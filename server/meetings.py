@@ -31,7 +31,6 @@ from server.analytics.record import record
 from server.broadcast import Broadcaster
 from server.clock import Clock
 from server.errors import AppError, ErrorCode, forbidden
-from server.identity import Principal
 from server.metrics import Registry
 from server.office import Moved, Office
 from server.settings import IceServer
@@ -96,27 +95,44 @@ class Meetings:
         self._listeners.append(listener)
 
     # -- joining and leaving ------------------------------------------------------------------
-    async def join(self, principal: Principal, sid: str) -> dict[str, Any]:
-        person = await self._office.person(principal.org_id, principal.user_id)
+    async def room_of(self, org_id: int, user_id: int) -> int:
+        """The room whose media this person may join: the one they are in."""
+        person = await self._office.person(org_id, user_id)
         if person is None or person.room_id is None:
             raise AppError(ErrorCode.CONFLICT, "walk into a room first")
-        room_id = person.room_id
-        room = await self._office.room(principal.org_id, room_id)
-        may_publish = room.kind is not RoomKind.TOWN_HALL or principal.user_id in room.owners
+        return person.room_id
+
+    def attending(self, sid: str) -> bool:
+        return sid in self._attending
+
+    async def join(
+        self,
+        org_id: int,
+        user_id: int,
+        sid: str,
+        *,
+        video_codecs: tuple[str, ...] | None = None,
+    ) -> dict[str, Any]:
+        room_id = await self.room_of(org_id, user_id)
+        room = await self._office.room(org_id, room_id)
+        may_publish = room.kind is not RoomKind.TOWN_HALL or user_id in room.owners
         current = self._attending.get(sid)
         if current is not None and current.room_id != room_id:
             await self.leave(sid)
-        await self._relay.join(_room_key(principal.org_id, room_id), sid, may_publish=may_publish)
+        await self._relay.join(
+            room_key(org_id, room_id),
+            sid,
+            may_publish=may_publish,
+            video_codecs=video_codecs,
+        )
         if sid not in self._attending:
-            self._attending[sid] = _Attendance(
-                sid, principal.org_id, principal.user_id, room_id, self._now()
-            )
-            await self._person_joined(principal.org_id, room_id, principal.user_id, room.kind)
+            self._attending[sid] = _Attendance(sid, org_id, user_id, room_id, self._now())
+            await self._person_joined(org_id, room_id, user_id, room.kind)
         return {
             "room_id": room_id,
             "may_publish": may_publish,
             "ice_servers": [s.as_dict() for s in self._ice_servers],
-            "members": self._members(principal.org_id, room_id),
+            "members": self._members(org_id, room_id),
         }
 
     async def leave(self, sid: str) -> None:
@@ -180,7 +196,7 @@ class Meetings:
 
     # -- telling people -----------------------------------------------------------------------
     def _members(self, org_id: int, room_id: int) -> list[dict[str, Any]]:
-        meeting = self._relay.meeting(_room_key(org_id, room_id))
+        meeting = self._relay.meeting(room_key(org_id, room_id))
         if meeting is None:
             return []
         members = []
@@ -333,7 +349,8 @@ class _Signals:
         await self._meetings.speaker(room, member)
 
 
-def _room_key(org_id: int, room_id: int) -> str:
+def room_key(org_id: int, room_id: int) -> str:
+    """The relay's (and the meeting directory's) name for a room's meeting."""
     return f"{org_id}:{room_id}"
 
 

@@ -36,6 +36,8 @@ log = logging.getLogger("officehours.office")
 
 OFFLINE_QUEUE = "offline"
 REQUEST_QUEUE = "requests"
+PROCESSES = "processes"  # set: the server processes that have announced their connections
+PROCESS_QUEUE = "process-expiry"  # schedule: when each process counts as dead unless it beats
 INVITED_SECONDS = 60  # how long an accepted knock or "get" lets the person in
 LAYOUT_CACHE_SECONDS = 5.0
 
@@ -56,12 +58,19 @@ def held_key(org_id: int, room_id: int) -> str:
     return f"held:{org_id}:{room_id}"
 
 
+def process_people_key(process: str) -> str:
+    """The people holding a connection on ``process`` (what to clean up if it dies)."""
+    return f"conns:{process}"
+
+
 @dataclass(frozen=True)
 class OfficeConfig:
     grace_seconds: float
     knock_timeout_seconds: float
     idle_after_seconds: int
     coalesce_ms: int
+    # A process that has not beaten for this long is dead: its connections are dropped.
+    process_timeout_seconds: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -106,6 +115,11 @@ class Office:
         self._process = secrets.token_hex(4)
         self._layout_cache: dict[int, tuple[float, dict[int, RoomInfo]]] = {}
         self._move_listeners: list[Callable[[Moved], Awaitable[None]]] = []
+        # This process's open connections, to announce again when the store lost them.
+        self._local: dict[str, Principal] = {}
+        # Disconnects the store did not take (it was unreachable): retried at each beat.
+        self._unsettled: dict[str, Principal] = {}
+        self._announced = False
 
     def add_move_listener(self, listener: Callable[[Moved], Awaitable[None]]) -> None:
         """Called after every completed room change in this process, going offline included
@@ -143,13 +157,26 @@ class Office:
             return [after.to_doc()], (before, after)
 
         key = person_key(principal.org_id, principal.user_id)
+        # First who to clean up should this process die, then the connection itself.
+        await self._store.add_member(process_people_key(self._process), key)
         before, after = await self._store.transact([key], change)
+        self._unsettled.pop(sid, None)
+        self._local[sid] = principal
         await self._store.add_member(f"people:{principal.org_id}", str(principal.user_id))
         await self._store.unschedule(OFFLINE_QUEUE, key)
         if before.public() | {"rev": 0} != after.public() | {"rev": 0}:
             self._deltas.add(principal.org_id, after.public())
 
     async def disconnected(self, principal: Principal, sid: str) -> None:
+        self._local.pop(sid, None)
+        try:
+            await self._disconnected(principal, sid)
+        except Exception:
+            self._unsettled[sid] = principal  # the next beat tries again
+            raise
+        self._unsettled.pop(sid, None)
+
+    async def _disconnected(self, principal: Principal, sid: str) -> None:
         now = self._now()
 
         def change(docs: list[Doc | None]) -> tuple[list[Doc | None], Person | None]:
@@ -528,6 +555,8 @@ class Office:
         """Finish grace periods and expire requests that are due. Safe on every process at
         once: each change is a transaction that only one of them wins."""
         now = self._now()
+        await self._beat(now)
+        await self._reap_dead_processes(now)
         for key in await self._store.due(OFFLINE_QUEUE, now):
             _, org_id, user_id = key.split(":")
             await self._take_offline(int(org_id), int(user_id), now, after_grace=True)
@@ -540,6 +569,55 @@ class Office:
                 await self._close_request(request, Resolution.EXPIRED, rung)
             else:
                 await self._store.unschedule(REQUEST_QUEUE, request_id)
+
+    async def _beat(self, now: float) -> None:
+        """Tell the other processes this one is alive. When the store no longer knows this
+        process (Redis restarted without its data, or this process was presumed dead after a
+        long pause), announce its open connections again so its people are shown online."""
+        alive = await self._store.members(PROCESSES)
+        if self._announced and self._process not in alive:
+            log.warning("office.connections_reannounced", extra={"count": len(self._local)})
+            for sid, principal in list(self._local.items()):
+                await self.connected(principal, sid)
+        for sid, principal in list(self._unsettled.items()):
+            await self.disconnected(principal, sid)
+        await self._store.add_member(PROCESSES, self._process)
+        await self._store.schedule(
+            PROCESS_QUEUE, self._process, now + self._config.process_timeout_seconds
+        )
+        self._announced = True
+
+    async def _reap_dead_processes(self, now: float) -> None:
+        """A process killed without shutting down never said goodbye: once its beat is
+        overdue, drop its connections, so its people go offline after the grace period
+        unless they reconnected elsewhere."""
+        for process in await self._store.due(PROCESS_QUEUE, now):
+            if process == self._process:
+                continue
+            for key in sorted(await self._store.members(process_people_key(process))):
+                await self._drop_connections_of(key, process, now)
+                await self._store.remove_member(process_people_key(process), key)
+            await self._store.remove_member(PROCESSES, process)
+            await self._store.unschedule(PROCESS_QUEUE, process)
+            log.warning("office.process_expired", extra={"server_process": process})
+
+    async def _drop_connections_of(self, key: str, process: str, now: float) -> None:
+        prefix = f"{process}:"
+
+        def change(docs: list[Doc | None]) -> tuple[list[Doc | None], Person | None]:
+            if docs[0] is None:
+                return docs, None
+            person = after = Person.from_doc(docs[0])
+            for connection in sorted(person.connections):
+                if connection.startswith(prefix):
+                    after = presence.disconnect(after, connection, now)
+            if after == person:
+                return docs, None
+            return [after.to_doc()], after
+
+        after = await self._store.transact([key], change)
+        if after is not None and not after.connections:
+            await self._store.schedule(OFFLINE_QUEUE, key, now + self._config.grace_seconds)
 
     async def _take_offline(
         self, org_id: int, user_id: int, now: float, *, after_grace: bool

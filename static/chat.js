@@ -15,6 +15,9 @@ export class ChatPanel {
     this.sendButton = document.getElementById("chat-send");
     this.tabs = document.getElementById("chat-tabs");
     this.typingLine = document.getElementById("typing");
+    this.loadingOlder = false;
+    // Scrolling to the top of a conversation pages back through its history.
+    this.list.addEventListener("scroll", () => { if (this.list.scrollTop < 40) this.loadOlder(); });
     document.getElementById("chat-form").addEventListener("submit", (e) => {
       e.preventDefault();
       this.send();
@@ -29,10 +32,11 @@ export class ChatPanel {
   add(info, label, messages = []) {
     let entry = this.conversations.get(info.id);
     if (!entry) {
-      entry = { info, label, messages: new Map(), lastSeq: 0, unread: info.unread || 0 };
+      entry = { info, label, messages: new Map(), lastSeq: 0, unread: info.unread || 0, hasMore: true };
       this.conversations.set(info.id, entry);
     }
     entry.label = label;
+    if (messages.length) entry.hasMore = messages.length >= 50; // chat:room gives the last 50
     for (const m of messages) this.store(entry, m);
     this.renderTabs();
     return entry;
@@ -59,6 +63,7 @@ export class ChatPanel {
     this.input.placeholder = `Message ${entry.label}`;
     this.renderTabs();
     this.render();
+    if (entry.messages.size === 0) await this.loadOlder();
     if (entry.lastSeq) {
       try { await this.socket.call("chat:read", { conversation_id: id, seq: entry.lastSeq }); }
       catch { /* read markers are best effort */ }
@@ -137,6 +142,30 @@ export class ChatPanel {
     this.render();
   }
 
+  async loadOlder() {
+    const entry = this.conversations.get(this.current);
+    if (!entry || !entry.hasMore || this.loadingOlder) return;
+    this.loadingOlder = true;
+    try {
+      const seqs = [...entry.messages.keys()];
+      const payload = { conversation_id: entry.info.id, limit: 50 };
+      if (seqs.length) payload.before_seq = Math.min(...seqs);
+      const page = await this.socket.call("chat:history", payload);
+      page.messages.forEach((m) => this.store(entry, m));
+      entry.hasMore = page.has_more;
+      if (entry.info.id === this.current) {
+        // Keep what the reader was looking at in place while older messages appear above.
+        const fromBottom = this.list.scrollHeight - this.list.scrollTop;
+        this.render(false);
+        this.list.scrollTop = this.list.scrollHeight - fromBottom;
+      }
+    } catch (error) {
+      showToast(error.message);
+    } finally {
+      this.loadingOlder = false;
+    }
+  }
+
   async typing() {
     if (this.current === null || this.typingTimer) return;
     this.typingTimer = setTimeout(() => { this.typingTimer = null; }, 2100);
@@ -156,15 +185,18 @@ export class ChatPanel {
       entry.label, entry.unread ? el("span", { class: "badge", "aria-label": `${entry.unread} unread` }, entry.unread) : null)));
   }
 
-  render() {
+  render(toBottom = true) {
     const entry = this.conversations.get(this.current);
     if (!entry) { this.list.replaceChildren(); return; }
     const items = [...entry.messages.values()].sort((a, b) => a.seq - b.seq).map((m) => this.item(m));
+    if (entry.hasMore && entry.messages.size) {
+      items.unshift(el("li", { class: "older" }, el("button", { type: "button", class: "secondary", onclick: () => this.loadOlder() }, "Load earlier messages")));
+    }
     for (const [, p] of this.pending) {
       if (p.conversation_id === this.current) items.push(el("li", { class: "pending" }, el("span", { class: "who" }, "You"), el("span", { class: "body" }, p.body), " (sending…)"));
     }
     this.list.replaceChildren(...items);
-    this.list.scrollTop = this.list.scrollHeight;
+    if (toBottom) this.list.scrollTop = this.list.scrollHeight;
   }
 
   item(m) {

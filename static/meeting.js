@@ -48,7 +48,11 @@ export class Meeting {
     this.joined = true;
     this.root.hidden = false;
     try {
-      const joined = await this.socket.call("media:join");
+      // Say which video codecs this browser decodes: a publisher sending another one is then
+      // transcoded for us (the relay's explicit fallback) instead of sent undecodable.
+      const names = (RTCRtpReceiver.getCapabilities?.("video")?.codecs || []).map((c) => c.mimeType.split("/")[1].toUpperCase());
+      const videoCodecs = ["VP8", "H264"].filter((name) => names.includes(name));
+      const joined = await this.socket.call("media:join", videoCodecs.length ? { video_codecs: videoCodecs } : {});
       this.iceServers = joined.ice_servers;
       if (!joined.may_publish) { this.setButtons(false); return; }
       this.local = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });

@@ -25,6 +25,8 @@ async function boot() {
   if (session.roles.some((r) => r.role === "guest")) { location.href = "/"; return; }
   state.me = session.user.id;
   document.getElementById("me").textContent = session.user.display_name;
+  const leads = ["org_admin", "unit_admin", "group_lead"];
+  document.getElementById("dashboard-link").hidden = !session.roles.some((r) => leads.includes(r.role));
   socket = connect();
   chat = new ChatPanel(socket, state.me);
   const meetingRoot = meetingMarkup();

@@ -17,6 +17,7 @@ from aiortc import (
     RTCConfiguration,
     RTCPeerConnection,
     RTCRtpReceiver,
+    RTCRtpSender,
     RTCSessionDescription,
     VideoStreamTrack,
 )
@@ -62,10 +63,18 @@ class Heard:
 
 
 class Publisher:
-    def __init__(self, audio: bool = True) -> None:
+    def __init__(self, audio: bool = True, video_codec: str | None = None) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.camera = SmallCamera()
-        self.pc.addTransceiver(self.camera, direction="sendonly")
+        video = self.pc.addTransceiver(self.camera, direction="sendonly")
+        if video_codec is not None:
+            video.setCodecPreferences(
+                [
+                    c
+                    for c in RTCRtpSender.getCapabilities("video").codecs
+                    if c.name.upper() == video_codec
+                ]
+            )
         if audio:
             self.pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
 

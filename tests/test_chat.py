@@ -342,3 +342,27 @@ async def test_retention_deletes_messages_older_than_the_policy(
     history = await alice.call("chat:history", {"conversation_id": conversation})
     assert [m["body"] for m in history["messages"]] == ["from today"]
     assert await client.app[CHAT].purge_older_than(office.outsider.org_id, days=0) == 0
+
+
+async def test_reading_from_two_tabs_at_once_keeps_one_read_marker(
+    client: TestClient[Any, Any], office: Office, join: Any
+) -> None:
+    """Regression: the first read of a room conversation by two tabs at once inserted the
+    reader's row twice (a unique-constraint error surfaced as `internal`)."""
+    rooms = await rooms_by_name(client, office.org.id)
+    tabs = [await join("alice@acme.example") for _ in range(3)]
+    await tabs[0].call("room:enter", {"room_id": rooms["Lobby"]})
+    chat = await tabs[0].call("chat:room", {"room_id": rooms["Lobby"]})
+    conversation = chat["conversation"]["id"]
+    sent = await tabs[0].call(
+        "chat:send", {"conversation_id": conversation, "client_id": "x", "body": "hello"}
+    )
+    seq = sent["message"]["seq"]
+    acks = await asyncio.gather(
+        *(
+            tab.call("chat:read", {"conversation_id": conversation, "seq": seq})
+            for tab in tabs
+            for _ in range(3)
+        )
+    )
+    assert all(ack["ok"] and ack["last_read_seq"] == seq for ack in acks), acks

@@ -191,3 +191,29 @@ async def test_listeners_of_a_town_hall_cannot_publish(
             await relay.publish("listener", "hologram", "v=0")
     finally:
         await pub.close()
+
+
+async def test_only_a_subscriber_that_cannot_receive_the_codec_gets_it_transcoded(
+    relay_setup: tuple[Relay, Signalled],
+) -> None:
+    relay, signals = relay_setup
+    await relay.join(ROOM, "pub", may_publish=True)
+    publisher = Publisher(audio=False, video_codec="H264")
+    try:
+        await publisher.publish(relay, "pub")
+        forwarded, fallback = Subscriber("anything"), Subscriber("vp8-only")
+        signals.subscribers.update({"anything": forwarded, "vp8-only": fallback})
+        await relay.join(ROOM, "anything", may_publish=True)
+        await relay.join(ROOM, "vp8-only", may_publish=True, video_codecs=("VP8",))
+        await relay.settle()
+        plain, converted = only_peer(forwarded), only_peer(fallback)
+        await until(
+            lambda: len(forwarded.video(plain)) >= 10 and len(fallback.video(converted)) >= 10
+        )
+        assert {f.codec for f in forwarded.video(plain)} == {"H264"}  # forwarded as sent
+        assert {f.codec for f in fallback.video(converted)} == {"VP8"}  # re-encoded for it
+        assert fallback.video(converted)[0].keyframe
+        member = relay.member("anything")
+        assert member is not None and not member.receiving[plain].transcoded
+    finally:
+        await publisher.close()

@@ -62,3 +62,66 @@ def test_keyframes_are_recognised() -> None:
     assert is_keyframe("H264", b"\x00\x00\x00\x01\x67\x42" + b"\x00\x00\x01\x65\x88")
     assert not is_keyframe("H264", b"\x00\x00\x00\x01\x41\x9a")
     assert is_keyframe("opus", b"\xf8")
+
+
+def test_the_receivers_jitter_buffer_is_where_the_relay_replaces_it() -> None:
+    from aiortc.jitterbuffer import JitterBuffer
+
+    from media.jitter import MarkerJitterBuffer, use_marker_jitter_buffer
+
+    assert {"_remove_frame", "remove", "add"} <= set(vars(JitterBuffer))
+    receiver = object.__new__(RTCRtpReceiver)
+    use_marker_jitter_buffer(receiver)
+    assert isinstance(receiver._RTCRtpReceiver__jitter_buffer, MarkerJitterBuffer)  # type: ignore[attr-defined]
+    assert "self.__jitter_buffer.add(packet)" in inspect.getsource(
+        RTCRtpReceiver._handle_rtp_packet
+    )
+
+
+def _packet(seq: int, timestamp: int, data: bytes, marker: int) -> object:
+    from aiortc.rtp import RtpPacket
+
+    packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=timestamp)
+    packet.marker = marker
+    packet._data = data  # type: ignore[attr-defined]  # what aiortc's depayloader sets
+    return packet
+
+
+def test_a_frame_is_complete_at_its_marked_last_packet_not_one_frame_later() -> None:
+    from media.jitter import MarkerJitterBuffer
+
+    buffer = MarkerJitterBuffer()
+    assert buffer.add(_packet(10, 3000, b"ab", 0)) == (False, None)  # type: ignore[arg-type]
+    _, frame = buffer.add(_packet(11, 3000, b"cd", 1))  # type: ignore[arg-type]
+    assert frame is not None and (frame.data, frame.timestamp) == (b"abcd", 3000)
+    # A frame whose marker was lost completes when the next frame starts, as before.
+    assert buffer.add(_packet(12, 6000, b"ef", 0)) == (False, None)  # type: ignore[arg-type]
+    _, frame = buffer.add(_packet(13, 9000, b"gh", 0))  # type: ignore[arg-type]
+    assert frame is not None and (frame.data, frame.timestamp) == (b"ef", 6000)
+    # Out of order: nothing until the gap is filled, then the whole frame.
+    assert buffer.add(_packet(15, 9000, b"kl", 1)) == (False, None)  # type: ignore[arg-type]
+    _, frame = buffer.add(_packet(14, 9000, b"ij", 0))  # type: ignore[arg-type]
+    assert frame is not None and frame.data == b"ghijkl"
+
+
+def test_the_h264_packer_needs_a_real_av_packet_and_gets_one() -> None:
+    """aiortc's H264Encoder.pack asserts isinstance(packet, av.Packet); a duck-typed frame
+    would kill the subscriber's sender task silently."""
+    import asyncio
+
+    from aiortc.codecs.h264 import H264Encoder
+
+    from media.forwarding import ForwardedTrack
+
+    assert "isinstance(packet, av.Packet)" in inspect.getsource(H264Encoder.pack)
+
+    async def forward_one() -> object:
+        track = ForwardedTrack("video")
+        track._waiting_for_keyframe = False
+        track.frames_sent = 1  # past the fresh start a new subscriber gets
+        track._offer(EncodedFrame("H264", b"\x00\x00\x00\x01\x65\x88", 0, Fraction(1, 90000), True))
+        return await track.recv()
+
+    packet = asyncio.run(forward_one())
+    payloads, _ = H264Encoder().pack(packet)  # type: ignore[arg-type]
+    assert payloads

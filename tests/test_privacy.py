@@ -18,6 +18,7 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy import table as sa_table
 from sqlalchemy.exc import DBAPIError
 
+from server.analytics.rollup import fold_pending
 from server.analytics.tables import AnalyticsEvent
 from server.audit.actions import AuditAction
 from server.audit.log import append, verify
@@ -450,13 +451,24 @@ async def test_the_daily_retention_run_applies_the_policy_by_the_clock(
     clock.advance(60 * DAY)  # 91 days after the first events
     await retention.run_due()
     async with client.app[DB]() as session:
+        unfolded = (
+            await session.scalars(
+                select(AnalyticsEvent.id).where(AnalyticsEvent.org_id == office.org.id)
+            )
+        ).all()
+    # Raw events leave only once they are in the rollups: nothing was folded yet.
+    assert len(unfolded) == events_before
+    await fold_pending(client.app[DB], secret=client.app[SETTINGS].secret_key)
+    clock.advance(1 * DAY)
+    await retention.run_due()
+    async with client.app[DB]() as session:
         events = (
             await session.scalars(
                 select(AnalyticsEvent.at).where(AnalyticsEvent.org_id == office.org.id)
             )
         ).all()
         assert 0 < len(events) < events_before
-        assert min(events) >= clock.now() - timedelta(days=90)
+        assert min(events) >= clock.now() - timedelta(days=91)
 
     clock.advance(640 * DAY)  # two years after the fixture's people were last seen
     await admin.sign_in("admin@acme.example")  # the admin is active
@@ -482,10 +494,11 @@ async def test_the_daily_retention_run_applies_the_policy_by_the_clock(
             )
         )
         assert {e.actor_id for e in erased} == {None}
-    assert [r.actor_id for r in runs] == [None] * 4
-    assert [r.detail["messages_deleted"] for r in runs] == [0, 1, 1, 0]
-    assert runs[2].detail["analytics_events_deleted"] > 0
-    assert runs[3].detail["accounts_erased"] == 2
+    assert [r.actor_id for r in runs] == [None] * 5
+    assert [r.detail["messages_deleted"] for r in runs] == [0, 1, 1, 0, 0]
+    assert runs[2].detail["analytics_events_deleted"] == 0  # not folded yet
+    assert runs[3].detail["analytics_events_deleted"] > 0
+    assert runs[4].detail["accounts_erased"] == 2
 
 
 # -- consent --------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -136,3 +137,49 @@ async def test_people_on_different_processes_see_and_knock_on_each_other(
     finally:
         await alice.disconnect()
         await bob.disconnect()
+
+
+class Tab:
+    """A python-socketio client shaped like tests.people.Person for the meeting helpers."""
+
+    def __init__(self, client: socketio.AsyncClient) -> None:
+        self.rt = SimpleNamespace(sio=client)
+
+    async def call(self, event: str, payload: dict[str, Any] | None = None) -> Any:
+        return await self.rt.sio.call(event, payload or {}, timeout=10)
+
+
+@pytest.mark.usefixtures("loopback_ice")
+async def test_a_meeting_spans_processes_through_the_process_that_holds_it(
+    two_servers: tuple[list[str], dict[str, int]],
+) -> None:
+    from tests.test_meetings import Browser
+
+    (base_a, base_b), ids = two_servers
+    alice_client, _ = await connect(base_a, "alice@twin.example")
+    bob_client, _ = await connect(base_b, "bob@twin.example")
+    alice, bob = Browser(Tab(alice_client)), Browser(Tab(bob_client))  # type: ignore[arg-type]
+    try:
+        for tab in (alice, bob):
+            assert (await tab.person.call("room:enter", {"room_id": ids["Lobby"]}))["ok"]
+        assert (await alice.person.call("media:join"))["ok"]  # process A holds the meeting
+        joined = await bob.person.call("media:join")  # forwarded from B to A
+        assert joined["ok"] and {m["user_id"] for m in joined["members"]} == {
+            ids["user:alice"],
+            ids["user:bob"],
+        }
+        await alice.publish()
+        await bob.publish()  # B forwards the offer, A answers, B relays the answer back
+        await eventually(lambda: any(n >= 10 for n in bob.frames.values()), 20)
+        await eventually(lambda: any(n >= 10 for n in alice.frames.values()), 20)
+        # Walking out on B ends Bob's part of the meeting held on A.
+        (from_bob,) = list(alice.incoming)
+        closed: list[Any] = []
+        alice_client.on("media:closed", closed.append)
+        assert (await bob.person.call("room:leave"))["ok"]
+        await eventually(lambda: {"peer_id": from_bob} in closed, 10)
+    finally:
+        await alice.close()
+        await bob.close()
+        await alice_client.disconnect()
+        await bob_client.disconnect()

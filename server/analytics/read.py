@@ -40,7 +40,7 @@ from server.analytics.tables import (
     Period,
     PersonDay,
 )
-from server.db.models import User
+from server.db.models import Group, Organization, Unit, User
 from server.errors import forbidden, invalid, not_found
 from server.identity import Principal, Role
 from server.permissions import may_manage
@@ -760,6 +760,32 @@ async def person_names(
     return {person: (user_id, name) for person, user_id, name in rows if person is not None}
 
 
+async def scope_names(session: AsyncSession, principal: Principal) -> dict[str, str]:
+    """Names of the organization, units and groups whose dashboards the principal may open,
+    keyed by scope label (main connection only, like ``person_names``): the dashboard page
+    offers these scopes and names its columns with them."""
+    org_id = principal.org_id
+    names: dict[str, str] = {}
+    if may_manage(principal, org_id=org_id, unit_id=None, group_id=None):
+        org_name = await session.scalar(select(Organization.name).where(Organization.id == org_id))
+        names["org"] = org_name or "Organization"
+    units = await session.execute(
+        select(Unit.id, Unit.name).where(Unit.org_id == org_id).order_by(Unit.name, Unit.id)
+    )
+    for unit_id, name in units:
+        if may_manage(principal, org_id=org_id, unit_id=unit_id, group_id=None):
+            names[f"unit:{unit_id}"] = name
+    groups = await session.execute(
+        select(Group.id, Group.unit_id, Group.name)
+        .where(Group.org_id == org_id)
+        .order_by(Group.name, Group.id)
+    )
+    for group_id, unit_id, name in groups:
+        if may_manage(principal, org_id=org_id, unit_id=unit_id, group_id=group_id):
+            names[f"group:{group_id}"] = name
+    return names
+
+
 def people_csv(rows: list[dict[str, Any]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -810,5 +836,6 @@ __all__ = [
     "people_activity",
     "person_names",
     "resolve_scope",
+    "scope_names",
     "scopes_of",
 ]

@@ -101,10 +101,14 @@ async def index(request: web.Request) -> web.Response:
     principal = require_session(request).principal
     async with request.config_dict[ANALYTICS_DB]() as session:
         per_person = await read.per_person_activity_allowed(session, principal.org_id)
+    async with request.config_dict[DB]() as session:
+        names = await read.scope_names(session, principal)
     return web.json_response(
         {
             "dashboards": [d.value for d in TABLES],
             "scopes": read.scopes_of(principal),
+            # Every scope the caller may open (not only their grants), with its name.
+            "scope_names": names,
             "min_group_size": request.config_dict[SETTINGS].analytics_min_group_size,
             "per_person_activity": per_person,
         }

@@ -11,6 +11,7 @@ from server.auth import SessionInfo
 from server.errors import AppError, ErrorCode, forbidden, unauthorized
 from server.http.errors import error_response
 from server.http.keys import AUTH, METRICS, SESSION, SETTINGS
+from server.outages import is_outage, unavailable
 from server.tokens import same
 
 log = logging.getLogger("officehours.http")
@@ -46,10 +47,17 @@ async def errors_and_metrics(request: web.Request, handler: Handler) -> web.Stre
             {"error": {"code": code.value, "message": exc.reason.lower()}}, status=exc.status
         )
         metrics.errors.inc("http", code.value)
-    except Exception:
-        log.exception("http.unhandled", extra={"route": _route_name(request)})
-        metrics.errors.inc("http", ErrorCode.INTERNAL.value)
-        response = error_response(AppError(ErrorCode.INTERNAL, "something went wrong on our side"))
+    except Exception as exc:
+        if is_outage(exc):
+            log.warning("http.storage_unreachable", extra={"route": _route_name(request)})
+            metrics.errors.inc("http", ErrorCode.UNAVAILABLE.value)
+            response = error_response(unavailable())
+        else:
+            log.exception("http.unhandled", extra={"route": _route_name(request)})
+            metrics.errors.inc("http", ErrorCode.INTERNAL.value)
+            response = error_response(
+                AppError(ErrorCode.INTERNAL, "something went wrong on our side")
+            )
     metrics.http_requests.inc(request.method, f"{response.status // 100}xx")
     return response
 

@@ -846,7 +846,7 @@ ADMIN_ROUTES: tuple[Route, ...] = (
         "GET",
         "/dashboards",
         admin_app.index,
-        "The dashboards, the scopes I may see and the minimum group size",
+        "The dashboards, the scopes I may open (with their names) and the minimum group size",
         "admin",
         responses={200: "the list", 401: "not signed in", 403: "not an admin or group lead"},
         signed_in=True,

@@ -41,6 +41,14 @@ Parts:
 - `analytics/`: engagement events recorded under your pseudonym (`events.json`): counts,
   durations and times only; nothing you said or wrote is in them.
 - `audit/`: entries of the organization's audit log where you acted or were acted upon.
+- `mentoring/`: your enrolments in mentoring programs with the profile you gave
+  (`enrolments.json`); your pairs, the other person by the name the program shows
+  (`other_person`), with your agreement (`pairs.json`); the goals and milestones of your pairs
+  (`goals.json`, `milestones.json`); your pairs' sessions (`sessions.json`); each session's
+  shared note (`shared_notes.json`) and your own private notes (`private_notes.json`: the other
+  person's private notes are theirs, and are not included); the feedback on your sessions as
+  you can read it, `from` being `you` or the other person's side (`feedback.json`); and
+  whether you have a calendar feed (`calendar_feed.json`: since when, never its secret URL).
 
 Other features add their own folders; each is described by its files' names.
 """
@@ -56,6 +64,9 @@ groups too small to be anonymous).
 - `account/`: units, groups, people (name, email, status, activity dates), memberships.
 - `office/`: floors, rooms, room owners, guest links (never their secrets).
 - `chat/`: conversations (kind, room, number of the last message), without messages.
+- `mentoring/`: programs, enrolments (person, role, state, dates: no profiles), pairs (who,
+  how matched, when, how many goals are open or done), sessions (times, time met, how many
+  gave feedback). No agreement, goal, note or feedback text, and no ratings.
 - `audit/`: the whole audit log with its hash chain (`prev_hash`, `hash`): each entry's hash
   is SHA-256 over the previous hash and the entry's canonical JSON, so it can be re-checked.
 

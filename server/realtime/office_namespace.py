@@ -24,9 +24,10 @@ from server.clock import Clock
 from server.errors import AppError, ErrorCode, from_validation
 from server.guests import Guests
 from server.identity import Principal
-from server.meetings import Meetings
+from server.meeting_routing import MeetingAccess
 from server.metrics import Registry
 from server.office import Office
+from server.outages import is_outage, unavailable
 from server.realtime import payloads as p
 from server.realtime.sio import RefusedConnection
 
@@ -64,7 +65,7 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         office: Office,
         chat: Chat,
         guests: Guests,
-        meetings: Meetings,
+        meetings: MeetingAccess,
         metrics: Registry,
         clock: Clock,
         cookie_name: str,
@@ -106,7 +107,7 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             "chat:typing": (p.ChatTyping, self.handle_chat_typing),
         }
         self.tab_events: dict[str, tuple[type[p.Payload], TabHandler]] = {
-            "media:join": (p.Empty, self.handle_media_join),
+            "media:join": (p.MediaJoin, self.handle_media_join),
             "media:leave": (p.Empty, self.handle_media_leave),
             "media:publish": (p.MediaPublish, self.handle_media_publish),
             "media:unpublish": (p.MediaUnpublish, self.handle_media_unpublish),
@@ -189,7 +190,11 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except AppError as error:
             self._metrics.errors.inc("realtime", error.code.value)
             return refused(error)
-        except Exception:
+        except Exception as exc:
+            if is_outage(exc):
+                log.warning("realtime.storage_unreachable", extra={"event": event})
+                self._metrics.errors.inc("realtime", ErrorCode.UNAVAILABLE.value)
+                return refused(unavailable())
             log.exception("realtime.unhandled", extra={"event": event})
             self._metrics.errors.inc("realtime", ErrorCode.INTERNAL.value)
             return refused(AppError(ErrorCode.INTERNAL, "something went wrong on our side"))
@@ -297,8 +302,11 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     # -- media (per tab) --------------------------------------------------------------------
 
-    async def handle_media_join(self, principal: Principal, sid: str, _: p.Empty) -> dict[str, Any]:
-        return ok(**await self._meetings.join(principal, sid))
+    async def handle_media_join(
+        self, principal: Principal, sid: str, body: p.MediaJoin
+    ) -> dict[str, Any]:
+        codecs = tuple(body.video_codecs) if body.video_codecs else None
+        return ok(**await self._meetings.join(principal, sid, codecs))
 
     async def handle_media_leave(
         self, principal: Principal, sid: str, _: p.Empty

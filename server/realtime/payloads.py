@@ -111,6 +111,14 @@ PeerId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z]+-[0-
 Source = Literal["camera", "screen"]
 
 
+class MediaJoin(Payload):
+    # Video codecs this tab can receive; omitted: whatever the relay forwards. Only a
+    # publisher whose codec is missing here is transcoded for this tab.
+    video_codecs: (
+        Annotated[list[Literal["VP8", "H264"]], Field(min_length=1, max_length=2)] | None
+    ) = None
+
+
 class MediaPublish(Payload):
     source: Source
     sdp: Sdp

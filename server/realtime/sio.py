@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
 import socketio
@@ -15,6 +16,11 @@ from aiohttp import web
 
 from server.realtime.fanout import DirectFanoutManager
 from server.settings import Settings
+
+log = logging.getLogger("officehours.realtime")
+
+LISTEN_RETRY_FIRST_SECONDS = 0.5
+LISTEN_RETRY_MAX_SECONDS = 2.0
 
 
 class RedisFanoutManager(socketio.AsyncRedisManager, DirectFanoutManager):  # type: ignore[misc]
@@ -31,6 +37,34 @@ class RedisFanoutManager(socketio.AsyncRedisManager, DirectFanoutManager):  # ty
         if not hasattr(self, "_clients"):
             self._clients: list[Any] = []
         self._clients.append((self.redis, self.pubsub))
+
+    async def _redis_listen_with_retries(self) -> Any:
+        # python-socketio doubles its wait after each failed reconnect up to a minute, so a
+        # Redis restart could cut cross-process delivery for that long: retry every
+        # LISTEN_RETRY_MAX_SECONDS at most instead.
+        wait = LISTEN_RETRY_FIRST_SECONDS
+        while True:
+            try:
+                self._redis_connect()
+                await self._close_replaced()
+                await self.pubsub.subscribe(self.channel)
+                wait = LISTEN_RETRY_FIRST_SECONDS
+                async for message in self.pubsub.listen():
+                    yield message
+            except Exception as exc:
+                if self._closed:
+                    return
+                log.warning("realtime.redis_listen_failed", extra={"error": type(exc).__name__})
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, LISTEN_RETRY_MAX_SECONDS)
+
+    async def _close_replaced(self) -> None:
+        """Close the clients a reconnect replaced, so an outage of any length leaks none."""
+        replaced, self._clients = self._clients[:-1], self._clients[-1:]
+        for redis, pubsub in replaced:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+                await redis.aclose()
 
     async def _publish(self, data: Any) -> Any:
         # After close(), a late emit (a disconnect handler finishing during shutdown) must not

@@ -1,0 +1,313 @@
+"""Which process holds a room's meeting, and getting a tab's media signalling there.
+
+A meeting's peer connections live in one process (aiortc state cannot move). With one process
+(``LocalMeetings``) every tab's signalling goes straight to ``Meetings``. With several
+processes on Redis (``RoutedMeetings``), the first process whose tab joins a room's media
+claims the meeting in a Redis directory (a key with a time-to-live that the holder keeps
+refreshing); a tab connected to another process has its ``media:*`` calls forwarded to the
+holder over Redis pub/sub and answered the same way. The holder reaches the tab directly:
+Socket.IO's Redis manager delivers its events (offers, members, speaker) to a tab on any
+process. If the holder dies, its directory key expires and the next join claims the room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from redis.asyncio import Redis
+
+from server.broadcast import Broadcaster
+from server.errors import AppError, ErrorCode
+from server.identity import Principal
+from server.meetings import Meetings, room_key
+from server.office import Moved, Office
+
+log = logging.getLogger("officehours.meetings")
+
+CLAIM_SECONDS = 15  # a holder that stops refreshing loses its rooms after this
+REFRESH_SECONDS = 5
+CALL_TIMEOUT = 10.0
+
+
+class MeetingAccess(Protocol):
+    """What the Socket.IO adapter calls for a tab's media."""
+
+    async def join(
+        self, principal: Principal, sid: str, video_codecs: tuple[str, ...] | None
+    ) -> dict[str, Any]: ...
+    async def leave(self, sid: str) -> None: ...
+    async def publish(self, sid: str, source: str, sdp: object) -> dict[str, Any]: ...
+    async def unpublish(self, sid: str, source: str) -> None: ...
+    async def answer(self, sid: str, peer_id: object, sdp: object) -> None: ...
+    async def disconnected(self, sid: str) -> None: ...
+
+
+class LocalMeetings:
+    """One process: every meeting is here."""
+
+    def __init__(self, meetings: Meetings) -> None:
+        self._meetings = meetings
+
+    async def join(
+        self, principal: Principal, sid: str, video_codecs: tuple[str, ...] | None
+    ) -> dict[str, Any]:
+        return await self._meetings.join(
+            principal.org_id, principal.user_id, sid, video_codecs=video_codecs
+        )
+
+    async def leave(self, sid: str) -> None:
+        await self._meetings.leave(sid)
+
+    async def publish(self, sid: str, source: str, sdp: object) -> dict[str, Any]:
+        return await self._meetings.publish(sid, source, sdp)
+
+    async def unpublish(self, sid: str, source: str) -> None:
+        await self._meetings.unpublish(sid, source)
+
+    async def answer(self, sid: str, peer_id: object, sdp: object) -> None:
+        await self._meetings.answer(sid, peer_id, sdp)
+
+    async def disconnected(self, sid: str) -> None:
+        await self._meetings.disconnected(sid)
+
+
+@dataclass(frozen=True)
+class _Remote:
+    holder: str
+    org_id: int
+    user_id: int
+    room_id: int
+
+
+class RoutedMeetings(LocalMeetings):
+    """Several processes on Redis: meetings held here run here, the others are forwarded."""
+
+    def __init__(
+        self,
+        meetings: Meetings,
+        office: Office,
+        broadcaster: Broadcaster,
+        redis: Redis,
+        prefix: str,
+    ) -> None:
+        super().__init__(meetings)
+        self.process = secrets.token_hex(6)
+        self._office = office
+        self._broadcaster = broadcaster
+        self._redis = redis
+        self._prefix = prefix
+        self._remote: dict[str, _Remote] = {}
+        self._calls: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._pubsub: Any = None
+        self._claimed: set[str] = set()  # rooms this process claimed and has not released
+        office.add_move_listener(self._moved)
+
+    def _inbox(self, process: str) -> str:
+        return f"{self._prefix}:media:{process}"
+
+    def _claim_key(self, room: str) -> str:
+        return f"{self._prefix}:meeting:{room}"
+
+    async def start(self) -> None:
+        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        await self._pubsub.subscribe(self._inbox(self.process))
+        self._tasks = [
+            asyncio.create_task(self._listen()),
+            asyncio.create_task(self._refresh_claims()),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for room in self._meetings.relay.rooms():
+            await self._release(room)
+        if self._pubsub is not None:
+            await self._pubsub.aclose()
+
+    # -- the directory ----------------------------------------------------------------------
+    async def _holder(self, room: str) -> str:
+        """The process holding ``room``'s meeting, claiming it for this one if nobody does."""
+        key = self._claim_key(room)
+        for _ in range(3):
+            if await self._redis.set(key, self.process, nx=True, ex=CLAIM_SECONDS):
+                return self.process
+            holder = await self._redis.get(key)
+            if holder is not None:
+                return holder.decode() if isinstance(holder, bytes) else str(holder)
+        raise AppError(ErrorCode.UNAVAILABLE, "the meeting could not be placed; try again")
+
+    async def _release(self, room: str) -> None:
+        key = self._claim_key(room)
+        holder = await self._redis.get(key)
+        if holder is not None and (holder.decode() if isinstance(holder, bytes) else holder) == (
+            self.process
+        ):
+            await self._redis.delete(key)
+
+    async def _refresh_claims(self) -> None:
+        while True:
+            await asyncio.sleep(REFRESH_SECONDS)
+            try:
+                for room in self._meetings.relay.rooms():
+                    await self._redis.set(self._claim_key(room), self.process, ex=CLAIM_SECONDS)
+            except Exception:
+                log.exception("meetings.claims_not_refreshed")
+
+    # -- the tab-facing calls ---------------------------------------------------------------
+    async def join(
+        self, principal: Principal, sid: str, video_codecs: tuple[str, ...] | None
+    ) -> dict[str, Any]:
+        org_id, user_id = principal.org_id, principal.user_id
+        room_id = await self._meetings.room_of(org_id, user_id)
+        holder = await self._holder(room_key(org_id, room_id))
+        previous = self._remote.get(sid)
+        if previous is not None and (previous.holder, previous.room_id) != (holder, room_id):
+            await self.leave(sid)
+        if holder == self.process:
+            self._claimed.add(room_key(org_id, room_id))
+            return await self._meetings.join(org_id, user_id, sid, video_codecs=video_codecs)
+        if self._meetings.attending(sid):
+            await self._meetings.leave(sid)
+        result = await self._call(
+            holder, "join", sid, org_id, user_id, list(video_codecs) if video_codecs else None
+        )
+        self._remote[sid] = _Remote(holder, org_id, user_id, room_id)
+        return dict(result)
+
+    async def leave(self, sid: str) -> None:
+        remote = self._remote.pop(sid, None)
+        if remote is not None:
+            await self._call(remote.holder, "leave", sid)
+        await self._meetings.leave(sid)
+        await self._release_if_empty()
+
+    async def publish(self, sid: str, source: str, sdp: object) -> dict[str, Any]:
+        remote = self._remote.get(sid)
+        if remote is None:
+            return await self._meetings.publish(sid, source, sdp)
+        return dict(await self._call(remote.holder, "publish", sid, source, sdp))
+
+    async def unpublish(self, sid: str, source: str) -> None:
+        remote = self._remote.get(sid)
+        if remote is None:
+            await self._meetings.unpublish(sid, source)
+        else:
+            await self._call(remote.holder, "unpublish", sid, source)
+
+    async def answer(self, sid: str, peer_id: object, sdp: object) -> None:
+        remote = self._remote.get(sid)
+        if remote is None:
+            await self._meetings.answer(sid, peer_id, sdp)
+        else:
+            await self._call(remote.holder, "answer", sid, peer_id, sdp)
+
+    async def disconnected(self, sid: str) -> None:
+        with contextlib.suppress(AppError):
+            await self.leave(sid)
+
+    async def _moved(self, moved: Moved) -> None:
+        """Tabs of this process whose meeting is elsewhere leave it when their person walks
+        out (``Meetings`` does the same for meetings held here)."""
+        before = moved.before
+        for sid, remote in list(self._remote.items()):
+            if (remote.org_id, remote.user_id, remote.room_id) == (
+                before.org_id,
+                before.user_id,
+                before.room_id,
+            ) and moved.after.room_id != remote.room_id:
+                with contextlib.suppress(AppError):
+                    await self.leave(sid)
+                await self._broadcaster.to_connection(
+                    sid, "media:left", {"room_id": remote.room_id}
+                )
+
+    async def _release_if_empty(self) -> None:
+        held = set(self._meetings.relay.rooms())
+        for room in list(self._claimed):
+            if room not in held:
+                await self._release(room)
+                self._claimed.discard(room)
+
+    # -- forwarding -------------------------------------------------------------------------
+    async def _call(self, holder: str, op: str, *args: Any) -> Any:
+        call_id = secrets.token_hex(8)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._calls[call_id] = future
+        message = {"kind": "call", "id": call_id, "from": self.process, "op": op, "args": args}
+        try:
+            await self._redis.publish(self._inbox(holder), json.dumps(message))
+            async with asyncio.timeout(CALL_TIMEOUT):
+                reply = await future
+        except TimeoutError:
+            raise AppError(
+                ErrorCode.UNAVAILABLE, "the meeting's server did not answer; try again"
+            ) from None
+        finally:
+            self._calls.pop(call_id, None)
+        if "error" in reply:
+            error = reply["error"]
+            raise AppError(ErrorCode(error["code"]), error["message"])
+        return reply.get("result")
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async for message in self._pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    body = json.loads(message["data"])
+                    if body.get("kind") == "reply":
+                        future = self._calls.get(body.get("id"))
+                        if future is not None and not future.done():
+                            future.set_result(body)
+                    elif body.get("kind") == "call":
+                        task = asyncio.create_task(self._serve(body))
+                        self._handlers.add(task)
+                        task.add_done_callback(self._handlers.discard)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("meetings.routing_listen_failed")
+                await asyncio.sleep(1)
+
+    async def _serve(self, call: dict[str, Any]) -> None:
+        """Run a forwarded call against the meetings held here and reply."""
+        reply: dict[str, Any] = {"kind": "reply", "id": call["id"]}
+        args = call["args"]
+        try:
+            op = call["op"]
+            if op == "join":
+                sid, org_id, user_id, codecs = args
+                codecs = tuple(codecs) if codecs else None
+                self._claimed.add(room_key(org_id, await self._meetings.room_of(org_id, user_id)))
+                reply["result"] = await self._meetings.join(
+                    org_id, user_id, sid, video_codecs=codecs
+                )
+            elif op == "leave":
+                await self._meetings.leave(args[0])
+                await self._release_if_empty()
+            elif op == "publish":
+                reply["result"] = await self._meetings.publish(*args)
+            elif op == "unpublish":
+                await self._meetings.unpublish(*args)
+            elif op == "answer":
+                await self._meetings.answer(*args)
+            else:
+                raise AppError(ErrorCode.INVALID, "unknown media operation")
+        except AppError as error:
+            reply["error"] = {"code": error.code.value, "message": error.message}
+        except Exception:
+            log.exception("meetings.forwarded_call_failed", extra={"op": call.get("op")})
+            reply["error"] = {"code": ErrorCode.INTERNAL.value, "message": "media failed"}
+        await self._redis.publish(self._inbox(call["from"]), json.dumps(reply))

@@ -1,0 +1,117 @@
+// "What admins can see about me", from GET /api/me/analytics: which figures count me, and
+// every time an admin looked at one of them. Written for people, not for analysts.
+import { api } from "/static/api.js";
+import { el } from "/static/realtime.js";
+
+const WHAT = {
+  active: ["Active people", "that you used the office (signed in, were online, entered a room)"],
+  messages: ["Messages sent", "how many messages you sent, never what they said"],
+  rooms: ["Time in rooms", "how many minutes you spent in rooms"],
+  meetings: ["Meetings", "the meetings you took part in and how long they lasted"],
+  mentoring: ["Mentoring", "your mentoring program activity, as counts"],
+  ties_minutes: ["Time with other teams", "minutes you spent in a room with people of other teams"],
+  ties_new_pairs: ["New cross-team pairs", "that you met someone from another team for the first time"],
+  people: ["Per-person activity", "your name with your counts and last active day"],
+};
+const $ = (id) => document.getElementById(id);
+const day = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" });
+const moment = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+function dateOf(iso) { return day.format(new Date(`${iso}T00:00:00Z`)); }
+
+function whose(scope) {
+  if (scope === "org") return "the whole organization";
+  if (String(scope).startsWith("unit:")) return "your department (unit)";
+  if (String(scope).startsWith("group:")) return "your team (group)";
+  return "a part of the organization";
+}
+
+function listOf(words) {
+  if (words.length < 2) return words.join("");
+  return `${words.slice(0, -1).join(", ")} and ${words[words.length - 1]}`;
+}
+
+async function boot() {
+  let session;
+  try { session = await api("GET", "/api/auth/session"); }
+  catch { location.href = "/"; return; }
+  $("me").textContent = session.user.display_name;
+  let report;
+  try { report = await api("GET", "/api/me/analytics"); }
+  catch (error) {
+    $("problem").textContent = `This page could not be loaded: ${error.message}`;
+    $("problem").hidden = false;
+    return;
+  }
+  const period = `between ${dateOf(report.from)} and ${dateOf(report.to)}`;
+  if (report.figures.some((f) => f.dashboard === "people")) $("per-person").hidden = false;
+  renderFigures(report.figures, period);
+  renderLooks(report.looks, period);
+}
+
+function renderFigures(figures, period) {
+  if (figures.length === 0) {
+    $("figures-summary").textContent = `You are not counted in any figure ${period}.`;
+    return;
+  }
+  const byDashboard = new Map();
+  for (const f of figures) {
+    const entry = byDashboard.get(f.dashboard) || { weeks: [], scopes: new Set() };
+    entry.weeks.push(f.week);
+    f.scopes.forEach((s) => entry.scopes.add(s));
+    byDashboard.set(f.dashboard, entry);
+  }
+  $("figures-summary").textContent =
+    `${period[0].toUpperCase()}${period.slice(1)}, you are counted in ${byDashboard.size} kind${byDashboard.size === 1 ? "" : "s"} of figure.`;
+  const rows = [...byDashboard].map(([name, entry]) => {
+    const [title, meaning] = WHAT[name] || [name, ""];
+    const weeks = entry.weeks.length === 1
+      ? `the week of ${dateOf(entry.weeks[0])}`
+      : `${entry.weeks.length} weeks, from the week of ${dateOf(entry.weeks[0])} to the week of ${dateOf(entry.weeks[entry.weeks.length - 1])}`;
+    const levels = [...entry.scopes].sort(order).map(whose);
+    return el("tr", {},
+      el("th", { scope: "row" }, title),
+      el("td", {}, meaning),
+      el("td", {}, weeks),
+      el("td", {}, `In the totals for ${listOf([...new Set(levels)])}`));
+  });
+  $("figures").replaceChildren(
+    el("caption", { class: "visually-hidden" }, "Figures that include you"),
+    el("thead", {}, el("tr", {},
+      el("th", { scope: "col" }, "Figure"), el("th", { scope: "col" }, "What it counts about you"),
+      el("th", { scope: "col" }, "When"), el("th", { scope: "col" }, "Who can see it"))),
+    el("tbody", {}, ...rows));
+  $("figures").hidden = false;
+}
+
+function order(a, b) {
+  const rank = (s) => (s.startsWith("group:") ? 0 : s.startsWith("unit:") ? 1 : 2);
+  return rank(a) - rank(b) || a.localeCompare(b);
+}
+
+function renderLooks(looks, period) {
+  if (looks.length === 0) {
+    $("looks-summary").textContent = `Nobody has looked at a figure that includes you ${period}.`;
+    return;
+  }
+  $("looks-summary").textContent =
+    `${looks.length} time${looks.length === 1 ? "" : "s"} an admin or lead opened or downloaded a figure that includes you, newest first.`;
+  const rows = [...looks].reverse().map((look) => {
+    const [title] = WHAT[look.dashboard] || [look.dashboard];
+    const who = look.admin?.display_name || "An admin whose account was closed";
+    return el("tr", {},
+      el("td", {}, moment.format(new Date(look.at))),
+      el("th", { scope: "row" }, who),
+      el("td", {}, `${look.action === "exported" ? "Downloaded" : "Viewed"} “${title}” for ${whose(look.scope)}`),
+      el("td", {}, `${dateOf(look.from)} to ${dateOf(look.to)}`));
+  });
+  $("looks").replaceChildren(
+    el("caption", { class: "visually-hidden" }, "Who looked at figures that include you"),
+    el("thead", {}, el("tr", {},
+      el("th", { scope: "col" }, "When"), el("th", { scope: "col" }, "Who"),
+      el("th", { scope: "col" }, "What they did"), el("th", { scope: "col" }, "Period it covered"))),
+    el("tbody", {}, ...rows));
+  $("looks").hidden = false;
+}
+
+boot();
