@@ -77,9 +77,22 @@ async function loadSnapshot() {
 }
 
 function setLayout(floors, rooms) {
-  state.floor = floors[0] || { name: "Office", width: 50, height: 30 };
+  state.floors = floors.length ? floors : [{ id: null, name: "Office", width: 50, height: 30 }];
   state.rooms = new Map(rooms.map((r) => [r.id, r]));
+  showFloor(state.rooms.get(state.myRoom)?.floor_id ?? state.floor?.id);
+}
+
+// One floor is drawn at a time (the Mentoring floor holds the pairs' rooms); the floor of the
+// room I am in is shown when I walk in, and the buttons switch between floors.
+function showFloor(floorId) {
+  state.floor = state.floors.find((f) => f.id === floorId) || state.floors[0];
   document.getElementById("floor-name").textContent = state.floor.name;
+  const tabs = document.getElementById("floor-tabs");
+  tabs.hidden = state.floors.length < 2;
+  tabs.replaceChildren(...state.floors.map((f) => el("button", {
+    type: "button", class: "secondary", "aria-pressed": String(f.id === state.floor.id),
+    onclick: () => { showFloor(f.id); render(); },
+  }, f.name)));
 }
 
 function applyPerson(p, force = false) {
@@ -93,6 +106,8 @@ function applyPerson(p, force = false) {
 async function roomChanged(roomId) {
   const previous = state.myRoom;
   state.myRoom = roomId;
+  const floorId = state.rooms.get(roomId)?.floor_id;
+  if (state.floor && floorId !== undefined && floorId !== state.floor.id) showFloor(floorId);
   for (const [id, entry] of chat.conversations) if (entry.info.kind === "room" && entry.info.room_id === previous) chat.remove(id);
   document.getElementById("leave-room").hidden = roomId === null;
   document.getElementById("where").textContent = roomId ? `You are in ${state.rooms.get(roomId)?.name}` : "You are in the hallway";
@@ -138,6 +153,7 @@ function renderFloor() {
     }
   }
   for (const room of state.rooms.values()) {
+    if (state.floor.id !== null && room.floor_id !== state.floor.id) continue;
     const inside = occupants.get(room.id) || [];
     const group = svg("g", { class: `room${room.id === state.myRoom ? " mine" : ""}`, tabindex: "0", role: "button",
       "data-room": room.id, "aria-label": `${room.name}, door ${room.door}, ${inside.length} of ${room.capacity} people` });

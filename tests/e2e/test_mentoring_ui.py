@@ -180,6 +180,14 @@ async def test_a_program_from_invitations_to_shared_and_private_notes(
     await chen_pair.get_by_role("button", name="Go to our room").click()
     await expect(chen).to_have_url(f"{base}/office")
     await expect(chen.locator("#where")).to_have_text("You are in Mentoring pair 1")
+    # The office shows the floor of the pair's room, with the way back to the others.
+    await expect(chen.locator("#floor-name")).to_have_text("Mentoring")
+    await expect(chen.locator("g.room.mine")).to_contain_text("Mentoring pair 1")
+    await expect(chen.locator("g.room")).to_have_count(1)  # only the pair rooms are up here
+    await chen.get_by_role("button", name="Ground floor").click()
+    await expect(chen.locator("g.room", has_text="Lobby")).to_have_count(1)
+    await expect(chen.locator("g.room", has_text="Mentoring pair")).to_have_count(0)
+    await chen.screenshot(path=artifact("mentoring-room.png"))
 
     # The whole-program assignment: two more people accept; the manager previews, then applies.
     for person, role in (("Goran Petrov", "mentor"), ("Hana Sato", "mentee")):
