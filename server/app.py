@@ -345,6 +345,7 @@ def _add_static(app: web.Application) -> None:
 
     app.router.add_get("/", page("index.html"), name="index")
     app.router.add_get("/office", page("office.html"), name="office")
+    app.router.add_get("/mentoring", page("mentoring.html"), name="mentoring_page")
     app.router.add_get("/admin", page("admin.html"), name="admin_dashboard")
     app.router.add_get("/me", page("me.html"), name="about_me")
     app.router.add_get("/join/{token}", page("join.html"), name="guest_page")

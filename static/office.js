@@ -38,6 +38,7 @@ async function boot() {
     setConnection(true);
     await loadSnapshot();
     if (connectedBefore) await chat.resync();
+    else walkToRequestedRoom();
     connectedBefore = true;
   });
   socket.on("disconnect", () => setConnection(false));
@@ -47,6 +48,15 @@ async function boot() {
   socket.on("request", showPrompt);
   socket.on("request:resolved", resolvePrompt);
   wireControls();
+}
+
+// /office?room=ID (e.g. "Go to our room" on the mentoring page): walk in once, then forget it.
+function walkToRequestedRoom() {
+  const wanted = Number(new URLSearchParams(location.search).get("room"));
+  if (!wanted) return;
+  history.replaceState(null, "", "/office");
+  if (state.rooms.has(wanted)) enterRoom(wanted);
+  else showToast("That room is not on the floor plan any more.");
 }
 
 function setConnection(online) {
@@ -67,9 +77,22 @@ async function loadSnapshot() {
 }
 
 function setLayout(floors, rooms) {
-  state.floor = floors[0] || { name: "Office", width: 50, height: 30 };
+  state.floors = floors.length ? floors : [{ id: null, name: "Office", width: 50, height: 30 }];
   state.rooms = new Map(rooms.map((r) => [r.id, r]));
+  showFloor(state.rooms.get(state.myRoom)?.floor_id ?? state.floor?.id);
+}
+
+// One floor is drawn at a time (the Mentoring floor holds the pairs' rooms); the floor of the
+// room I am in is shown when I walk in, and the buttons switch between floors.
+function showFloor(floorId) {
+  state.floor = state.floors.find((f) => f.id === floorId) || state.floors[0];
   document.getElementById("floor-name").textContent = state.floor.name;
+  const tabs = document.getElementById("floor-tabs");
+  tabs.hidden = state.floors.length < 2;
+  tabs.replaceChildren(...state.floors.map((f) => el("button", {
+    type: "button", class: "secondary", "aria-pressed": String(f.id === state.floor.id),
+    onclick: () => { showFloor(f.id); render(); },
+  }, f.name)));
 }
 
 function applyPerson(p, force = false) {
@@ -83,6 +106,8 @@ function applyPerson(p, force = false) {
 async function roomChanged(roomId) {
   const previous = state.myRoom;
   state.myRoom = roomId;
+  const floorId = state.rooms.get(roomId)?.floor_id;
+  if (state.floor && floorId !== undefined && floorId !== state.floor.id) showFloor(floorId);
   for (const [id, entry] of chat.conversations) if (entry.info.kind === "room" && entry.info.room_id === previous) chat.remove(id);
   document.getElementById("leave-room").hidden = roomId === null;
   document.getElementById("where").textContent = roomId ? `You are in ${state.rooms.get(roomId)?.name}` : "You are in the hallway";
@@ -107,6 +132,9 @@ async function enterRoom(roomId) {
 }
 
 function render() {
+  // Deltas sent while connecting arrive before the snapshot (socket.io delivers them just ahead
+  // of "connect"): nothing to draw yet, and a throw there would swallow the "connect" event.
+  if (!state.floor) return;
   renderFloor();
   renderPeople();
   const here = [...state.people.values()].filter((p) => p.room_id !== null && p.room_id === state.myRoom && p.status !== "offline");
@@ -125,6 +153,7 @@ function renderFloor() {
     }
   }
   for (const room of state.rooms.values()) {
+    if (state.floor.id !== null && room.floor_id !== state.floor.id) continue;
     const inside = occupants.get(room.id) || [];
     const group = svg("g", { class: `room${room.id === state.myRoom ? " mine" : ""}`, tabindex: "0", role: "button",
       "data-room": room.id, "aria-label": `${room.name}, door ${room.door}, ${inside.length} of ${room.capacity} people` });

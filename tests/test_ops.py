@@ -62,7 +62,7 @@ async def test_metrics_count_requests_errors_and_connections(
 
 
 # Pages for the browser, not API routes.
-PAGES = ("/", "/office", "/admin", "/me", "/join/{token}", "/privacy")
+PAGES = ("/", "/office", "/mentoring", "/admin", "/me", "/join/{token}", "/privacy")
 
 
 async def test_openapi_document_is_valid_and_covers_every_route(

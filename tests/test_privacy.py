@@ -589,7 +589,7 @@ async def test_the_privacy_notice_is_served_and_linked_from_the_client(
     notice = await client.get("/privacy")
     assert notice.status == 200
     assert "How long it is kept" in await notice.text()
-    for page in ("/office", "/join/some-token"):
+    for page in ("/office", "/mentoring", "/join/some-token"):
         assert 'href="/privacy"' in await (await client.get(page)).text()
 
 
