@@ -36,6 +36,7 @@ from server.db.models import Room
 from server.http.keys import DB
 from server.settings import Settings
 from tests.conftest import (
+    IN_CI,
     Backend,
     Office,
     RealtimeClient,
@@ -342,6 +343,7 @@ async def test_every_event_survives_random_and_mutated_payloads(
             @hypothesis_settings(
                 max_examples=EXAMPLES_PER_EVENT,
                 deadline=None,
+                derandomize=IN_CI,
                 database=None,
                 phases=[Phase.explicit, Phase.generate],
                 suppress_health_check=list(HealthCheck),
