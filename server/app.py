@@ -240,6 +240,8 @@ def create_app(
             app[METRICS],
             app[CLOCK],
             session_cookie_name(settings.secure_cookies),
+            event_burst=settings.event_burst,
+            event_per_second=settings.event_per_second,
         )
         sio.register(socket_server, namespace)
         coalescer.start()

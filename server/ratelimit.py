@@ -108,3 +108,7 @@ class TokenBucket:
             self._state.clear()  # bounded memory; a flood of keys resets everyone to full
         self._state[key] = (tokens - 1.0, now)
         return None
+
+    def forget(self, key: str) -> None:
+        """Drop a key's state (its connection closed); it starts full if seen again."""
+        self._state.pop(key, None)

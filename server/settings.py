@@ -74,6 +74,8 @@ class Settings:
     chat_group_commit: bool = True
     chat_burst: int = 10
     chat_per_second: int = 1
+    event_burst: int = 100
+    event_per_second: int = 20
     log_format: str = "auto"
     log_level: str = "INFO"
 
@@ -162,6 +164,8 @@ class Settings:
             chat_group_commit=reader.boolean("CHAT_GROUP_COMMIT", True),
             chat_burst=reader.integer("CHAT_BURST", 10, low=1, high=10000),
             chat_per_second=reader.integer("CHAT_PER_SECOND", 1, low=1, high=10000),
+            event_burst=reader.integer("EVENT_BURST", 100, low=10, high=100000),
+            event_per_second=reader.integer("EVENT_PER_SECOND", 20, low=1, high=100000),
             log_format=log_format,
             log_level=log_level,
         )

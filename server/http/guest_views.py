@@ -8,7 +8,7 @@ from aiohttp import web
 
 from server.guests import LinkTerms
 from server.http.auth_views import client_address, with_cookie
-from server.http.errors import parse_body
+from server.http.errors import parse_body, path_id
 from server.http.keys import GUESTS, SETTINGS
 from server.http.middleware import require_session
 from server.http.schemas import GuestJoinBody, GuestLinkBody
@@ -39,7 +39,7 @@ async def create_link(request: web.Request) -> web.Response:
     body = await parse_body(request, GuestLinkBody)
     link = await request.app[GUESTS].create_link(
         principal,
-        int(request.match_info["room_id"]),
+        path_id(request, "room_id"),
         LinkTerms(timedelta(minutes=body.valid_minutes), body.max_uses, body.requires_admission),
     )
     return web.json_response(link, status=201)
@@ -47,11 +47,11 @@ async def create_link(request: web.Request) -> web.Response:
 
 async def list_links(request: web.Request) -> web.Response:
     principal = require_session(request).principal
-    links = await request.app[GUESTS].list_links(principal, int(request.match_info["room_id"]))
+    links = await request.app[GUESTS].list_links(principal, path_id(request, "room_id"))
     return web.json_response({"links": links})
 
 
 async def revoke_link(request: web.Request) -> web.Response:
     principal = require_session(request).principal
-    await request.app[GUESTS].revoke(principal, int(request.match_info["link_id"]))
+    await request.app[GUESTS].revoke(principal, path_id(request, "link_id"))
     return web.Response(status=204)

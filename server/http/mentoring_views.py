@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.errors import invalid
-from server.http.errors import parse_body
+from server.http.errors import parse_body, path_id
 from server.http.keys import MENTORING
 from server.http.mentoring_schemas import (
     AgreementBody,
@@ -38,10 +38,6 @@ def _ctx(request: web.Request) -> tuple[Mentoring, Principal]:
     return request.app[MENTORING], require_session(request).principal
 
 
-def _id(request: web.Request, name: str) -> int:
-    return int(request.match_info[name])
-
-
 def _json(data: object, status: int = 200) -> web.Response:
     return web.json_response(data, status=status)
 
@@ -62,7 +58,7 @@ async def list_programs(request: web.Request) -> web.Response:
 
 async def get_program(request: web.Request) -> web.Response:
     service, principal = _ctx(request)
-    return _json(await service.get_program(principal, _id(request, "program_id")))
+    return _json(await service.get_program(principal, path_id(request, "program_id")))
 
 
 async def change_program(request: web.Request) -> web.Response:
@@ -71,7 +67,7 @@ async def change_program(request: web.Request) -> web.Response:
     return _json(
         await service.set_weights(
             principal,
-            _id(request, "program_id"),
+            path_id(request, "program_id"),
             body.weights.model_dump(exclude_none=True),
             body.suggestions_shown,
         )
@@ -82,13 +78,14 @@ async def add_step(request: web.Request) -> web.Response:
     service, principal = _ctx(request)
     body = await parse_body(request, StepBody)
     return _json(
-        await service.add_step(principal, _id(request, "program_id"), body.title, body.due_at), 201
+        await service.add_step(principal, path_id(request, "program_id"), body.title, body.due_at),
+        201,
     )
 
 
 async def publish_step(request: web.Request) -> web.Response:
     service, principal = _ctx(request)
-    return _json(await service.publish_step(principal, _id(request, "step_id")))
+    return _json(await service.publish_step(principal, path_id(request, "step_id")))
 
 
 async def invite(request: web.Request) -> web.Response:
@@ -97,7 +94,7 @@ async def invite(request: web.Request) -> web.Response:
     return _json(
         await service.invite(
             principal,
-            _id(request, "program_id"),
+            path_id(request, "program_id"),
             body.user_id,
             EnrolmentRole(body.role),
             body.display_name,
@@ -110,7 +107,7 @@ async def invite(request: web.Request) -> web.Response:
 async def program_enrolments(request: web.Request) -> web.Response:
     service, principal = _ctx(request)
     return _json(
-        {"enrolments": await service.program_enrolments(principal, _id(request, "program_id"))}
+        {"enrolments": await service.program_enrolments(principal, path_id(request, "program_id"))}
     )
 
 
@@ -122,19 +119,19 @@ async def my_enrolments(request: web.Request) -> web.Response:
 async def answer(request: web.Request) -> web.Response:
     service, principal = _ctx(request)
     body = await parse_body(request, AnswerBody)
-    return _json(await service.respond(principal, _id(request, "enrolment_id"), body.accept))
+    return _json(await service.respond(principal, path_id(request, "enrolment_id"), body.accept))
 
 
 async def profile(request: web.Request) -> web.Response:
     service, principal = _ctx(request)
     body = await parse_body(request, ProfileBody)
     changes = ProfileChanges(**body.model_dump(exclude_unset=True))
-    return _json(await service.update_profile(principal, _id(request, "enrolment_id"), changes))
+    return _json(await service.update_profile(principal, path_id(request, "enrolment_id"), changes))
 
 
 async def remove_enrolment(request: web.Request) -> web.Response:
     service, principal = _ctx(request)
-    await service.remove_enrolment(principal, _id(request, "enrolment_id"))
+    await service.remove_enrolment(principal, path_id(request, "enrolment_id"))
     return web.Response(status=204)
 
 
@@ -143,7 +140,7 @@ async def suggestions(request: web.Request) -> web.Response:
     raw = request.query.get("mentee_enrolment_id", "")
     if not raw.isdigit():
         raise invalid("mentee_enrolment_id: a number is required")
-    return _json(await service.suggestions(principal, _id(request, "program_id"), int(raw)))
+    return _json(await service.suggestions(principal, path_id(request, "program_id"), int(raw)))
 
 
 async def match(request: web.Request) -> web.Response:
@@ -152,7 +149,7 @@ async def match(request: web.Request) -> web.Response:
     return _json(
         await service.match(
             principal,
-            _id(request, "program_id"),
+            path_id(request, "program_id"),
             body.mentor_enrolment_id,
             body.mentee_enrolment_id,
         ),
@@ -164,24 +161,24 @@ async def pick(request: web.Request) -> web.Response:
     service, principal = _ctx(request)
     body = await parse_body(request, PickBody)
     return _json(
-        await service.pick(principal, _id(request, "program_id"), body.mentor_enrolment_id), 201
+        await service.pick(principal, path_id(request, "program_id"), body.mentor_enrolment_id), 201
     )
 
 
 async def assign(request: web.Request) -> web.Response:
     service, principal = _ctx(request)
     body = await parse_body(request, AssignBody)
-    return _json(await service.assign(principal, _id(request, "program_id"), body.apply))
+    return _json(await service.assign(principal, path_id(request, "program_id"), body.apply))
 
 
 async def program_pairs(request: web.Request) -> web.Response:
     service, principal = _ctx(request)
-    return _json({"pairs": await service.program_pairs(principal, _id(request, "program_id"))})
+    return _json({"pairs": await service.program_pairs(principal, path_id(request, "program_id"))})
 
 
 async def health(request: web.Request) -> web.Response:
     service, principal = _ctx(request)
-    return _json(await service.health(principal, _id(request, "program_id")))
+    return _json(await service.health(principal, path_id(request, "program_id")))
 
 
 async def my_pairs(request: web.Request) -> web.Response:
@@ -191,12 +188,12 @@ async def my_pairs(request: web.Request) -> web.Response:
 
 async def get_pair(request: web.Request) -> web.Response:
     service, principal = _ctx(request)
-    return _json(await service.get_pair(principal, _id(request, "pair_id")))
+    return _json(await service.get_pair(principal, path_id(request, "pair_id")))
 
 
 async def unmatch(request: web.Request) -> web.Response:
     service, principal = _ctx(request)
-    await service.unmatch(principal, _id(request, "pair_id"))
+    await service.unmatch(principal, path_id(request, "pair_id"))
     return web.Response(status=204)
 
 
@@ -205,7 +202,7 @@ async def agreement(request: web.Request) -> web.Response:
     body = await parse_body(request, AgreementBody)
     return _json(
         await service.set_agreement(
-            principal, _id(request, "pair_id"), body.goals, Cadence(body.cadence)
+            principal, path_id(request, "pair_id"), body.goals, Cadence(body.cadence)
         )
     )
 
@@ -213,21 +210,23 @@ async def agreement(request: web.Request) -> web.Response:
 async def add_goal(request: web.Request) -> web.Response:
     service, principal = _ctx(request)
     body = await parse_body(request, GoalBody)
-    return _json(await service.add_goal(principal, _id(request, "pair_id"), body.title), 201)
+    return _json(await service.add_goal(principal, path_id(request, "pair_id"), body.title), 201)
 
 
 async def change_goal(request: web.Request) -> web.Response:
     service, principal = _ctx(request)
     body = await parse_body(request, GoalChangesBody)
     status = ItemStatus(body.status) if body.status else None
-    return _json(await service.set_goal(principal, _id(request, "goal_id"), status, body.title))
+    return _json(await service.set_goal(principal, path_id(request, "goal_id"), status, body.title))
 
 
 async def add_milestone(request: web.Request) -> web.Response:
     service, principal = _ctx(request)
     body = await parse_body(request, MilestoneBody)
     return _json(
-        await service.add_milestone(principal, _id(request, "goal_id"), body.title, body.due_on),
+        await service.add_milestone(
+            principal, path_id(request, "goal_id"), body.title, body.due_on
+        ),
         201,
     )
 
@@ -237,7 +236,7 @@ async def change_milestone(request: web.Request) -> web.Response:
     body = await parse_body(request, MilestoneChangesBody)
     return _json(
         await service.set_milestone(
-            principal, _id(request, "milestone_id"), ItemStatus(body.status)
+            principal, path_id(request, "milestone_id"), ItemStatus(body.status)
         )
     )
 
@@ -246,19 +245,21 @@ async def schedule(request: web.Request) -> web.Response:
     service, principal = _ctx(request)
     body = await parse_body(request, SessionBody)
     return _json(
-        await service.schedule(principal, _id(request, "pair_id"), body.starts_at, body.minutes),
+        await service.schedule(
+            principal, path_id(request, "pair_id"), body.starts_at, body.minutes
+        ),
         201,
     )
 
 
 async def cancel_session(request: web.Request) -> web.Response:
     service, principal = _ctx(request)
-    return _json(await service.cancel_session(principal, _id(request, "session_id")))
+    return _json(await service.cancel_session(principal, path_id(request, "session_id")))
 
 
 async def session_ics(request: web.Request) -> web.Response:
     service, principal = _ctx(request)
-    session_id = _id(request, "session_id")
+    session_id = path_id(request, "session_id")
     text = await service.session_ics(principal, session_id)
     return web.Response(
         text=text,
@@ -286,14 +287,14 @@ async def feed(request: web.Request) -> web.Response:
 
 async def notes(request: web.Request) -> web.Response:
     service, principal = _ctx(request)
-    return _json(await service.notes(principal, _id(request, "session_id")))
+    return _json(await service.notes(principal, path_id(request, "session_id")))
 
 
 async def shared_note(request: web.Request) -> web.Response:
     service, principal = _ctx(request)
     body = await parse_body(request, NoteBody)
     return _json(
-        await service.write_note(principal, _id(request, "session_id"), body.body, shared=True)
+        await service.write_note(principal, path_id(request, "session_id"), body.body, shared=True)
     )
 
 
@@ -301,7 +302,7 @@ async def private_note(request: web.Request) -> web.Response:
     service, principal = _ctx(request)
     body = await parse_body(request, NoteBody)
     return _json(
-        await service.write_note(principal, _id(request, "session_id"), body.body, shared=False)
+        await service.write_note(principal, path_id(request, "session_id"), body.body, shared=False)
     )
 
 
@@ -309,11 +310,13 @@ async def give_feedback(request: web.Request) -> web.Response:
     service, principal = _ctx(request)
     body = await parse_body(request, FeedbackBody)
     return _json(
-        await service.give_feedback(principal, _id(request, "session_id"), body.rating, body.text),
+        await service.give_feedback(
+            principal, path_id(request, "session_id"), body.rating, body.text
+        ),
         201,
     )
 
 
 async def feedback(request: web.Request) -> web.Response:
     service, principal = _ctx(request)
-    return _json(await service.feedback(principal, _id(request, "session_id")))
+    return _json(await service.feedback(principal, path_id(request, "session_id")))

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from rooms.layout import DoorState, RoomKind
 from server.errors import forbidden
-from server.http.errors import parse_body
+from server.http.errors import parse_body, path_id
 from server.http.keys import DB, LAYOUT_EDITOR
 from server.http.middleware import require_session
 from server.http.schemas import NewFloorBody, NewRoomBody, OwnersBody, RoomChangesBody
@@ -37,7 +37,7 @@ async def add_room(request: web.Request) -> web.Response:
     body = await parse_body(request, NewRoomBody)
     room = await request.app[LAYOUT_EDITOR].add_room(
         principal,
-        int(request.match_info["floor_id"]),
+        path_id(request, "floor_id"),
         NewRoom(
             body.name,
             RoomKind(body.kind),
@@ -66,14 +66,14 @@ async def change_room(request: web.Request) -> web.Response:
         door=DoorState(body.door) if body.door else None,
     )
     room = await request.app[LAYOUT_EDITOR].change_room(
-        principal, int(request.match_info["room_id"]), changes
+        principal, path_id(request, "room_id"), changes
     )
     return web.json_response(room)
 
 
 async def remove_room(request: web.Request) -> web.Response:
     principal = require_session(request).principal
-    await request.app[LAYOUT_EDITOR].archive_room(principal, int(request.match_info["room_id"]))
+    await request.app[LAYOUT_EDITOR].archive_room(principal, path_id(request, "room_id"))
     return web.Response(status=204)
 
 
@@ -81,6 +81,6 @@ async def set_owners(request: web.Request) -> web.Response:
     principal = require_session(request).principal
     body = await parse_body(request, OwnersBody)
     room = await request.app[LAYOUT_EDITOR].set_owners(
-        principal, int(request.match_info["room_id"]), body.user_ids
+        principal, path_id(request, "room_id"), body.user_ids
     )
     return web.json_response(room)

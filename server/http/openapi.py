@@ -327,6 +327,13 @@ def documented_path(path: str) -> str:
     return re.sub(r"{(\w+):[^}]*}", r"{\1}", path)
 
 
+def _path_schema(pattern: str) -> dict[str, Any]:
+    """Ids (routed as ``\\d+``) are integers; anything else is a string without a slash."""
+    if pattern == r"\d+":
+        return {"type": "integer", "minimum": 0}
+    return {"type": "string", "pattern": "^[^/]+$"}
+
+
 def build_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
     schemas: dict[str, Any] = {
         "Error": ERROR_SCHEMA,
@@ -352,8 +359,8 @@ def build_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
             "responses": {},
         }
         parameters = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in re.findall(r"{(\w+)(?::[^}]*)?}", route.path)
+            {"name": name, "in": "path", "required": True, "schema": _path_schema(pattern)}
+            for name, pattern in re.findall(r"{(\w+)(?::([^}]*))?}", route.path)
         ]
         if parameters:
             operation["parameters"] = parameters
@@ -371,7 +378,12 @@ def build_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
                     "application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}
                 },
             }
-        for status, description in route.responses.items():
+        responses = dict(route.responses)
+        if route.body is not None:
+            # Every body goes through parse_body, which can refuse it either way.
+            responses.setdefault(400, "malformed body")
+            responses.setdefault(413, "body too large")
+        for status, description in sorted(responses.items()):
             response: dict[str, Any] = {"description": description}
             if status >= 400:
                 response["content"] = {

@@ -7,7 +7,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from server.errors import from_validation, invalid
-from server.http.errors import parse_body
+from server.http.errors import parse_body, path_id
 from server.http.keys import PRIVACY, SETTINGS
 from server.http.middleware import require_session, session_cookie_name
 from server.http.schemas import AuditQuery, CloseAccountBody, GroupMemberBody, PolicyBody
@@ -20,10 +20,6 @@ def _zip(archive: bytes, filename: str) -> web.Response:
         content_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
-
-
-def _id(request: web.Request, name: str) -> int:
-    return int(request.match_info[name])
 
 
 async def export_me(request: web.Request) -> web.Response:
@@ -54,13 +50,13 @@ async def pending_memberships(request: web.Request) -> web.Response:
 
 async def accept_membership(request: web.Request) -> web.Response:
     principal = require_session(request).principal
-    await request.app[PRIVACY].answer(principal, _id(request, "pending_id"), accept=True)
+    await request.app[PRIVACY].answer(principal, path_id(request, "pending_id"), accept=True)
     return web.Response(status=204)
 
 
 async def decline_membership(request: web.Request) -> web.Response:
     principal = require_session(request).principal
-    await request.app[PRIVACY].answer(principal, _id(request, "pending_id"), accept=False)
+    await request.app[PRIVACY].answer(principal, path_id(request, "pending_id"), accept=False)
     return web.Response(status=204)
 
 
@@ -68,7 +64,7 @@ async def add_group_member(request: web.Request) -> web.Response:
     principal = require_session(request).principal
     body = await parse_body(request, GroupMemberBody)
     result = await request.app[PRIVACY].add_to_group(
-        principal, _id(request, "group_id"), body.user_id, Role(body.role)
+        principal, path_id(request, "group_id"), body.user_id, Role(body.role)
     )
     return web.json_response(result, status=201 if result["status"] == "pending" else 200)
 
@@ -81,25 +77,25 @@ async def export_org(request: web.Request) -> web.Response:
 
 async def suspend(request: web.Request) -> web.Response:
     principal = require_session(request).principal
-    await request.app[PRIVACY].suspend(principal, _id(request, "user_id"))
+    await request.app[PRIVACY].suspend(principal, path_id(request, "user_id"))
     return web.Response(status=204)
 
 
 async def restore(request: web.Request) -> web.Response:
     principal = require_session(request).principal
-    await request.app[PRIVACY].restore(principal, _id(request, "user_id"))
+    await request.app[PRIVACY].restore(principal, path_id(request, "user_id"))
     return web.Response(status=204)
 
 
 async def reset_password(request: web.Request) -> web.Response:
     principal = require_session(request).principal
-    password = await request.app[PRIVACY].reset_password(principal, _id(request, "user_id"))
+    password = await request.app[PRIVACY].reset_password(principal, path_id(request, "user_id"))
     return web.json_response({"temporary_password": password})
 
 
 async def erase(request: web.Request) -> web.Response:
     principal = require_session(request).principal
-    await request.app[PRIVACY].erase(principal, _id(request, "user_id"))
+    await request.app[PRIVACY].erase(principal, path_id(request, "user_id"))
     return web.Response(status=204)
 
 

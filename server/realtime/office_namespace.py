@@ -28,6 +28,7 @@ from server.meeting_routing import MeetingAccess
 from server.metrics import Registry
 from server.office import Office
 from server.outages import is_outage, unavailable
+from server.ratelimit import TokenBucket
 from server.realtime import payloads as p
 from server.realtime.sio import RefusedConnection
 
@@ -69,6 +70,8 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         metrics: Registry,
         clock: Clock,
         cookie_name: str,
+        event_burst: int = 100,
+        event_per_second: float = 20.0,
     ) -> None:
         super().__init__("/")
         self._auth = auth
@@ -82,6 +85,9 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._cookie_name = cookie_name
         self._connections: dict[str, tuple[Principal, float]] = {}
         self._recording: set[asyncio.Task[None]] = set()
+        # Every event of a connection, known or not, draws from one bucket: a client that
+        # floods is refused cheaply, before parsing, while real clients stay far below it.
+        self._events_per_connection = TokenBucket(event_burst, event_per_second)
         self.events: dict[str, tuple[type[p.Payload], Handler]] = {
             "whoami": (p.Empty, self.handle_whoami),
             "office:snapshot": (p.Empty, self.handle_snapshot),
@@ -135,6 +141,7 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         log.info("realtime.connected", extra={"sid": sid, "user_id": principal.user_id})
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        self._events_per_connection.forget(sid)
         entry = self._connections.pop(sid, None)
         if entry is None:
             return
@@ -171,6 +178,12 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         entry = self.events.get(event)
         tab_entry = self.tab_events.get(event)
         self._metrics.realtime_events.inc(event if entry or tab_entry else "unknown")
+        wait = self._events_per_connection.take(args[0], self._clock.monotonic())
+        if wait is not None:
+            self._metrics.errors.inc("realtime", ErrorCode.RATE_LIMITED.value)
+            return refused(
+                AppError(ErrorCode.RATE_LIMITED, "too many events; slow down", retry_after=wait)
+            )
         if entry is None and tab_entry is None:
             return refused(AppError(ErrorCode.NOT_FOUND, "unknown event"))
         if len(args) > 2:  # sid and at most one payload
