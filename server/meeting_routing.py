@@ -117,8 +117,9 @@ class RoutedMeetings(LocalMeetings):
         return f"{self._prefix}:meeting:{room}"
 
     async def start(self) -> None:
+        """Start listening (subscribing in the loop, so a Redis that is down at start-up
+        only delays forwarded meetings instead of stopping the server)."""
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await self._pubsub.subscribe(self._inbox(self.process))
         self._tasks = [
             asyncio.create_task(self._listen()),
             asyncio.create_task(self._refresh_claims()),
@@ -263,6 +264,7 @@ class RoutedMeetings(LocalMeetings):
     async def _listen(self) -> None:
         while True:
             try:
+                await self._pubsub.subscribe(self._inbox(self.process))
                 async for message in self._pubsub.listen():
                     if message.get("type") != "message":
                         continue

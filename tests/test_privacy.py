@@ -687,8 +687,9 @@ async def test_an_emit_before_the_first_connection_keeps_one_redis_client(
     alice = await browser().sign_in("alice@acme.example")
     rt = await alice.connect(realtime())
     assert (await rt.call("whoami"))["ok"]
-    # The replaced client is kept so shutdown closes it (the unraisable-warning check of the
-    # test run fails if a Redis connection is left open).
-    assert any(redis is first for redis, _ in manager._clients)
+    # A replaced client is either still tracked (closed at shutdown) or already closed; the
+    # unraisable-warning check of the test run fails if a Redis connection is left open.
+    tracked = [redis for redis, _ in manager._clients]
+    assert first in tracked or len(tracked) == 1  # replaced clients are closed, not kept
     await manager.close()
     assert manager._clients == []

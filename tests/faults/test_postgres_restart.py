@@ -46,6 +46,8 @@ async def test_postgres_restart(tmp_path: Path) -> None:
             secret_key="p" * 40,
             log_format="json",
             log_level="WARNING",
+            event_burst="100000",
+            event_per_second="100000",
         )
         ids, _ = await seed_office(Settings.from_env(env), ("alice", "bob"))
         async with servers((env, tmp_path / "server.log")) as (server,):

@@ -50,6 +50,8 @@ async def test_killed_process_people_move_over_and_presence_converges(tmp_path: 
                         secret_key="k" * 40,
                         log_format="json",
                         log_level="WARNING",
+                        event_burst="100000",
+                        event_per_second="100000",
                         chat_burst="10000",
                         chat_per_second="10000",
                         presence_grace_seconds=str(GRACE),

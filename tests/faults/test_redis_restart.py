@@ -101,6 +101,8 @@ async def test_redis_restart_under_traffic(tmp_path: Path) -> None:
                         secret_key="r" * 40,
                         log_format="json",
                         log_level="WARNING",
+                        event_burst="100000",
+                        event_per_second="100000",
                         chat_burst="10000",
                         chat_per_second="10000",
                     ),
