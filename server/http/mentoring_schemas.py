@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from server.http.errors import MAX_ID
 from server.http.schemas import Body
 
 Weight = Annotated[float, Field(ge=0, le=100)]
@@ -44,7 +45,7 @@ class StepBody(Body):
 
 
 class InviteBody(Body):
-    user_id: int = Field(ge=1)
+    user_id: int = Field(ge=1, le=MAX_ID)
     role: Literal["mentor", "mentee"]
     display_name: str | None = Field(default=None, min_length=1, max_length=80)
     capacity: Annotated[int, Field(ge=0, le=20)] | None = None
@@ -69,12 +70,12 @@ class ProfileBody(Body):
 
 
 class MatchBody(Body):
-    mentor_enrolment_id: int = Field(ge=1)
-    mentee_enrolment_id: int = Field(ge=1)
+    mentor_enrolment_id: int = Field(ge=1, le=MAX_ID)
+    mentee_enrolment_id: int = Field(ge=1, le=MAX_ID)
 
 
 class PickBody(Body):
-    mentor_enrolment_id: int = Field(ge=1)
+    mentor_enrolment_id: int = Field(ge=1, le=MAX_ID)
 
 
 class AssignBody(Body):
