@@ -57,3 +57,11 @@ def path_id(request: web.Request, name: str) -> int:
     if value > MAX_ID:
         raise AppError(ErrorCode.NOT_FOUND, "no such thing")
     return value
+
+
+def query_id(request: web.Request, name: str) -> int:
+    """A required id from the query string: ASCII digits, at most ``MAX_ID``."""
+    raw = request.query.get(name, "")
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 16 or int(raw) > MAX_ID:
+        raise AppError(ErrorCode.INVALID, f"{name}: a number is required")
+    return int(raw)

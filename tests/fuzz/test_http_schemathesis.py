@@ -229,3 +229,20 @@ async def test_an_id_in_a_body_too_large_to_exist_is_refused(
         response = await client.post(path, json=body, headers=headers)
         assert response.status == 400, (path, await response.text())
         assert (await response.json())["error"]["code"] == "invalid"
+
+
+@pytest.mark.parametrize("raw", ["99999999999999999999999", "²", "٣", "", "-1", "1.0"])
+async def test_a_query_id_that_is_not_plain_digits_is_invalid(
+    client: TestClient[Any, Any], office: Office, raw: str
+) -> None:
+    """Found by probing the query parameters (not in the document, so schemathesis cannot):
+    a 23-digit id overflowed SQLite and "²" passed str.isdigit() but not int() (both 500)."""
+    csrf = await sign_in(client, "admin@acme.example")
+    headers = {"Origin": ORIGIN, "X-CSRF-Token": csrf}
+    made = await client.post("/api/mentoring/programs", json={"name": "P"}, headers=headers)
+    program = (await made.json())["id"]
+    response = await client.get(
+        f"/api/mentoring/programs/{program}/suggestions", params={"mentee_enrolment_id": raw}
+    )
+    assert response.status == 400, await response.text()
+    assert (await response.json())["error"]["code"] == "invalid"
