@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from server.http.errors import MAX_ID
-from server.http.schemas import Body
+from server.http.schemas import Body, Query
 
 Weight = Annotated[float, Field(ge=0, le=100)]
 Tag = Annotated[str, Field(min_length=1, max_length=40)]
@@ -117,3 +117,9 @@ class NoteBody(Body):
 class FeedbackBody(Body):
     rating: Annotated[int, Field(ge=1, le=5)]
     text: str | None = Field(default=None, max_length=4000)
+
+
+class SuggestionsQuery(Query):
+    """Documents the query; the view reads it with ``query_id`` (ASCII digits only)."""
+
+    mentee_enrolment_id: int = Field(ge=1, le=MAX_ID)
