@@ -16,9 +16,9 @@ log = logging.getLogger("officehours.http")
 B = TypeVar("B", bound=BaseModel)
 
 MAX_JSON_BODY = 64 * 1024
-# Ids are routed as digits; past this no row can exist (ids stay exact JSON numbers), and a
-# longer number would overflow the database's integer before it could be "not found".
-MAX_PATH_ID = 2**53
+# Past this no row can exist (ids stay exact JSON numbers), and a larger number would
+# overflow the database's integer before it could be "not found": path ids and body ids stop here.
+MAX_ID = 2**53
 
 
 def error_response(error: AppError) -> web.Response:
@@ -54,6 +54,14 @@ async def parse_body(request: web.Request, model: type[B]) -> B:
 def path_id(request: web.Request, name: str) -> int:
     """An id from the path (routed as ``\\d+``); one too large to exist is not found."""
     value = int(request.match_info[name])
-    if value > MAX_PATH_ID:
+    if value > MAX_ID:
         raise AppError(ErrorCode.NOT_FOUND, "no such thing")
     return value
+
+
+def query_id(request: web.Request, name: str) -> int:
+    """A required id from the query string: ASCII digits, at most ``MAX_ID``."""
+    raw = request.query.get(name, "")
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 16 or int(raw) > MAX_ID:
+        raise AppError(ErrorCode.INVALID, f"{name}: a number is required")
+    return int(raw)

@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from server.http.schemas import Body
+from server.http.errors import MAX_ID
+from server.http.schemas import Body, Query
 
 Weight = Annotated[float, Field(ge=0, le=100)]
 Tag = Annotated[str, Field(min_length=1, max_length=40)]
@@ -44,7 +45,7 @@ class StepBody(Body):
 
 
 class InviteBody(Body):
-    user_id: int = Field(ge=1)
+    user_id: int = Field(ge=1, le=MAX_ID)
     role: Literal["mentor", "mentee"]
     display_name: str | None = Field(default=None, min_length=1, max_length=80)
     capacity: Annotated[int, Field(ge=0, le=20)] | None = None
@@ -69,12 +70,12 @@ class ProfileBody(Body):
 
 
 class MatchBody(Body):
-    mentor_enrolment_id: int = Field(ge=1)
-    mentee_enrolment_id: int = Field(ge=1)
+    mentor_enrolment_id: int = Field(ge=1, le=MAX_ID)
+    mentee_enrolment_id: int = Field(ge=1, le=MAX_ID)
 
 
 class PickBody(Body):
-    mentor_enrolment_id: int = Field(ge=1)
+    mentor_enrolment_id: int = Field(ge=1, le=MAX_ID)
 
 
 class AssignBody(Body):
@@ -116,3 +117,9 @@ class NoteBody(Body):
 class FeedbackBody(Body):
     rating: Annotated[int, Field(ge=1, le=5)]
     text: str | None = Field(default=None, max_length=4000)
+
+
+class SuggestionsQuery(Query):
+    """Documents the query; the view reads it with ``query_id`` (ASCII digits only)."""
+
+    mentee_enrolment_id: int = Field(ge=1, le=MAX_ID)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.errors import invalid
-from server.http.errors import parse_body, path_id
+from server.http.errors import parse_body, path_id, query_id
 from server.http.keys import MENTORING
 from server.http.mentoring_schemas import (
     AgreementBody,
@@ -137,10 +136,8 @@ async def remove_enrolment(request: web.Request) -> web.Response:
 
 async def suggestions(request: web.Request) -> web.Response:
     service, principal = _ctx(request)
-    raw = request.query.get("mentee_enrolment_id", "")
-    if not raw.isdigit():
-        raise invalid("mentee_enrolment_id: a number is required")
-    return _json(await service.suggestions(principal, path_id(request, "program_id"), int(raw)))
+    mentee = query_id(request, "mentee_enrolment_id")
+    return _json(await service.suggestions(principal, path_id(request, "program_id"), mentee))
 
 
 async def match(request: web.Request) -> web.Response:

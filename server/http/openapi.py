@@ -10,6 +10,8 @@ from aiohttp import web
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from pydantic import BaseModel
+
     from server.http.routes import Route
 
 OPENAPI_DOC = web.AppKey("openapi_doc", dict[str, Any])
@@ -334,6 +336,26 @@ def _path_schema(pattern: str) -> dict[str, Any]:
     return {"type": "string", "pattern": "^[^/]+$"}
 
 
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """One query parameter per field, by its public name; optional ones lose their null."""
+    schema = model.model_json_schema(by_alias=True)
+    required = set(schema.get("required", []))
+    parameters = []
+    for name, field in schema.get("properties", {}).items():
+        field = dict(field)
+        options = [o for o in field.pop("anyOf", []) if o.get("type") != "null"]
+        if len(options) == 1:
+            field.update(options[0])
+        elif options:
+            field["anyOf"] = options
+        if "default" in field and field["default"] is None:
+            del field["default"]
+        parameters.append(
+            {"name": name, "in": "query", "required": name in required, "schema": field}
+        )
+    return parameters
+
+
 def build_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
     schemas: dict[str, Any] = {
         "Error": ERROR_SCHEMA,
@@ -362,6 +384,8 @@ def build_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
             {"name": name, "in": "path", "required": True, "schema": _path_schema(pattern)}
             for name, pattern in re.findall(r"{(\w+)(?::([^}]*))?}", route.path)
         ]
+        if route.query is not None:
+            parameters += _query_parameters(route.query)
         if parameters:
             operation["parameters"] = parameters
         if route.signed_in:

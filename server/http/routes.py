@@ -23,7 +23,9 @@ from server.http import mentoring_schemas as ms
 from server.http.openapi import OPENAPI_DOC, build_document, serve_document
 from server.http.schemas import (
     AnalyticsPolicyBody,
+    AuditQuery,
     CloseAccountBody,
+    DashboardQuery,
     GroupMemberBody,
     GuestJoinBody,
     GuestLinkBody,
@@ -32,6 +34,7 @@ from server.http.schemas import (
     NewFloorBody,
     NewRoomBody,
     OwnersBody,
+    PeriodQuery,
     PolicyBody,
     RoomChangesBody,
     SignInBody,
@@ -53,6 +56,8 @@ class Route:
     response_schema: str | None = None
     signed_in: bool = False
     content_type: str = "application/json"
+    # The query-string model the handler parses, documented as query parameters.
+    query: type[BaseModel] | None = None
 
 
 def _mentoring(
@@ -64,6 +69,7 @@ def _mentoring(
     ok: tuple[int, str] = (200, "done"),
     conflict: str | None = None,
     content_type: str = "application/json",
+    query: type[BaseModel] | None = None,
 ) -> Route:
     """A signed-in mentoring route with the answers every one of them can give."""
     responses = {
@@ -72,7 +78,7 @@ def _mentoring(
         403: "not allowed (managers run programs; only the pair sees its own), or no CSRF token",
         404: "no such program, enrolment, pair, goal or session in this organization",
     }
-    if body is not None or "{" in path:
+    if body is not None or query is not None or "{" in path:
         responses[400] = "malformed body or parameter"
     if conflict:
         responses[409] = conflict
@@ -86,6 +92,7 @@ def _mentoring(
         responses=responses,
         signed_in=True,
         content_type=content_type,
+        query=query,
     )
 
 
@@ -172,6 +179,7 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         f"{P}/suggestions",
         mentoring_views.suggestions,
         "Ranked mentors for a mentee (?mentee_enrolment_id=) with score parts and reasons",
+        query=ms.SuggestionsQuery,
     ),
     _mentoring(
         "POST",
@@ -754,6 +762,7 @@ PRIVACY_ROUTES: tuple[Route, ...] = (
             403: ADMIN_ONLY,
         },
         signed_in=True,
+        query=AuditQuery,
     ),
     Route(
         "GET",
@@ -829,6 +838,7 @@ ANALYTICS_ROUTES: tuple[Route, ...] = (
         responses={200: "figures and looks", 400: "malformed period", 401: "not signed in"},
         response_schema="AboutMe",
         signed_in=True,
+        query=PeriodQuery,
     ),
 )
 
@@ -860,6 +870,7 @@ ADMIN_ROUTES: tuple[Route, ...] = (
         responses={200: "the table", **_DASHBOARD_ERRORS},
         response_schema="DashboardTable",
         signed_in=True,
+        query=DashboardQuery,
     ),
     Route(
         "GET",
@@ -870,6 +881,7 @@ ADMIN_ROUTES: tuple[Route, ...] = (
         responses={200: "the CSV", **_DASHBOARD_ERRORS},
         signed_in=True,
         content_type="text/csv",
+        query=DashboardQuery,
     ),
     Route(
         "GET",
@@ -879,6 +891,7 @@ ADMIN_ROUTES: tuple[Route, ...] = (
         "admin",
         responses={200: "the people", **_DASHBOARD_ERRORS},
         signed_in=True,
+        query=DashboardQuery,
     ),
     Route(
         "GET",
@@ -889,6 +902,7 @@ ADMIN_ROUTES: tuple[Route, ...] = (
         responses={200: "the CSV", **_DASHBOARD_ERRORS},
         signed_in=True,
         content_type="text/csv",
+        query=DashboardQuery,
     ),
 )
 

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.http.errors import MAX_ID
+
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -25,7 +27,7 @@ class JoinBody(Body):
 
 
 class InviteCodeBody(Body):
-    group_id: int | None = Field(default=None, ge=1)
+    group_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     valid_days: int | None = Field(default=None, ge=1, le=90)
     max_uses: int | None = Field(default=None, ge=1, le=10_000)
 
@@ -67,7 +69,7 @@ class RoomChangesBody(Body):
 
 
 class OwnersBody(Body):
-    user_ids: list[Annotated[int, Field(ge=1)]] = Field(max_length=50)
+    user_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(max_length=50)
 
 
 class GuestLinkBody(Body):
@@ -115,12 +117,12 @@ class PolicyBody(Body):
 
 
 class GroupMemberBody(Body):
-    user_id: Annotated[int, Field(ge=1)]
+    user_id: Annotated[int, Field(ge=1, le=MAX_ID)]
     role: Literal["member", "group_lead"] = "member"
 
 
 class AuditQuery(Body):
     model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
 
-    before_seq: Annotated[int, Field(ge=1)] | None = None
+    before_seq: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
     limit: Annotated[int, Field(ge=1, le=200)] = 50

@@ -180,6 +180,8 @@ class Privacy:
 
     async def erase(self, principal: Principal, user_id: int) -> None:
         require_org_admin(principal)
+        if user_id == principal.user_id:  # closing one's own account is its own, confirmed act
+            raise conflict("you cannot do that to your own account")
         async with self._db() as session:
             await self._target(session, principal, user_id)
         await self.erase_user(user_id, principal.user_id, "admin")

@@ -88,6 +88,21 @@ class RedisFanoutManager(socketio.AsyncRedisManager, DirectFanoutManager):  # ty
         self.connected = False
 
 
+class _Server(socketio.AsyncServer):  # type: ignore[misc]
+    """An AsyncServer that never lets a client's event reach a lifecycle handler.
+
+    python-socketio routes an event a client names "connect" or "disconnect" to the same
+    handlers as the real thing: a signed-in tab could run its own disconnect bookkeeping (and
+    go offline while connected) or re-run authentication with a made-up environ. Such events
+    are renamed so the namespace answers them as unknown.
+    """
+
+    async def _handle_event(self, eio_sid: str, namespace: str, id: Any, data: Any) -> None:
+        if isinstance(data, list) and data and data[0] in self.reserved_events:
+            data = [f"client:{data[0]}", *data[1:]]
+        await super()._handle_event(eio_sid, namespace, id, data)
+
+
 def create_server(settings: Settings) -> Any:
     """An AsyncServer for aiohttp; on Redis when configured, so several processes share rooms.
 
@@ -102,7 +117,7 @@ def create_server(settings: Settings) -> Any:
         manager = RedisFanoutManager(
             settings.redis_url, channel=f"{settings.redis_prefix}:socketio"
         )
-    return socketio.AsyncServer(
+    return _Server(
         async_mode="aiohttp",
         client_manager=manager,
         cors_allowed_origins=origins,

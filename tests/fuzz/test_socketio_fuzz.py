@@ -378,9 +378,31 @@ async def test_every_event_survives_random_and_mutated_payloads(
             run(admin.call("media:join", {}))
             one()
 
+        @hypothesis_settings(
+            max_examples=EXAMPLES_PER_EVENT,
+            deadline=None,
+            derandomize=IN_CI,
+            database=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(
+            name=st.one_of(
+                st.text(max_size=40), st.sampled_from(["connect", "disconnect", "message"])
+            ),
+            payload=json_values,
+        )
+        def unknown_names(name: str, payload: Any) -> None:
+            if name in events:
+                return
+            ack = run(admin.call(name, payload))
+            assert outcome(ack) == "not_found", (name, ack)
+            assert admin.sio.connected
+
         def fuzz_all() -> None:
             for event, model in sorted(events.items()):
                 fuzz(event, model)
+            unknown_names()
 
         await asyncio.to_thread(fuzz_all)
         assert not problems, "\n".join(problems)
@@ -391,6 +413,33 @@ async def test_every_event_survives_random_and_mutated_payloads(
         # Still a working connection for both people after all that.
         assert (await admin.call("whoami", {}))["ok"] is True
         assert (await alice.call("whoami", {}))["ok"] is True
+    finally:
+        await admin.close()
+        await alice.close()
+
+
+async def test_event_names_a_client_makes_up_are_unknown_events(
+    client: TestClient[Any, Any], office: Office
+) -> None:
+    """Found while fuzzing names: a client's event called "disconnect" ran the server's own
+    disconnect handler (the tab went offline yet stayed connected, every later event refused
+    as "not signed in"), and one called "connect" re-ran authentication on its payload."""
+    alice = await connect(client, "alice@acme.example")
+    admin = await connect(client, "admin@acme.example")
+    try:
+        names = ["disconnect", "connect", "connect_error", "message", "", "x" * 300, "\x00", "媒体"]
+        for name in names:
+            for payload in ({}, {"HTTP_COOKIE": session_cookie(client)}, 5):
+                ack = await alice.call(name, payload)
+                assert ack == {
+                    "ok": False,
+                    "error": {"code": "not_found", "message": "unknown event"},
+                }, (name, payload, ack)
+        whoami = await alice.call("whoami", {})
+        assert whoami["ok"] is True and whoami["user"]["id"] == office.alice.id  # still Alice
+        seen = await admin.call("office:snapshot", {})
+        me = next(p for p in seen["people"] if p["user_id"] == office.alice.id)
+        assert me["status"] == "available"  # and still online
     finally:
         await admin.close()
         await alice.close()
