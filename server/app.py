@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from media import encoded as media_encoded
 from rooms.store import MemoryStateStore, StateStore
@@ -80,6 +80,7 @@ VENDOR_DIR = NODE_MODULES / "socket.io-client" / "dist"
 CHART_DIR = NODE_MODULES / "uplot" / "dist"  # the dashboard's chart library (uPlot)
 PRIVACY_NOTICE = STATIC_DIR.parent / "docs" / "privacy.md"
 SESSION_PURGE_SECONDS = 3600
+REDIS_MAX_CONNECTIONS = 200  # per process, for the office state and rate limits
 MEDIA_QUALITY_SECONDS = 5.0  # connection quality of meeting members, into /metrics
 GUEST_SWEEP_SECONDS = 0.5  # a guest is shown out within this after their link ends
 OFFICE_SWEEP_SECONDS = 0.25  # grace periods and knock time-outs end within this
@@ -134,12 +135,21 @@ def create_app(
         if settings.redis_url is None:
             yield
             return
-        client = Redis.from_url(
-            settings.redis_url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=15
+        # A pool that waits for a free connection (up to 10 s) instead of failing at once:
+        # thousands of tabs closing together (bench/load.py) otherwise turned into failed
+        # disconnect handlers and people left shown online.
+        pool = BlockingConnectionPool.from_url(
+            settings.redis_url,
+            max_connections=REDIS_MAX_CONNECTIONS,
+            timeout=10,
+            socket_timeout=5,
+            socket_connect_timeout=5,
+            health_check_interval=15,
         )
+        client = Redis(connection_pool=pool)
         app[REDIS] = client
         yield
-        await client.aclose()
+        await client.aclose(close_connection_pool=True)
 
     async def services(app: web.Application) -> AsyncIterator[None]:
         failures: FailureWindow = (
