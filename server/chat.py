@@ -13,8 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -26,6 +24,7 @@ from server.chat_writer import Draft, MessageWriter, Stored
 from server.clock import Clock
 from server.content.messages import MAX_BODY, Message
 from server.db.models import Conversation, ConversationKind, ConversationMember, User
+from server.db.rows import insert_if_missing
 from server.errors import AppError, ErrorCode, forbidden, invalid, not_found
 from server.identity import Principal, UserStatus
 from server.office import Office
@@ -382,16 +381,14 @@ class Chat:
             seq = min(seq, conversation.last_seq)
             # Two tabs (or a quick double call) may read at once: create the reader's row
             # if missing without racing, then move it forward under a row lock.
-            insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-            await session.execute(
-                insert(ConversationMember)
-                .values(
-                    conversation_id=conversation_id,
-                    user_id=principal.user_id,
-                    is_member=False,
-                    last_read_seq=0,
-                )
-                .on_conflict_do_nothing(index_elements=["conversation_id", "user_id"])
+            await insert_if_missing(
+                session,
+                ConversationMember,
+                ["conversation_id", "user_id"],
+                conversation_id=conversation_id,
+                user_id=principal.user_id,
+                is_member=False,
+                last_read_seq=0,
             )
             marker = await session.scalar(
                 select(ConversationMember)

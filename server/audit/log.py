@@ -17,12 +17,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.audit.actions import AuditAction, TargetKind
 from server.audit.tables import GENESIS, AuditEntry, AuditHead
+from server.db.rows import insert_if_missing
 
 # Detail values: numbers, booleans, ids, and short identifiers (enum values, scopes like
 # "unit:3") — a shape that cannot carry a sentence, a name or an email address.
@@ -110,13 +109,8 @@ class _Head:
 
 async def _lock_head(session: AsyncSession, org_id: int) -> _Head:
     """Advance the head's seq first: the write takes the lock, then read the previous hash."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     # The organization's first entry: create the head (a concurrent creator wins quietly).
-    await session.execute(
-        insert(AuditHead)
-        .values(org_id=org_id, seq=0, hash=GENESIS)
-        .on_conflict_do_nothing(index_elements=["org_id"])
-    )
+    await insert_if_missing(session, AuditHead, ["org_id"], org_id=org_id, seq=0, hash=GENESIS)
     bumped = (
         await session.execute(
             update(AuditHead)
