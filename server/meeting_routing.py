@@ -143,18 +143,18 @@ class RoutedMeetings(LocalMeetings):
         for _ in range(3):
             if await self._redis.set(key, self.process, nx=True, ex=CLAIM_SECONDS):
                 return self.process
-            holder = await self._redis.get(key)
+            holder = await self._current_holder(room)
             if holder is not None:
-                return holder.decode() if isinstance(holder, bytes) else str(holder)
+                return holder
         raise AppError(ErrorCode.UNAVAILABLE, "the meeting could not be placed; try again")
 
+    async def _current_holder(self, room: str) -> str | None:
+        holder = await self._redis.get(self._claim_key(room))
+        return holder.decode() if isinstance(holder, bytes) else holder
+
     async def _release(self, room: str) -> None:
-        key = self._claim_key(room)
-        holder = await self._redis.get(key)
-        if holder is not None and (holder.decode() if isinstance(holder, bytes) else holder) == (
-            self.process
-        ):
-            await self._redis.delete(key)
+        if await self._current_holder(room) == self.process:
+            await self._redis.delete(self._claim_key(room))
 
     async def _refresh_claims(self) -> None:
         while True:

@@ -77,7 +77,7 @@ class Meetings:
         self._ice_servers = ice_servers
         self._metrics = metrics
         self._relay = Relay(
-            _Signals(self),
+            self,  # the relay's Signals: offers, closed connections, speakers
             [MediaIceServer(s.urls, s.username, s.credential) for s in ice_servers],
         )
         self._attending: dict[str, _Attendance] = {}
@@ -232,6 +232,9 @@ class Meetings:
             },
         )
 
+    async def closed(self, member: str, peer_id: str) -> None:
+        await self._broadcaster.to_connection(member, "media:closed", {"peer_id": peer_id})
+
     async def speaker(self, room: str, member: str | None) -> None:
         org_id, room_id = _parse_room_key(room)
         attendance = self._attending.get(member) if member else None
@@ -329,24 +332,6 @@ class Meetings:
 
     def _now(self) -> float:
         return self._clock.now().timestamp()
-
-
-class _Signals:
-    """The relay's callbacks, as Socket.IO events to the right tabs."""
-
-    def __init__(self, meetings: Meetings) -> None:
-        self._meetings = meetings
-
-    async def offer(self, member: str, peer_id: str, publisher: str, source: str, sdp: str) -> None:
-        await self._meetings.offer(member, peer_id, publisher, source, sdp)
-
-    async def closed(self, member: str, peer_id: str) -> None:
-        await self._meetings._broadcaster.to_connection(
-            member, "media:closed", {"peer_id": peer_id}
-        )
-
-    async def speaker(self, room: str, member: str | None) -> None:
-        await self._meetings.speaker(room, member)
 
 
 def room_key(org_id: int, room_id: int) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from media.errors import SignallingError
-from media.forwarding import PLI_INTERVAL
+from media.forwarding import PLI_INTERVAL, Publication
 from media.relay import Relay
 from tests.media_peers import Publisher, Signalled, Subscriber, until
 
@@ -35,6 +35,13 @@ async def meeting(
     return pubs, watcher
 
 
+def camera_video(relay: Relay, key: str) -> Publication:
+    """The video publication of ``key``'s camera."""
+    member = relay.member(key)
+    assert member is not None
+    return next(p for p in member.published["camera"].publications if p.kind == "video")
+
+
 def only_peer(subscriber: Subscriber) -> str:
     (peer_id,) = subscriber.pcs
     return peer_id
@@ -50,8 +57,7 @@ async def test_a_late_subscriber_gets_video_from_a_keyframe_and_audio(
         await until(lambda: len(watcher.video(peer_id)) >= 20 and watcher.audio(peer_id))
         frames = watcher.video(peer_id)
         assert frames[0].keyframe, "the first forwarded frame must be a keyframe"
-        publication = relay.member("pub0").published["camera"].publications  # type: ignore[union-attr]
-        video = next(p for p in publication if p.kind == "video")
+        video = camera_video(relay, "pub0")
         assert video.plis_sent >= 1  # gating asked the publisher for that keyframe
         assert [f.pts for f in frames] == sorted(f.pts for f in frames)
     finally:
@@ -67,9 +73,7 @@ async def test_a_subscribers_picture_loss_reaches_the_publisher_rate_limited(
     try:
         peer_id = only_peer(watcher)
         await until(lambda: len(watcher.video(peer_id)) >= 10)
-        member = relay.member("pub0")
-        assert member is not None
-        video = next(p for p in member.published["camera"].publications if p.kind == "video")
+        video = camera_video(relay, "pub0")
         await until(lambda: video._pli_pending is None or video._pli_pending.done())
         keyframes_before = sum(f.keyframe for f in watcher.video(peer_id))
         plis_before = video.plis_sent
@@ -101,9 +105,7 @@ async def test_switching_source_keeps_sequence_numbers_and_timestamps_running(
         await until(lambda: len(watcher.video(first)) >= 15)
         sub_peer = relay.member("watcher").receiving[first]  # type: ignore[union-attr]
         track = next(t for t in sub_peer.tracks if t.kind == "video")
-        other = relay.member("pub1")
-        assert other is not None
-        other_video = next(p for p in other.published["camera"].publications if p.kind == "video")
+        other_video = camera_video(relay, "pub1")
         before = len(watcher.heard.rtp[first])
         track.switch_to(other_video)
         await until(lambda: len(watcher.heard.rtp[first]) >= before + 40)

@@ -8,13 +8,13 @@ and went, and measures the time both of the pair were there.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.clock import Clock
+from server.meetings import MediaListener
 from server.mentoring.service import Mentoring
 from server.mentoring.tables import MentoringSession, Pair, PairState
 
@@ -23,7 +23,7 @@ SLACK = timedelta(minutes=30)
 
 def meeting_listener(
     mentoring: Mentoring, db: async_sessionmaker[AsyncSession], clock: Clock
-) -> Callable[[int, int, int, bool], Awaitable[None]]:
+) -> MediaListener:
     async def listener(org_id: int, room_id: int, user_id: int, joined: bool) -> None:
         at = clock.now()
         async with db() as session:
