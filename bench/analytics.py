@@ -3,7 +3,8 @@ queries answered from the rollups beside the same figures computed from raw even
 
 A seeded random office (full: 5,000 people in 100 groups of 10 units, 260 working days,
 about 12 million events; --quick: 300 people, 30 days) records every event through the real
-``record()`` in transactions of 2,000, then the real fold turns them into rollups. Dashboard
+``record_events()`` in transactions of 2,000 while the real fold turns them into rollups;
+``record()`` one call per event is timed on a sample beside it. Dashboard
 queries (org-wide messages by channel and active people by group, one group's messages, 12
 weeks by week) are timed through ``server.analytics.read`` and, in the same run and on the
 same database, as the equivalent SQL over ``analytics_events``; totals are checked to agree.
@@ -34,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from rooms.layout import RoomKind
 from server.analytics import read
 from server.analytics.metrics import Channel, Metric
-from server.analytics.record import Subject, record
+from server.analytics.record import Event, Subject, record, record_events
 from server.analytics.rollup import fold_pending
 from server.analytics.tables import AnalyticsEvent
 from server.db.engine import create_engine, session_factory
@@ -120,28 +121,46 @@ def day_events(office: Office, day: datetime, rng: random.Random) -> list[tuple[
 async def ingest(
     db: async_sessionmaker[AsyncSession], office: Office, days: list[datetime], seed: int
 ) -> tuple[int, float, float]:
-    """Record every event through ``record()``, then fold. Returns (events, record s, fold s)."""
+    """Record every event with ``record_events()`` in transactions of 2,000 (how a batching
+    producer such as the chat writer's group commit writes them), folding as the server does,
+    a little behind the stream. Returns (events, record s, fold s)."""
     rng = random.Random(seed)
     total = 0
     record_seconds = fold_seconds = 0.0
     for index, day in enumerate(days):
-        events = day_events(office, day, rng)
+        events = [
+            Event(metric, subject, at, **kwargs)
+            for metric, subject, at, kwargs in day_events(office, day, rng)
+        ]
         started = time.perf_counter()
         for start in range(0, len(events), 2000):
             async with db() as session:
-                for metric, subject, at, kwargs in events[start : start + 2000]:
-                    await record(session, metric, subject, at=at, **kwargs)
+                await record_events(session, events[start : start + 2000])
                 await session.commit()
         record_seconds += time.perf_counter() - started
         total += len(events)
-        # Fold as the server does, a little behind the stream (every ~week of data here).
-        if index % 5 == 4 or index == len(days) - 1:
+        if index % 5 == 4 or index == len(days) - 1:  # about a week of data per fold
             started = time.perf_counter()
             await fold_pending(db, secret=SECRET)
             fold_seconds += time.perf_counter() - started
         if index % 20 == 19:
             print(f"  day {index + 1}/{len(days)}: {total:,} events", file=sys.stderr)
     return total, record_seconds, fold_seconds
+
+
+async def record_one_by_one(
+    db: async_sessionmaker[AsyncSession], office: Office, day: datetime, limit: int
+) -> float:
+    """``record()`` once per event, one transaction of 2,000: the path of a producer that
+    records one event with its own action. Returns events/s. (Rolled back, not kept.)"""
+    events = day_events(office, day, random.Random(1))[:limit]
+    async with db() as session:
+        started = time.perf_counter()
+        for metric, subject, at, kwargs in events:
+            await record(session, metric, subject, at=at, **kwargs)
+        elapsed = time.perf_counter() - started
+        await session.rollback()
+    return len(events) / elapsed
 
 
 def _period(column: Any, periods: list[tuple[date, date]]) -> Any:
@@ -282,6 +301,7 @@ async def main() -> None:
         started = time.perf_counter()
         events, record_s, fold_s = await ingest(db, office, days, seed=7)
         wall = time.perf_counter() - started
+        one_by_one = await record_one_by_one(db, office, days[0], 2000 if args.quick else 20_000)
         end = days[-1].date()
         window = read.Window(end - timedelta(days=83), end, read.Granularity.WEEK)
         result = await measure(db, window, args.repeat, group=1)
@@ -295,9 +315,10 @@ async def main() -> None:
         f"{events:,} events on {database} ({raw_rows:,} raw rows kept)"
     )
     print(
-        f"ingest: record() {events / record_s:,.0f} events/s, fold {events / fold_s:,.0f} "
-        f"events/s, together {ingest_rate:,.0f} events/s ({wall:.1f} s)"
+        f"ingest: record_events() {events / record_s:,.0f} events/s, fold "
+        f"{events / fold_s:,.0f} events/s, together {ingest_rate:,.0f} events/s ({wall:.1f} s)"
     )
+    print(f"record() one call per event, same database: {one_by_one:,.0f} events/s")
     print(f"dashboard queries (12 weeks by week, 3 kinds, {args.repeat} rounds each):")
     print(f"{'source':<10}{'p50':>10}{'p99':>10}")
     print(f"{'rollups':<10}{result['rollup_p50_ms']:>8.1f}ms{result['rollup_p99_ms']:>8.1f}ms")
@@ -315,6 +336,7 @@ async def main() -> None:
         "ingest_events_per_s": round(ingest_rate, 1),
         "record_events_per_s": round(events / record_s, 1),
         "fold_events_per_s": round(events / fold_s, 1),
+        "record_one_call_events_per_s": round(one_by_one, 1),
         "rollup_p50_ms": round(result["rollup_p50_ms"], 2),
         "rollup_p99_ms": round(result["rollup_p99_ms"], 2),
         "raw_p50_ms": round(result["raw_p50_ms"], 2),

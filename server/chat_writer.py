@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.analytics.metrics import Channel, Metric
-from server.analytics.record import Subject, record
+from server.analytics.record import Event, Subject, record_events
 from server.clock import Clock
 from server.content.messages import Message
 from server.db.models import Conversation
@@ -149,6 +149,7 @@ class MessageWriter:
                 assert last is not None
                 next_seq[conversation_id] = last - count + 1
             created: dict[tuple[int, str], Message] = {}
+            sent: list[Event] = []
             for key, draft in fresh.items():
                 message = Message(
                     conversation_id=draft.conversation_id,
@@ -161,9 +162,8 @@ class MessageWriter:
                 next_seq[draft.conversation_id] += 1
                 session.add(message)
                 created[key] = message
-                await record(
-                    session, Metric.MESSAGE_SENT, draft.subject, at=now, channel=draft.channel
-                )
+                sent.append(Event(Metric.MESSAGE_SENT, draft.subject, now, channel=draft.channel))
+            await record_events(session, sent)
             await session.commit()
             self.commits += 1
         results = []

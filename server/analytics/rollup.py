@@ -13,12 +13,24 @@ event not yet visible is simply folded next time. One folder runs at a time per 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, false, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    RowMapping,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    false,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rooms.layout import RoomKind
@@ -32,9 +44,10 @@ from server.analytics.tables import (
     Period,
     PersonDay,
 )
+from server.db.base import table_of
 from server.tokens import keyed_hash
 
-BATCH = 5000
+BATCH = 20_000  # events per fold transaction; fewer passes over each person-day
 _ADVISORY_KEY = 0x0FF1CE0A  # "one analytics folder at a time"
 MAX_LENGTH_MINUTES = 24 * 60
 
@@ -308,177 +321,175 @@ def _chunks(values: Iterable[Any], size: int = 500) -> Iterable[list[Any]]:
         yield items[start : start + size]
 
 
-async def _merge_counts(session: AsyncSession, counts: dict[_CountKey, _Sums]) -> None:
-    if not counts:
+_Key = tuple[Any, ...]
+
+
+async def _merge(
+    session: AsyncSession,
+    table: Table,
+    key_columns: tuple[str, ...],
+    where: Iterable[ColumnElement[bool]],
+    changes: dict[_Key, dict[str, Any]],
+    combine: Callable[[RowMapping, dict[str, Any]], dict[str, Any]],
+) -> None:
+    """Merge ``changes`` (key → the batch's values) into ``table``: rows matching one of the
+    ``where`` clauses are loaded once, existing keys get ``combine(stored, new)`` in one
+    executemany UPDATE by primary key, new keys one executemany INSERT.
+
+    Plain Core statements, not ORM objects: the ORM inserts new rows one at a time on SQLite
+    (it needs each primary key back), which was most of the fold's time. The values are
+    computed here from what was read, which is safe because one folder runs at a time.
+    """
+    if not changes:
         return
+    (pk,) = table.primary_key.columns  # every analytics table has a one-column key
+    existing: dict[_Key, RowMapping] = {}
+    for clause in where:
+        for stored in (await session.execute(select(table).where(clause))).mappings():
+            existing[tuple(stored[name] for name in key_columns)] = stored
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for key, new in changes.items():
+        found = existing.get(key)
+        if found is None:
+            inserts.append({**dict(zip(key_columns, key, strict=True)), **new})
+        else:
+            updates.append(
+                {"_pk": found[pk.name]}
+                | {f"_{name}": value for name, value in combine(found, new).items()}
+            )
+    if inserts:
+        await session.execute(insert(table), inserts)
+    if updates:
+        names = [name[1:] for name in updates[0] if name != "_pk"]
+        statement = (
+            update(table)
+            .where(pk == bindparam("_pk"))
+            .values({name: bindparam(f"_{name}") for name in names})
+        )
+        await session.execute(statement, updates)
+
+
+def _add(stored: RowMapping, new: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {name: stored[name] + new[name] for name in names}
+
+
+async def _merge_counts(session: AsyncSession, counts: dict[_CountKey, _Sums]) -> None:
     R = AnalyticsRollup
     orgs = {key[2] for key in counts}
-    existing: dict[_CountKey, AnalyticsRollup] = {}
-    for buckets in _chunks({key[1] for key in counts}):
-        found = await session.scalars(select(R).where(R.org_id.in_(orgs), R.bucket.in_(buckets)))
-        for stored in found:
-            existing[
-                (
-                    stored.period,
-                    stored.bucket,
-                    stored.org_id,
-                    stored.unit_id,
-                    stored.group_id,
-                    stored.metric,
-                    stored.room_kind,
-                    stored.channel,
-                    stored.peer_group_id,
-                )
-            ] = stored
-    for key, sums in counts.items():
-        row = existing.get(key)
-        if row is None:
-            period, bucket, org_id, unit_id, group_id, metric, kind, channel, peer_group = key
-            session.add(
-                R(
-                    period=period,
-                    bucket=bucket,
-                    org_id=org_id,
-                    unit_id=unit_id,
-                    group_id=group_id,
-                    metric=metric,
-                    room_kind=kind,
-                    channel=channel,
-                    peer_group_id=peer_group,
-                    events=sums.events,
-                    count=sums.count,
-                    seconds=sums.seconds,
-                )
-            )
-        else:
-            row.events += sums.events
-            row.count += sums.count
-            row.seconds += sums.seconds
-    await session.flush()
+    await _merge(
+        session,
+        table_of(R),
+        (
+            "period",
+            "bucket",
+            "org_id",
+            "unit_id",
+            "group_id",
+            "metric",
+            "room_kind",
+            "channel",
+            "peer_group_id",
+        ),
+        [
+            and_(R.org_id.in_(orgs), R.bucket.in_(buckets))
+            for buckets in _chunks({key[1] for key in counts})
+        ],
+        {
+            key: {"events": sums.events, "count": sums.count, "seconds": sums.seconds}
+            for key, sums in counts.items()
+        },
+        lambda stored, new: _add(stored, new, "events", "count", "seconds"),
+    )
+
+
+def _combine_person(stored: RowMapping, new: dict[str, Any]) -> dict[str, Any]:
+    last = [at for at in (stored["last_at"], new["last_at"]) if at is not None]
+    return {
+        "unit_id": stored["unit_id"] if stored["unit_id"] is not None else new["unit_id"],
+        "contributions": stored["contributions"] | new["contributions"],
+        "last_at": max(last) if last else None,
+    } | _add(stored, new, "events", "messages", "meetings")
 
 
 async def _merge_people(session: AsyncSession, people: dict[_PersonKey, _Person]) -> None:
-    if not people:
-        return
     P = PersonDay
     orgs = {key[1] for key in people}
     days = {key[0] for key in people}
-    existing: dict[_PersonKey, PersonDay] = {}
-    for persons in _chunks({key[2] for key in people}):
-        found = await session.scalars(
-            select(P).where(P.org_id.in_(orgs), P.day.in_(days), P.person.in_(persons))
-        )
-        for stored in found:
-            existing[(stored.day, stored.org_id, stored.person, stored.group_id)] = stored
-    for key, add in people.items():
-        row = existing.get(key)
-        if row is None:
-            day, org_id, person, group_id = key
-            session.add(
-                P(
-                    day=day,
-                    org_id=org_id,
-                    person=person,
-                    group_id=group_id,
-                    unit_id=add.unit_id,
-                    contributions=add.contributions,
-                    events=add.events,
-                    messages=add.messages,
-                    meetings=add.meetings,
-                    last_at=add.last_at,
-                )
-            )
-            continue
-        if row.unit_id is None and add.unit_id is not None:
-            row.unit_id = add.unit_id
-        if row.contributions | add.contributions != row.contributions:
-            row.contributions = row.contributions | add.contributions
-        row.events += add.events
-        row.messages += add.messages
-        row.meetings += add.meetings
-        if add.last_at is not None and (row.last_at is None or add.last_at > row.last_at):
-            row.last_at = add.last_at
-    await session.flush()
+    await _merge(
+        session,
+        table_of(P),
+        ("day", "org_id", "person", "group_id"),
+        [
+            and_(P.org_id.in_(orgs), P.day.in_(days), P.person.in_(persons))
+            for persons in _chunks({key[2] for key in people})
+        ],
+        {
+            key: {
+                "unit_id": add.unit_id,
+                "contributions": add.contributions,
+                "events": add.events,
+                "messages": add.messages,
+                "meetings": add.meetings,
+                "last_at": add.last_at,
+            }
+            for key, add in people.items()
+        },
+        _combine_person,
+    )
 
 
 async def _merge_pairs(session: AsyncSession, pairs: dict[tuple[int, uuid.UUID], _Pair]) -> None:
-    if not pairs:
-        return
     orgs = {key[0] for key in pairs}
-    existing: dict[tuple[int, uuid.UUID], PairTie] = {}
-    for keys in _chunks({key[1] for key in pairs}):
-        found = await session.scalars(
-            select(PairTie).where(PairTie.org_id.in_(orgs), PairTie.pair.in_(keys))
-        )
-        for stored in found:
-            existing[(stored.org_id, stored.pair)] = stored
-    for key, add in pairs.items():
-        row = existing.get(key)
-        if row is None:
-            session.add(
-                PairTie(
-                    org_id=key[0],
-                    pair=key[1],
-                    group_a=add.group_a,
-                    group_b=add.group_b,
-                    first_day=add.first_day,
-                    last_day=add.last_day,
-                    seconds=add.seconds,
-                )
-            )
-        else:
-            row.first_day = min(row.first_day, add.first_day)
-            row.last_day = max(row.last_day, add.last_day)
-            row.seconds += add.seconds
-    await session.flush()
+    await _merge(
+        session,
+        table_of(PairTie),
+        ("org_id", "pair"),
+        [
+            and_(PairTie.org_id.in_(orgs), PairTie.pair.in_(keys))
+            for keys in _chunks({key[1] for key in pairs})
+        ],
+        {
+            key: {
+                "group_a": add.group_a,
+                "group_b": add.group_b,
+                "first_day": add.first_day,
+                "last_day": add.last_day,
+                "seconds": add.seconds,
+            }
+            for key, add in pairs.items()
+        },
+        lambda stored, new: {
+            "first_day": min(stored["first_day"], new["first_day"]),
+            "last_day": max(stored["last_day"], new["last_day"]),
+            "seconds": stored["seconds"] + new["seconds"],
+        },
+    )
 
 
 async def _merge_lengths(session: AsyncSession, lengths: dict[_LengthKey, int]) -> None:
-    if not lengths:
-        return
     L = LengthHistogram
-    orgs = {key[1] for key in lengths}
-    days = {key[0] for key in lengths}
-    existing = {
-        (row.day, row.org_id, row.unit_id, row.group_id, row.metric, row.minutes): row
-        for row in await session.scalars(select(L).where(L.org_id.in_(orgs), L.day.in_(days)))
-    }
-    for key, n in lengths.items():
-        row = existing.get(key)
-        if row is None:
-            day, org_id, unit_id, group_id, metric, minutes = key
-            session.add(
-                L(
-                    day=day,
-                    org_id=org_id,
-                    unit_id=unit_id,
-                    group_id=group_id,
-                    metric=metric,
-                    minutes=minutes,
-                    n=n,
-                )
-            )
-        else:
-            row.n += n
-    await session.flush()
+    await _merge(
+        session,
+        table_of(L),
+        ("day", "org_id", "unit_id", "group_id", "metric", "minutes"),
+        [and_(L.org_id.in_({key[1] for key in lengths}), L.day.in_({key[0] for key in lengths}))],
+        {key: {"n": n} for key, n in lengths.items()},
+        lambda stored, new: _add(stored, new, "n"),
+    )
 
 
 async def _merge_groups(session: AsyncSession, groups: dict[int, tuple[int | None, int]]) -> None:
-    if not groups:
-        return
-    existing = {
-        row.group_id: row
-        for row in await session.scalars(
-            select(GroupScope).where(GroupScope.group_id.in_(list(groups)))
-        )
-    }
-    for group_id, (unit_id, org_id) in groups.items():
-        row = existing.get(group_id)
-        if row is None:
-            session.add(GroupScope(group_id=group_id, unit_id=unit_id, org_id=org_id))
-        elif row.unit_id is None and unit_id is not None:
-            row.unit_id = unit_id
-    await session.flush()
+    await _merge(
+        session,
+        table_of(GroupScope),
+        ("group_id",),
+        [GroupScope.group_id.in_(chunk) for chunk in _chunks(groups)],
+        {(group_id,): {"unit_id": unit, "org_id": org} for group_id, (unit, org) in groups.items()},
+        lambda stored, new: {
+            "unit_id": stored["unit_id"] if stored["unit_id"] is not None else new["unit_id"]
+        },
+    )
 
 
 class FoldedOnly:

@@ -3,7 +3,7 @@ refer to on both SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING = {
@@ -17,3 +17,10 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def table_of(model: type[Base]) -> Table:
+    """A mapped class's Table, typed as one, for Core statements (executemany) on it."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
