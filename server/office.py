@@ -24,7 +24,7 @@ from rooms.requests import Request, RequestKind, Resolution
 from rooms.store import Doc, StateStore
 from server import accounts
 from server.analytics.metrics import Metric
-from server.analytics.record import record
+from server.analytics.record import Event, record, record_events
 from server.broadcast import Broadcaster, DeltaCoalescer
 from server.clock import Clock
 from server.db.models import User
@@ -852,26 +852,29 @@ class Office:
         async with self._db() as session:
             subject = await accounts.analytics_subject(session, before.org_id, before.user_id)
             at = self._clock.now()
-            await record(
-                session,
-                Metric.ROOM_SECONDS,
-                subject,
-                at=at,
-                room_kind=room.kind,
-                seconds=max(0.0, now - before.entered_at),
-            )
+            events = [
+                Event(
+                    Metric.ROOM_SECONDS,
+                    subject,
+                    at,
+                    room_kind=room.kind,
+                    seconds=max(0.0, now - before.entered_at),
+                )
+            ]
             for other, since in moved.left_company.items():
                 peer = await accounts.analytics_subject(session, before.org_id, other)
-                await record(
-                    session,
-                    Metric.ROOM_TOGETHER_SECONDS,
-                    subject,
-                    at=at,
-                    room_kind=room.kind,
-                    peer_group_id=peer.group_id,
-                    peer=peer.person,
-                    seconds=max(0.0, now - max(since, before.entered_at)),
+                events.append(
+                    Event(
+                        Metric.ROOM_TOGETHER_SECONDS,
+                        subject,
+                        at,
+                        room_kind=room.kind,
+                        peer_group_id=peer.group_id,
+                        peer=peer.person,
+                        seconds=max(0.0, now - max(since, before.entered_at)),
+                    )
                 )
+            await record_events(session, events)  # one statement however full the room was
             await session.commit()
 
 

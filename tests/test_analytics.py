@@ -16,7 +16,7 @@ from rooms.layout import RoomKind
 from server.analytics import read
 from server.analytics.metrics import Channel, Metric
 from server.analytics.read import Dashboard, Granularity, Window
-from server.analytics.record import Subject, record
+from server.analytics.record import Event, Subject, record, record_events
 from server.analytics.rollup import (
     CHANNEL_BITS,
     CROSS_GROUP_BIT,
@@ -469,3 +469,52 @@ async def test_retention_deletes_raw_events_only_before_the_oldest_unfolded_one(
     async with db() as session:
         bound = await FoldedOnly().deletable_before(session, office.org.id, cutoff)
     assert bound == WEEK1 - timedelta(days=3)
+
+
+async def test_record_refuses_anything_but_enums_ids_and_numbers_and_writes_nothing(
+    client: TestClient[Any, Any], office: Office
+) -> None:
+    subject = Subject(office.org.id, UNIT_A, G101, uuid.uuid4())
+    bad: list[dict[str, Any]] = [
+        {"metric": "message_sent"},  # a string, not the enum
+        {"channel": "hello, this is free text"},
+        {"room_kind": "Ada's office"},
+        {"peer": "someone@example.com"},
+        {"seconds": float("nan")},
+        {"count": -1},
+    ]
+    async with client.app[DB]() as session:
+        before = await session.scalar(select(func.count()).select_from(AnalyticsEvent))
+        for change in bad:
+            arguments: dict[str, Any] = {"metric": Metric.MESSAGE_SENT} | change
+            metric = arguments.pop("metric")
+            with pytest.raises((TypeError, ValueError)):
+                await record(session, metric, subject, at=WEEK1, **arguments)
+        with pytest.raises(TypeError):
+            Event(Metric.SIGNED_IN, Subject(office.org.id, person="ada"), WEEK1)  # type: ignore[arg-type]
+        await session.commit()
+        after = await session.scalar(select(func.count()).select_from(AnalyticsEvent))
+    assert after == before
+
+
+async def test_record_events_writes_a_batch_inside_the_callers_transaction(
+    client: TestClient[Any, Any], office: Office
+) -> None:
+    subject = Subject(office.org.id, UNIT_A, G101, uuid.uuid4())
+    batch = [Event(Metric.MESSAGE_SENT, subject, WEEK1, channel=Channel.ROOM) for _ in range(3)]
+
+    async def stored() -> int:
+        async with client.app[DB]() as session:
+            count = await session.scalar(
+                select(func.count()).where(AnalyticsEvent.person == subject.person)
+            )
+            return int(count or 0)
+
+    async with client.app[DB]() as session:
+        await record_events(session, batch)
+        await session.rollback()  # the action failed: nothing of it is recorded
+    assert await stored() == 0
+    async with client.app[DB]() as session:
+        await record_events(session, batch)
+        await session.commit()
+    assert await stored() == 3

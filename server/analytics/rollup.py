@@ -391,8 +391,8 @@ async def _merge_counts(session: AsyncSession, counts: dict[_CountKey, _Sums]) -
             "channel",
             "peer_group_id",
         ),
-        [
-            and_(R.org_id.in_(orgs), R.bucket.in_(buckets))
+        [  # every index column constrained, or SQLite reads all of the org's rollups
+            and_(R.org_id.in_(orgs), R.period.in_(list(Period)), R.bucket.in_(buckets))
             for buckets in _chunks({key[1] for key in counts})
         ],
         {
@@ -414,14 +414,13 @@ def _combine_person(stored: RowMapping, new: dict[str, Any]) -> dict[str, Any]:
 
 async def _merge_people(session: AsyncSession, people: dict[_PersonKey, _Person]) -> None:
     P = PersonDay
-    orgs = {key[1] for key in people}
     days = {key[0] for key in people}
     await _merge(
         session,
         table_of(P),
         ("day", "org_id", "person", "group_id"),
-        [
-            and_(P.org_id.in_(orgs), P.day.in_(days), P.person.in_(persons))
+        [  # by (person, day): with org_id too, SQLite reads the org's whole day per chunk
+            and_(P.person.in_(persons), P.day.in_(days))
             for persons in _chunks({key[2] for key in people})
         ],
         {
