@@ -85,6 +85,7 @@ MEDIA_QUALITY_SECONDS = 5.0  # connection quality of meeting members, into /metr
 GUEST_SWEEP_SECONDS = 0.5  # a guest is shown out within this after their link ends
 OFFICE_SWEEP_SECONDS = 0.25  # grace periods and knock time-outs end within this
 MENTORING_REMINDER_SECONDS = 30  # session reminders go out within this of their time
+MENTORING_ROOM_SWEEP_SECONDS = 30  # an ended pair's room goes within this of being empty
 ANALYTICS_FOLD_SECONDS = 60  # dashboards lag the event stream by at most this (plus a batch)
 # Retention looks every hour for organizations whose daily run (by the clock) is due.
 RETENTION_TICK_SECONDS = 3600
@@ -286,6 +287,9 @@ def create_app(
             asyncio.create_task(_every(MEDIA_QUALITY_SECONDS, app[MEETINGS].sample_quality, None)),
             asyncio.create_task(
                 _every(MENTORING_REMINDER_SECONDS, app[MENTORING].send_reminders, None)
+            ),
+            asyncio.create_task(
+                _every(MENTORING_ROOM_SWEEP_SECONDS, app[MENTORING].archive_ended_rooms, None)
             ),
             asyncio.create_task(_every(ANALYTICS_FOLD_SECONDS, fold_analytics, "analytics.folded")),
             asyncio.create_task(

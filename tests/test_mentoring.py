@@ -871,3 +871,31 @@ async def test_guests_take_no_part_in_mentoring(
     ):
         assert await api.status(method, path) == 403, path
     assert await api.status("POST", "/calendar-feed") == 403
+
+
+async def test_an_ended_pairs_room_stays_while_occupied_and_goes_once_empty(
+    client: TestClient[Any, Any], cast: Cast, join: Any
+) -> None:
+    from tests.people import rooms_by_name
+
+    api, _, pair_id = await matched_pair(client, cast)
+    await api.as_("alice@acme.example")
+    room_id = (await api.call("GET", f"/pairs/{pair_id}"))["room_id"]
+    alice = await join("alice@acme.example")
+    assert (await alice.call("room:enter", {"room_id": room_id}))["ok"]
+    await api.as_("pm@acme.example")
+    await api.call("DELETE", f"/pairs/{pair_id}", status=204)
+
+    async def room_ids() -> set[int]:
+        layout = await (await client.get("/api/office/layout")).json()
+        return {r["id"] for r in layout["rooms"]}
+
+    mentoring = client.app[MENTORING]
+    assert await mentoring.archive_ended_rooms() == 0  # Alice is still inside
+    assert room_id in await room_ids()
+    lobby = (await rooms_by_name(client, cast.office.org.id))["Lobby"]
+    assert (await alice.call("room:enter", {"room_id": lobby}))["ok"]
+    assert await mentoring.archive_ended_rooms() == 1
+    assert room_id not in await room_ids()
+    assert (await alice.call("room:enter", {"room_id": room_id}))["error"]["code"] == "not_found"
+    assert await mentoring.archive_ended_rooms() == 0  # done once

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from server.clock import FakeClock
 from server.db.models import RoomOwner
-from server.http.keys import DB
+from server.http.keys import DB, MENTORING
 from server.mentoring.tables import CalendarFeed, Enrolment
 from tests.browsers import Browser
 from tests.conftest import ORIGIN, Backend, Office
@@ -260,6 +260,9 @@ async def test_erasure_leaves_no_mentoring_trace_and_the_partner_keeps_the_share
         assert not (
             await session.scalars(select(RoomOwner).where(RoomOwner.room_id == room_id))
         ).all()
+    assert await client.app[MENTORING].archive_ended_rooms() == 1  # nobody was inside
+    layout = await (await client.get("/api/office/layout")).json()
+    assert room_id not in {r["id"] for r in layout["rooms"]}
 
     # Idempotent: erasing again changes nothing that Bob sees.
     again = await admin.request("POST", f"/api/org/people/{office.alice.id}/erase")

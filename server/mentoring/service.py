@@ -1449,6 +1449,36 @@ class Mentoring:
                 )
             await session.commit()
 
+    async def archive_ended_rooms(self) -> int:
+        """A job: archive the room of every ended pair once nobody is inside. A pair that ends
+        (unmatched, or one of them erased) while someone is in its room keeps the room until
+        they walk out; nobody can enter it meanwhile (it has no owners)."""
+        async with self._db() as session:
+            rooms = (
+                await session.execute(
+                    select(Room.org_id, Room.id)
+                    .join(Pair, Pair.room_id == Room.id)
+                    .where(Pair.state == PairState.ENDED, Room.archived.is_(False))
+                    .distinct()
+                )
+            ).all()
+        archived: set[int] = set()
+        for org_id, room_id in rooms:
+            if await self._office.occupants(org_id, room_id):
+                continue
+            async with self._db() as session:
+                done = await session.execute(
+                    update(Room)
+                    .where(Room.id == room_id, Room.archived.is_(False))
+                    .values(archived=True)
+                )
+                await session.commit()
+            if getattr(done, "rowcount", 0) == 1:
+                archived.add(org_id)
+        for org_id in archived:
+            await self._office.layout_changed(org_id)
+        return len(archived)
+
     async def send_reminders(self) -> int:
         """A job: remind both people ``reminder_minutes`` before each session, once."""
         now = self._clock.now()
