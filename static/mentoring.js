@@ -9,6 +9,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   me: null, manager: false, people: [], rooms: new Map(), programs: new Map(),
   pairs: new Map(), // pair id → { doc, card }
+  mentored: new Set(), // my mentee enrolments that have an active pair
   program: null, enrolments: [], proposal: null,
 };
 let socket;
@@ -107,8 +108,8 @@ async function boot() {
   socket.on("disconnect", () => setConnection(false));
   socket.on("connect_error", (err) => { setConnection(false); if (err.data?.code === "unauthorized") location.href = "/"; });
   socket.on("mentoring:invited", (e) => { showToast(`You are invited to ${e.program_name} as ${e.role}`); loadInvitations(); });
-  socket.on("mentoring:matched", () => { loadPrograms().then(loadPairs); });
-  socket.on("mentoring:unmatched", () => loadPairs());
+  socket.on("mentoring:matched", () => { loadPrograms().then(loadPairs).then(loadInvitations); });
+  socket.on("mentoring:unmatched", () => loadPairs().then(loadInvitations));
   socket.on("mentoring:session", (e) => refreshPair(e.pair_id));
   socket.on("mentoring:pair_changed", onPairChanged);
   socket.on("mentoring:step", (e) => showToast(`New in your program: ${e.step.title}`, 6000));
@@ -125,7 +126,8 @@ function setConnection(online) {
 
 async function loadAll() {
   await loadPrograms();
-  await Promise.all([loadInvitations(), loadPairs()]);
+  await loadPairs(); // first: an invitation card offers a mentee without a mentor a choice
+  await loadInvitations();
   if (state.manager) await loadProgram();
 }
 
@@ -180,11 +182,39 @@ function buildInvitation(e) {
   };
   const heading = el("h3", {});
   const shared = el("p", { class: "shared" }, SHARED);
-  const buttons = el("div", { class: "row" },
+  const buttons = el("div", { class: "row answer" },
     el("button", { type: "button", onclick: () => answer(true) }, "Accept"),
     el("button", { type: "button", class: "secondary", onclick: () => answer(false) }, "Decline"));
+  const choices = el("div", { class: "choices", "aria-live": "polite" });
+  const pick = el("div", { class: "pick", hidden: "" },
+    el("button", { type: "button", class: "secondary", onclick: () => showMentors(e, choices) }, "Choose my mentor"),
+    choices);
   const details = el("details", {}, el("summary", {}, "My profile in this program"), form);
-  return el("li", { class: "card invitation" }, heading, el("p", { class: "muted status-line" }), shared, buttons, details);
+  return el("li", { class: "card invitation" }, heading, el("p", { class: "muted status-line" }), shared, buttons, pick, details);
+}
+
+// A mentee without a mentor in the program picks one of their suggested mentors.
+async function showMentors(e, box) {
+  const data = await attempt(() => api("GET", `${M}/programs/${e.program_id}/suggestions?mentee_enrolment_id=${e.id}`));
+  if (!data) return;
+  const heading = el("h4", { tabindex: "-1" }, "Mentors suggested for you");
+  box.replaceChildren(heading, data.suggestions.length ? el("ol", { class: "suggestions" }, ...data.suggestions.map((s) =>
+    el("li", {},
+      el("div", { class: "row" }, el("strong", {}, s.display_name),
+        el("button", { type: "button", "aria-label": `Choose ${s.display_name} as my mentor`,
+          onclick: () => pickMentor(e, s, box) }, "Choose")),
+      el("ul", { class: "reasons" }, ...s.reasons.map((r) => el("li", {}, r))))))
+    : el("p", { class: "muted" }, "No mentor has room for another mentee yet. Try again later, or ask the program's manager."));
+  heading.focus();
+}
+
+async function pickMentor(e, suggestion, box) {
+  const made = await attempt(() => api("POST", `${M}/programs/${e.program_id}/pick`,
+    { mentor_enrolment_id: suggestion.mentor_enrolment_id }), `${suggestion.display_name} is your mentor`);
+  if (!made) return;
+  box.replaceChildren();
+  await loadPairs();
+  await loadInvitations();
 }
 
 function updateInvitation(node, e) {
@@ -194,7 +224,8 @@ function updateInvitation(node, e) {
     ? `You are invited as “${e.display_name}”. Fill in your profile, then accept or decline.`
     : `You take part as “${e.display_name}” since ${day(e.accepted_at)}.`;
   node.querySelector(".shared").hidden = !open;
-  node.querySelector(".row").hidden = !open;
+  node.querySelector(".answer").hidden = !open;
+  node.querySelector(".pick").hidden = !(e.role === "mentee" && e.state === "active" && !state.mentored.has(e.id));
   // Open while deciding; folded away once the person has answered.
   if (open !== (node.dataset.state === "invited")) node.querySelector("details").open = open;
   node.dataset.state = e.state;
@@ -206,6 +237,7 @@ async function loadPairs() {
   const data = await attempt(() => api("GET", `${M}/pairs`));
   if (!data) return;
   const active = data.pairs.filter((p) => p.state === "active");
+  state.mentored = new Set(active.map((p) => p.mentee_enrolment_id));
   $("no-pairs").hidden = active.length > 0;
   const docs = (await Promise.all(active.map((p) => attempt(() => api("GET", `${M}/pairs/${p.id}`))))).filter(Boolean);
   reconcile($("pairs"), docs, buildPair, updatePair);

@@ -370,6 +370,12 @@ async def _merge(
         await session.execute(statement, updates)
 
 
+def _columns(changes: dict[Any, Any]) -> dict[_Key, dict[str, Any]]:
+    """The batch's sums as column values: each accumulator's fields are named as the
+    columns they add to."""
+    return {key: dict(vars(sums)) for key, sums in changes.items()}
+
+
 def _add(stored: RowMapping, new: dict[str, Any], *names: str) -> dict[str, Any]:
     return {name: stored[name] + new[name] for name in names}
 
@@ -395,10 +401,7 @@ async def _merge_counts(session: AsyncSession, counts: dict[_CountKey, _Sums]) -
             and_(R.org_id.in_(orgs), R.period.in_(list(Period)), R.bucket.in_(buckets))
             for buckets in _chunks({key[1] for key in counts})
         ],
-        {
-            key: {"events": sums.events, "count": sums.count, "seconds": sums.seconds}
-            for key, sums in counts.items()
-        },
+        _columns(counts),
         lambda stored, new: _add(stored, new, "events", "count", "seconds"),
     )
 
@@ -423,17 +426,7 @@ async def _merge_people(session: AsyncSession, people: dict[_PersonKey, _Person]
             and_(P.person.in_(persons), P.day.in_(days))
             for persons in _chunks({key[2] for key in people})
         ],
-        {
-            key: {
-                "unit_id": add.unit_id,
-                "contributions": add.contributions,
-                "events": add.events,
-                "messages": add.messages,
-                "meetings": add.meetings,
-                "last_at": add.last_at,
-            }
-            for key, add in people.items()
-        },
+        _columns(people),
         _combine_person,
     )
 
@@ -448,16 +441,7 @@ async def _merge_pairs(session: AsyncSession, pairs: dict[tuple[int, uuid.UUID],
             and_(PairTie.org_id.in_(orgs), PairTie.pair.in_(keys))
             for keys in _chunks({key[1] for key in pairs})
         ],
-        {
-            key: {
-                "group_a": add.group_a,
-                "group_b": add.group_b,
-                "first_day": add.first_day,
-                "last_day": add.last_day,
-                "seconds": add.seconds,
-            }
-            for key, add in pairs.items()
-        },
+        _columns(pairs),
         lambda stored, new: {
             "first_day": min(stored["first_day"], new["first_day"]),
             "last_day": max(stored["last_day"], new["last_day"]),

@@ -26,6 +26,34 @@ async def mentoring(browser: Browser, base: str, name: str, password: str) -> Pa
     return page
 
 
+async def new_program(manager: Page, name: str) -> None:
+    await manager.get_by_label("New program").fill(name)
+    await manager.get_by_role("button", name="Create program").click()
+    chosen = manager.get_by_label("Program", exact=True).locator("option:checked")
+    await expect(chosen).to_have_text(name)
+
+
+async def invite(manager: Page, person: str, role: str) -> None:
+    await manager.get_by_label("Person", exact=True).select_option(label=person)
+    await manager.get_by_label("as", exact=True).select_option(role)
+    await manager.get_by_role("button", name="Invite").click()
+    row = manager.locator("#enrolments tr", has_text=person)
+    await expect(row.locator("td").nth(1)).to_have_text(role)
+    await expect(row.locator("td").nth(2)).to_have_text("invited")
+
+
+async def accept(page: Page, program: str, skills: str) -> None:
+    """The invited person sees what accepting shares, fills in a profile and accepts."""
+    card = page.locator(".invitation", has_text=program)
+    await expect(card).to_contain_text("If you accept, the program's managers see")
+    await card.get_by_label("Skills (comma-separated)").fill(skills)
+    await card.get_by_label("Languages").fill("English")
+    await card.get_by_role("button", name="Save my profile").click()
+    await card.get_by_role("button", name="Accept").click()
+    await expect(card).to_contain_text("You take part as")
+    await expect(card.get_by_role("button", name="Accept")).to_be_hidden()
+
+
 async def test_a_program_from_invitations_to_shared_and_private_notes(
     browser: Browser, live_server: tuple[str, Settings]
 ) -> None:
@@ -39,29 +67,14 @@ async def test_a_program_from_invitations_to_shared_and_private_notes(
     await expect(chen.locator("#no-invitations")).to_be_visible()
 
     # The manager creates a program and invites a mentor and a mentee.
-    await dana.get_by_label("New program").fill("Autumn mentoring")
-    await dana.get_by_role("button", name="Create program").click()
-    chosen = dana.get_by_label("Program", exact=True).locator("option:checked")
-    await expect(chosen).to_have_text("Autumn mentoring")
-    for person, role in (("Fatima Haddad", "mentor"), ("Chen Wei", "mentee")):
-        await dana.get_by_label("Person", exact=True).select_option(label=person)
-        await dana.get_by_label("as", exact=True).select_option(role)
-        await dana.get_by_role("button", name="Invite").click()
-        row = dana.locator("#enrolments tr", has_text=person)
-        await expect(row.locator("td").nth(1)).to_have_text(role)
-        await expect(row.locator("td").nth(2)).to_have_text("invited")
+    await new_program(dana, "Autumn mentoring")
+    await invite(dana, "Fatima Haddad", "mentor")
+    await invite(dana, "Chen Wei", "mentee")
     await expect(dana.locator("#enrolments")).to_contain_text("shared once they accept")
 
     # Both see their invitation arrive, with what accepting will share, fill in and accept.
-    for page, skills in ((fatima, "Python, public speaking, SQL"), (chen, "python, sql")):
-        card = page.locator(".invitation", has_text="Autumn mentoring")
-        await expect(card).to_contain_text("If you accept, the program's managers see")
-        await card.get_by_label("Skills (comma-separated)").fill(skills)
-        await card.get_by_label("Languages").fill("English")
-        await card.get_by_role("button", name="Save my profile").click()
-        await card.get_by_role("button", name="Accept").click()
-        await expect(card).to_contain_text("You take part as")
-        await expect(card.get_by_role("button", name="Accept")).to_be_hidden()
+    await accept(fatima, "Autumn mentoring", "Python, public speaking, SQL")
+    await accept(chen, "Autumn mentoring", "python, sql")
 
     # The manager sees the profiles now, asks for suggestions (with reasons) and matches.
     await dana.get_by_role("button", name="Refresh").click()
@@ -190,11 +203,8 @@ async def test_a_program_from_invitations_to_shared_and_private_notes(
     await chen.screenshot(path=artifact("mentoring-room.png"))
 
     # The whole-program assignment: two more people accept; the manager previews, then applies.
-    for person, role in (("Goran Petrov", "mentor"), ("Hana Sato", "mentee")):
-        await dana.get_by_label("Person", exact=True).select_option(label=person)
-        await dana.get_by_label("as", exact=True).select_option(role)
-        await dana.get_by_role("button", name="Invite").click()
-        await expect(dana.locator("#enrolments tr", has_text=person)).to_contain_text("invited")
+    await invite(dana, "Goran Petrov", "mentor")
+    await invite(dana, "Hana Sato", "mentee")
     for name in ("goran", "hana"):
         page = await mentoring(browser, base, name, office.password)
         await page.locator(".invitation").get_by_role("button", name="Accept").click()
@@ -209,3 +219,35 @@ async def test_a_program_from_invitations_to_shared_and_private_notes(
     await expect(assignment).to_contain_text("Made 1 pair ")
     await expect(dana.locator("#program-pairs")).to_contain_text("Goran Petrov mentors Hana Sato")
     await dana.screenshot(path=artifact("mentoring-manager.png"))
+
+
+async def test_a_mentee_without_a_mentor_chooses_one_of_their_suggestions(
+    browser: Browser, live_server: tuple[str, Settings]
+) -> None:
+    base, settings = live_server
+    office, _ = await seeded(settings)
+    dana = await mentoring(browser, base, "dana", office.password)
+    fatima = await mentoring(browser, base, "fatima", office.password)
+    chen = await mentoring(browser, base, "chen", office.password)
+    await new_program(dana, "Peer mentoring")
+    await invite(dana, "Fatima Haddad", "mentor")
+    await invite(dana, "Chen Wei", "mentee")
+    card = chen.locator(".invitation", has_text="Peer mentoring")
+    choose = card.get_by_role("button", name="Choose my mentor")
+    await expect(choose).to_be_hidden()  # not before accepting
+    await accept(fatima, "Peer mentoring", "Python, public speaking, SQL")
+    await accept(chen, "Peer mentoring", "python, sql")
+    await expect(
+        fatima.locator(".invitation").get_by_role("button", name="Choose my mentor")
+    ).to_be_hidden()
+
+    # The mentee sees their suggested mentors with the reasons, and chooses.
+    await choose.click()
+    suggestion = card.locator("ol.suggestions > li", has_text="Fatima Haddad")
+    await expect(suggestion).to_contain_text("shares 2 skills: python, sql")
+    await suggestion.get_by_role("button", name="Choose Fatima Haddad as my mentor").click()
+    await expect(chen.locator("article.pair")).to_contain_text("Fatima Haddad — your mentor")
+    await expect(fatima.locator("article.pair")).to_contain_text("Chen Wei — you are the mentor")
+    await expect(choose).to_be_hidden()  # one mentor per program
+    await dana.get_by_role("button", name="Refresh").click()
+    await expect(dana.locator("#program-pairs")).to_contain_text("Fatima Haddad mentors Chen Wei")
