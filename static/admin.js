@@ -83,7 +83,9 @@ async function boot() {
   for (const label of scopes) $("scope").append(el("option", { value: label }, scopeOption(label)));
   const today = new Date();
   $("to").value = isoDay(today);
-  $("from").value = isoDay(new Date(today.getTime() - 27 * 86400000));
+  // This ISO week and the three before it (the server's default too).
+  const monday = today.getTime() - ((today.getUTCDay() + 6) % 7) * 86400000;
+  $("from").value = isoDay(new Date(monday - 21 * 86400000));
   $("controls").hidden = false;
   $("controls").addEventListener("submit", (event) => { event.preventDefault(); show(); });
   // Per-person activity has no periods: one line per person for the whole span.

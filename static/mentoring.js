@@ -528,10 +528,12 @@ async function loadProgram() {
   if (!id) return;
   if (id !== state.program) { $("suggestions").replaceChildren(); $("assignment").replaceChildren(); $("assign-apply").hidden = true; }
   state.program = id;
-  const [enrolments, pairs] = await Promise.all([
+  const [enrolments, pairs, health] = await Promise.all([
     attempt(() => api("GET", `${M}/programs/${id}/enrolments`)),
     attempt(() => api("GET", `${M}/programs/${id}/pairs`)),
+    attempt(() => api("GET", `${M}/programs/${id}/health`)),
   ]);
+  if (health) showHealth(health);
   if (!enrolments || !pairs) return;
   state.enrolments = enrolments.enrolments;
   const names = new Map(state.enrolments.map((e) => [e.id, e.display_name]));
@@ -564,6 +566,24 @@ async function loadProgram() {
     `${names.get(p.mentor_enrolment_id)} mentors ${names.get(p.mentee_enrolment_id)} · ${p.mode.replace("_", " ")}`,
     ` · score ${p.score ?? "—"} · ${p.state}`)));
   if (!pairs.pairs.length) $("program-pairs").replaceChildren(el("li", { class: "muted" }, "No pairs yet."));
+}
+
+function showHealth(h) {
+  const minutes = (s) => (s === null ? "—" : `${Math.round(s / 60)} min`);
+  const rating = h.rating.suppressed
+    ? "hidden until more people have rated"
+    : `${h.rating.average} of 5 from ${h.rating.people} people`;
+  const rows = [
+    ["Mentors", h.mentors], ["Mentees", h.mentees], ["Open invitations", h.invitations_open],
+    ["Pairs matched", h.pairs_matched], ["Pairs ended", h.pairs_ended],
+    ["Pairs that met in the last 30 days", h.pairs_met_last_30_days],
+    ["Sessions scheduled", h.sessions_scheduled], ["Sessions held", h.sessions_held],
+    ["Median session length", minutes(h.median_session_seconds)],
+    ["Goals open", h.goals_open], ["Goals completed", h.goals_completed],
+    ["Feedback given", h.feedback_given], ["Rating", rating],
+  ];
+  $("health").replaceChildren(...rows.map(([name, value]) =>
+    el("tr", {}, el("th", { scope: "row" }, name), el("td", {}, String(value)))));
 }
 
 async function suggest(mentee) {

@@ -72,7 +72,8 @@ async def test_org_admin_views_and_exports_and_each_look_is_audited(
     assert response.status == 200, await response.text()
     assert response.headers["Cache-Control"] == "no-store"
     table = await response.json()
-    assert table["scope"] == f"group:{ids['g1']}" and table["to"] == "2026-01-05"
+    # By default the last four ISO weeks, whole: up to the Sunday of this week.
+    assert table["scope"] == f"group:{ids['g1']}" and table["to"] == "2026-01-11"
     assert table["total"]["value"] == 6
 
     export = await client.get(
@@ -96,7 +97,7 @@ async def test_org_admin_views_and_exports_and_each_look_is_audited(
     assert viewed.detail["dashboard"] == "messages"
     assert viewed.detail["scope"] == f"group:{ids['g1']}"
     assert viewed.detail["group_id"] == ids["g1"] and viewed.detail["unit_id"] == ids["unit"]
-    assert (viewed.detail["from"], viewed.detail["to"]) == ("2025-12-09", "2026-01-05")
+    assert (viewed.detail["from"], viewed.detail["to"]) == ("2025-12-15", "2026-01-11")
     assert exported.action is AuditAction.DASHBOARD_EXPORTED
     assert (exported.detail["from"], exported.detail["granularity"]) == ("2026-01-05", "day")
 

@@ -30,7 +30,7 @@ from tests.conftest import PASSWORD, Backend, fresh_postgres_database, make_sett
 GRANTS = """
 GRANT CONNECT ON DATABASE "{database}" TO {role};
 GRANT USAGE ON SCHEMA public TO {role};
-GRANT SELECT ON analytics_rollups, analytics_person_days, analytics_pairs,
+GRANT SELECT ON analytics_rollups, analytics_person_days, analytics_person_weeks, analytics_pairs,
     analytics_lengths, analytics_groups, analytics_policies TO {role};
 """
 

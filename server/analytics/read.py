@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, and_, case, distinct, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +29,7 @@ from server.analytics.rollup import (
     METRIC_BITS,
     ROOM_KIND_BITS,
     bit,
+    week_of,
 )
 from server.analytics.suppression import Cell, suppress_small, suppress_table
 from server.analytics.tables import (
@@ -39,6 +40,7 @@ from server.analytics.tables import (
     PairTie,
     Period,
     PersonDay,
+    PersonWeek,
 )
 from server.db.models import Group, Organization, Unit, User
 from server.errors import forbidden, invalid, not_found
@@ -105,6 +107,11 @@ class Window:
             raise invalid("the period ends before it starts")
         if (self.end - self.start).days >= MAX_DAYS:
             raise invalid(f"a period covers at most {MAX_DAYS} days")
+        if self.granularity is Granularity.WEEK:
+            # Weeks are whole ISO weeks, so they can be counted from the person-weeks rollup
+            # (and a first or last week never covers fewer days than its label says).
+            object.__setattr__(self, "start", week_of(self.start))
+            object.__setattr__(self, "end", week_of(self.end) + timedelta(days=6))
 
     def periods(self) -> list[tuple[date, date]]:
         """[start, end) of each day or ISO week (Monday to Sunday), clipped to the window."""
@@ -123,11 +130,8 @@ class Window:
 
 
 def default_window(today: date) -> Window:
-    return Window(today - timedelta(days=27), today, Granularity.WEEK)
-
-
-def week_of(day: date) -> date:
-    return day - timedelta(days=day.weekday())
+    """This ISO week and the three before it."""
+    return Window(week_of(today) - timedelta(weeks=3), today, Granularity.WEEK)
 
 
 # -- scopes --------------------------------------------------------------------------------
@@ -311,8 +315,7 @@ def _mask(*positions: int) -> int:
     return mask
 
 
-def _has(mask: int) -> ColumnElement[bool]:
-    return PersonDay.contributions.op("&")(mask) != 0
+ACTIVE = -1  # in place of a mask: "active that day" (activity events), not a contribution bit
 
 
 @dataclass
@@ -323,27 +326,86 @@ class _People:
     total: int
 
 
-async def _people(
-    session: AsyncSession,
-    scope: Scope,
-    window: Window,
-    predicates: list[ColumnElement[bool]],
-    total_predicate: ColumnElement[bool],
+def _person_rows(window: Window) -> tuple[Any, Any]:
+    """The per-person table to count people in, and its date column: whole ISO weeks read
+    ``analytics_person_weeks`` (a seventh of the rows), days read ``analytics_person_days``."""
+    if window.granularity is Granularity.WEEK:
+        return PersonWeek, PersonWeek.week
+    return PersonDay, PersonDay.day
+
+
+def _flag(table: Any, mask: int) -> ColumnElement[bool]:
+    if mask == ACTIVE:
+        return cast(ColumnElement[bool], table.events > 0)
+    return cast(ColumnElement[bool], table.contributions.op("&")(mask) != 0)
+
+
+async def _people_by_bits(
+    session: AsyncSession, scope: Scope, window: Window, masks: list[int], total_mask: int
 ) -> _People:
-    """Distinct people per (period, column), per period, per column and overall."""
-    P = PersonDay
+    """Distinct people per (period, column), per period, per column and overall, where a
+    column holds the people whose contributions meet its mask.
+
+    One pass per answer: rows are first reduced to one per (period, person) with a 0/1 flag
+    per column (``max``), then flags are summed. Counting ``DISTINCT`` once per column would
+    sort the rows once per column instead.
+    """
+    table, day = _person_rows(window)
     periods = window.periods()
-    counts = [func.count(distinct(case((p, P.person)))) for p in predicates]
-    counts.append(func.count(distinct(case((total_predicate, P.person)))))
-    where = and_(_in_scope(P, scope), P.day >= window.start, P.day <= window.end)
-    index = _period_of(P.day, periods, as_datetime=False).label("p")
-    cells = [[0] * len(predicates) for _ in periods]
+    where = and_(_in_scope(table, scope), day >= window.start, day <= window.end)
+    flags = [
+        func.max(case((_flag(table, mask), 1), else_=0)).label(f"f{i}")
+        for i, mask in enumerate([*masks, total_mask])
+    ]
+    index = _period_of(day, periods, as_datetime=False).label("p")
+    per_period = select(index, *flags).where(where).group_by(index, table.person).subquery()
+    per_window = select(*flags).where(where).group_by(table.person).subquery()
+
+    def sums(source: Any) -> list[Any]:
+        return [func.coalesce(func.sum(source.c[f"f{i}"]), 0) for i in range(len(masks) + 1)]
+
+    cells = [[0] * len(masks) for _ in periods]
     row_totals = [0] * len(periods)
-    for row in await session.execute(select(index, *counts).where(where).group_by(index)):
-        cells[row[0]] = list(row[1:-1])
-        row_totals[row[0]] = row[-1]
-    overall = (await session.execute(select(*counts).where(where))).one()
-    return _People(cells, row_totals, list(overall[:-1]), overall[-1])
+    for row in await session.execute(
+        select(per_period.c.p, *sums(per_period)).group_by(per_period.c.p)
+    ):
+        cells[row[0]] = [int(n) for n in row[1:-1]]
+        row_totals[row[0]] = int(row[-1])
+    overall = [int(n) for n in (await session.execute(select(*sums(per_window)))).one()]
+    return _People(cells, row_totals, overall[:-1], overall[-1])
+
+
+async def _people_by_group(
+    session: AsyncSession, scope: Scope, window: Window, groups: list[int], mask: int
+) -> _People:
+    """Distinct people whose contributions meet ``mask``, per (period, group), per period,
+    per group and overall: four ``COUNT(DISTINCT person)`` grouped by the dimension itself,
+    rather than one conditional count per group."""
+    table, day = _person_rows(window)
+    periods = window.periods()
+    column = {g: c for c, g in enumerate(groups)}
+    where = and_(
+        _in_scope(table, scope), day >= window.start, day <= window.end, _flag(table, mask)
+    )
+    index = _period_of(day, periods, as_datetime=False).label("p")
+    people = func.count(distinct(table.person))
+    cells = [[0] * len(groups) for _ in periods]
+    for p, group_id, n in await session.execute(
+        select(index, table.group_id, people).where(where).group_by(index, table.group_id)
+    ):
+        if group_id in column:
+            cells[p][column[group_id]] = int(n)
+    row_totals = [0] * len(periods)
+    for p, n in await session.execute(select(index, people).where(where).group_by(index)):
+        row_totals[p] = int(n)
+    column_totals = [0] * len(groups)
+    for group_id, n in await session.execute(
+        select(table.group_id, people).where(where).group_by(table.group_id)
+    ):
+        if group_id in column:
+            column_totals[column[group_id]] = int(n)
+    total = int(await session.scalar(select(people).where(where)) or 0)
+    return _People(cells, row_totals, column_totals, total)
 
 
 async def _sums(
@@ -449,8 +511,7 @@ async def dashboard(
 
 async def _active(session: AsyncSession, scope: Scope, window: Window, k: int) -> Table:
     groups = await _groups_in(session, scope)
-    predicates = [and_(PersonDay.events > 0, PersonDay.group_id == g) for g in groups]
-    people = await _people(session, scope, window, predicates, PersonDay.events > 0)
+    people = await _people_by_group(session, scope, window, groups, ACTIVE)
     values = [[float(n) for n in row] for row in people.cells]
     # People in different groups add up within a period; the same people on different days
     # do not add up across periods, so there are no column totals to subtract from.
@@ -477,12 +538,12 @@ async def _messages(session: AsyncSession, scope: Scope, window: Window, k: int)
         session, scope, window, Metric.MESSAGE_SENT, AnalyticsRollup.channel, seconds=False
     )
     values = [[sums.get((r, ch), 0.0) for ch in channels] for r in range(len(window.periods()))]
-    people = await _people(
+    people = await _people_by_bits(
         session,
         scope,
         window,
-        [_has(bit(CHANNEL_BITS[ch])) for ch in channels],
-        _has(bit(METRIC_BITS[Metric.MESSAGE_SENT])),
+        [bit(CHANNEL_BITS[ch]) for ch in channels],
+        bit(METRIC_BITS[Metric.MESSAGE_SENT]),
     )
     return _additive(
         Dashboard.MESSAGES,
@@ -505,12 +566,12 @@ async def _rooms(session: AsyncSession, scope: Scope, window: Window, k: int) ->
         [round(sums.get((r, kind), 0.0) / 60, 1) for kind in kinds]
         for r in range(len(window.periods()))
     ]
-    people = await _people(
+    people = await _people_by_bits(
         session,
         scope,
         window,
-        [_has(bit(ROOM_KIND_BITS[kind])) for kind in kinds],
-        _has(bit(METRIC_BITS[Metric.ROOM_SECONDS])),
+        [bit(ROOM_KIND_BITS[kind]) for kind in kinds],
+        bit(METRIC_BITS[Metric.ROOM_SECONDS]),
     )
     return _additive(
         Dashboard.ROOMS, scope, window, k, [kind.value for kind in kinds], values, people, "minutes"
@@ -521,8 +582,8 @@ async def _meetings(session: AsyncSession, scope: Scope, window: Window, k: int)
     periods = window.periods()
     held = await _sums(session, scope, window, Metric.MEETING_HELD, None, seconds=False)
     length = await _sums(session, scope, window, Metric.MEETING_HELD, None, seconds=True)
-    predicate = _has(_mask(METRIC_BITS[Metric.MEETING_HELD], METRIC_BITS[Metric.MEETING_SECONDS]))
-    people = await _people(session, scope, window, [predicate], predicate)
+    mask = _mask(METRIC_BITS[Metric.MEETING_HELD], METRIC_BITS[Metric.MEETING_SECONDS])
+    people = await _people_by_bits(session, scope, window, [mask], mask)
     medians = await _median_minutes(session, scope, window, Metric.MEETING_HELD)
     grid = [
         [
@@ -590,12 +651,12 @@ async def _mentoring(session: AsyncSession, scope: Scope, window: Window, k: int
     metrics = mentoring_metrics()
     periods = window.periods()
     grid: list[list[Cell]] = [[] for _ in periods]
-    people = await _people(
+    people = await _people_by_bits(
         session,
         scope,
         window,
-        [_has(bit(METRIC_BITS[m])) for m in metrics],
-        _has(_mask(*(METRIC_BITS[m] for m in metrics))),
+        [bit(METRIC_BITS[m]) for m in metrics],
+        _mask(*(METRIC_BITS[m] for m in metrics)),
     )
     for c, metric in enumerate(metrics):
         sums = await _sums(session, scope, window, metric, None, seconds=False)
@@ -610,32 +671,27 @@ async def _ties_minutes(session: AsyncSession, scope: Scope, window: Window, k: 
     column = {g: c for c, g in enumerate(groups)}
     periods = window.periods()
     index = _period_of(R.bucket, periods, as_datetime=True).label("p")
-    rows = await session.execute(
-        select(index, R.group_id, R.peer_group_id, func.sum(R.seconds))
-        .where(
-            R.org_id == scope.org_id,
-            R.period == Period.DAY,
-            R.metric == Metric.ROOM_TOGETHER_SECONDS,
-            R.group_id.is_not(None),
-            R.peer_group_id.is_not(None),
-            R.group_id != R.peer_group_id,
-            R.bucket >= _midnight(window.start),
-            R.bucket < _midnight(window.end + timedelta(days=1)),
-        )
-        .group_by(index, R.group_id, R.peer_group_id)
+    cross = and_(
+        R.org_id == scope.org_id,
+        R.period == Period.DAY,
+        R.metric == Metric.ROOM_TOGETHER_SECONDS,
+        R.group_id.is_not(None),
+        R.peer_group_id.is_not(None),
+        R.group_id != R.peer_group_id,
+        R.bucket >= _midnight(window.start),
+        R.bucket < _midnight(window.end + timedelta(days=1)),
     )
     seconds = [[0.0] * len(groups) for _ in periods]
-    for p, group_id, peer_group_id, total in rows:
-        for g in {group_id, peer_group_id}:
-            if g in column:
-                seconds[p][column[g]] += float(total or 0)
-    people = await _people(
-        session,
-        scope,
-        window,
-        [and_(PersonDay.group_id == g, _has(bit(CROSS_GROUP_BIT))) for g in groups],
-        _has(bit(CROSS_GROUP_BIT)),
-    )
+    # Time together counts for both groups: summed by each side in SQL (a few rows per group
+    # and period) rather than fetching every pair of groups that met.
+    for side in (R.group_id, R.peer_group_id):
+        rows = await session.execute(
+            select(index, side, func.sum(R.seconds)).where(cross).group_by(index, side)
+        )
+        for p, group_id, total in rows:
+            if group_id in column:
+                seconds[p][column[group_id]] += float(total or 0)
+    people = await _people_by_group(session, scope, window, groups, bit(CROSS_GROUP_BIT))
     grid = [
         [Cell(round(seconds[r][c] / 60, 1), people.cells[r][c]) for c in range(len(groups))]
         for r in range(len(periods))

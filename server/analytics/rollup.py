@@ -13,7 +13,7 @@ event not yet visible is simply folded next time. One folder runs at a time per 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -43,6 +43,7 @@ from server.analytics.tables import (
     PairTie,
     Period,
     PersonDay,
+    PersonWeek,
 )
 from server.db.base import table_of
 from server.tokens import keyed_hash
@@ -275,6 +276,7 @@ async def fold(session: AsyncSession, *, secret: str, limit: int = BATCH) -> int
         batch.add(row, secret)
     await _merge_counts(session, batch.counts)
     await _merge_people(session, batch.people)
+    await _merge_person_weeks(session, batch.people)
     await _merge_pairs(session, batch.pairs)
     await _merge_lengths(session, batch.lengths)
     await _merge_groups(session, batch.groups)
@@ -330,7 +332,7 @@ async def _merge(
     key_columns: tuple[str, ...],
     where: Iterable[ColumnElement[bool]],
     changes: dict[_Key, dict[str, Any]],
-    combine: Callable[[RowMapping, dict[str, Any]], dict[str, Any]],
+    combine: Callable[[Mapping[Any, Any], dict[str, Any]], dict[str, Any]],
 ) -> None:
     """Merge ``changes`` (key → the batch's values) into ``table``: rows matching one of the
     ``where`` clauses are loaded once, existing keys get ``combine(stored, new)`` in one
@@ -376,7 +378,7 @@ def _columns(changes: dict[Any, Any]) -> dict[_Key, dict[str, Any]]:
     return {key: dict(vars(sums)) for key, sums in changes.items()}
 
 
-def _add(stored: RowMapping, new: dict[str, Any], *names: str) -> dict[str, Any]:
+def _add(stored: Mapping[Any, Any], new: dict[str, Any], *names: str) -> dict[str, Any]:
     return {name: stored[name] + new[name] for name in names}
 
 
@@ -398,7 +400,12 @@ async def _merge_counts(session: AsyncSession, counts: dict[_CountKey, _Sums]) -
             "peer_group_id",
         ),
         [  # every index column constrained, or SQLite reads all of the org's rollups
-            and_(R.org_id.in_(orgs), R.period.in_(list(Period)), R.bucket.in_(buckets))
+            and_(
+                R.org_id.in_(orgs),
+                R.period.in_(list(Period)),
+                R.metric.in_({key[5] for key in counts}),
+                R.bucket.in_(buckets),
+            )
             for buckets in _chunks({key[1] for key in counts})
         ],
         _columns(counts),
@@ -406,7 +413,7 @@ async def _merge_counts(session: AsyncSession, counts: dict[_CountKey, _Sums]) -
     )
 
 
-def _combine_person(stored: RowMapping, new: dict[str, Any]) -> dict[str, Any]:
+def _combine_person(stored: Mapping[Any, Any], new: dict[str, Any]) -> dict[str, Any]:
     last = [at for at in (stored["last_at"], new["last_at"]) if at is not None]
     return {
         "unit_id": stored["unit_id"] if stored["unit_id"] is not None else new["unit_id"],
@@ -427,6 +434,31 @@ async def _merge_people(session: AsyncSession, people: dict[_PersonKey, _Person]
             for persons in _chunks({key[2] for key in people})
         ],
         _columns(people),
+        _combine_person,
+    )
+
+
+def week_of(day: date) -> date:
+    """The Monday of ``day``'s ISO week."""
+    return day - timedelta(days=day.weekday())
+
+
+async def _merge_person_weeks(session: AsyncSession, people: dict[_PersonKey, _Person]) -> None:
+    weeks: dict[_Key, dict[str, Any]] = {}
+    for (day, org_id, person, group_id), add in people.items():
+        key = (week_of(day), org_id, person, group_id)
+        new = dict(vars(add))
+        weeks[key] = weeks[key] | _combine_person(weeks[key], new) if key in weeks else new
+    W = PersonWeek
+    await _merge(
+        session,
+        table_of(W),
+        ("week", "org_id", "person", "group_id"),
+        [
+            and_(W.person.in_(persons), W.week.in_({key[0] for key in weeks}))
+            for persons in _chunks({key[2] for key in weeks})
+        ],
+        weeks,
         _combine_person,
     )
 

@@ -76,7 +76,9 @@ class AnalyticsRollup(Base):
     """
 
     __tablename__ = "analytics_rollups"
-    __table_args__ = (Index("ix_analytics_rollups_scope", "org_id", "period", "bucket"),)
+    # A dashboard reads one metric's day rows over a window; the fold looks rows up by
+    # (period, metric, bucket) too, so every column of the index is constrained either way.
+    __table_args__ = (Index("ix_analytics_rollups_metric", "org_id", "period", "metric", "bucket"),)
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True)
     period: Mapped[Period] = mapped_column(
@@ -121,6 +123,30 @@ class PersonDay(Base):
     person: Mapped[uuid.UUID] = mapped_column(Uuid)
     contributions: Mapped[int] = mapped_column(BigInteger, default=0)
     events: Mapped[int] = mapped_column(Integer, default=0)  # activity events (see ACTIVE)
+    messages: Mapped[int] = mapped_column(Integer, default=0)
+    meetings: Mapped[int] = mapped_column(Integer, default=0)
+    last_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PersonWeek(Base):
+    """``analytics_person_days`` folded into ISO weeks (``week`` is the Monday): the same bits
+    and sums, one row per person, week and group. Weekly dashboards count distinct people
+    over these rows, a seventh as many as over person-days (docs/benchmarks.md)."""
+
+    __tablename__ = "analytics_person_weeks"
+    __table_args__ = (
+        Index("ix_analytics_person_weeks_scope", "org_id", "week"),
+        Index("ix_analytics_person_weeks_person", "person", "week"),
+    )
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    week: Mapped[date] = mapped_column(Date)
+    org_id: Mapped[int] = mapped_column(Integer)
+    unit_id: Mapped[int | None] = mapped_column(Integer)
+    group_id: Mapped[int | None] = mapped_column(Integer)
+    person: Mapped[uuid.UUID] = mapped_column(Uuid)
+    contributions: Mapped[int] = mapped_column(BigInteger, default=0)
+    events: Mapped[int] = mapped_column(Integer, default=0)
     messages: Mapped[int] = mapped_column(Integer, default=0)
     meetings: Mapped[int] = mapped_column(Integer, default=0)
     last_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.analytics import policy
-from server.analytics.read import Dashboard, figure_mask, week_of
+from server.analytics.read import Dashboard, figure_mask
+from server.analytics.rollup import week_of
 from server.analytics.tables import PersonDay
 from server.audit.actions import AuditAction
 from server.audit.tables import AuditEntry

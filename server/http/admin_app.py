@@ -8,7 +8,6 @@ admits organization admins, unit admins and group leads; scopes are checked per 
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -54,7 +53,7 @@ def _parse(model: type[BaseModel], request: web.Request) -> Any:
 
 def _window(request: web.Request, query: DashboardQuery) -> read.Window:
     end = query.end or request.config_dict[CLOCK].now().date()
-    start = query.start or end - timedelta(days=27)
+    start = query.start or read.default_window(end).start
     return read.Window(start, end, read.Granularity(query.granularity))
 
 

@@ -842,7 +842,10 @@ ANALYTICS_ROUTES: tuple[Route, ...] = (
     ),
 )
 
-_DASHBOARD_QUERY = "query: scope (org, unit:ID, group:ID), from, to (YYYY-MM-DD), granularity"
+_DASHBOARD_QUERY = (
+    "query: scope (org, unit:ID, group:ID), from, to (YYYY-MM-DD), granularity (day, or week:"
+    " whole ISO weeks, from its Monday to its Sunday)"
+)
 _DASHBOARD_ERRORS = {
     400: "malformed query",
     401: "not signed in",

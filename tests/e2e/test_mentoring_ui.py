@@ -251,3 +251,8 @@ async def test_a_mentee_without_a_mentor_chooses_one_of_their_suggestions(
     await expect(choose).to_be_hidden()  # one mentor per program
     await dana.get_by_role("button", name="Refresh").click()
     await expect(dana.locator("#program-pairs")).to_contain_text("Fatima Haddad mentors Chen Wei")
+    # Program health for the manager: counts only.
+    health = dana.locator("#health")
+    for name, value in (("Mentors", "1"), ("Mentees", "1"), ("Pairs matched", "1")):
+        await expect(health.locator("tr", has_text=name).first.locator("td")).to_have_text(value)
+    await expect(health.locator("tr", has_text="Rating")).to_contain_text("hidden until")
