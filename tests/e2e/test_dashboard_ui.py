@@ -117,9 +117,11 @@ async def chat_in_room(pages: list[Page], room_id: int, marker: str) -> None:
     for n, page in enumerate(pages):
         await page.locator("#chat-input").fill(f"{marker} number {n}")
         await page.keyboard.press("Enter")
-    # Everyone has every message: all of them are committed (and so recorded).
+    # Everyone has every message and none is still "sending…" (a tab shows its own message
+    # before the server acknowledges it): all of them are committed, and so recorded.
     for page in pages:
         await expect(page.locator("#messages .body", has_text=marker)).to_have_count(len(pages))
+        await expect(page.locator("#messages li.pending")).to_have_count(0)
 
 
 async def test_the_admin_sees_figures_and_no_message_text(
