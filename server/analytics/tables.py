@@ -101,22 +101,12 @@ class AnalyticsRollup(Base):
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
 
 
-class PersonDay(Base):
-    """One row per pseudonymous person, UTC day and group: what they took part in.
-
-    ``contributions`` is a bit set (``server.analytics.rollup.bit``) of the metrics and
-    dimensions the person contributed to that day, so "how many distinct people does this
-    figure cover" is a COUNT(DISTINCT person) over these rows, never over raw events.
-    """
-
-    __tablename__ = "analytics_person_days"
-    __table_args__ = (
-        Index("ix_analytics_person_days_scope", "org_id", "day"),
-        Index("ix_analytics_person_days_person", "person", "day"),
-    )
+class _PersonFigures:
+    """What a person took part in over a day or a week, in one group: the columns person-days
+    and person-weeks share. ``contributions`` is a bit set (``server.analytics.rollup.bit``)
+    of the metrics and dimensions they contributed to."""
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True)
-    day: Mapped[date] = mapped_column(Date)
     org_id: Mapped[int] = mapped_column(Integer)
     unit_id: Mapped[int | None] = mapped_column(Integer)
     group_id: Mapped[int | None] = mapped_column(Integer)
@@ -128,7 +118,20 @@ class PersonDay(Base):
     last_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-class PersonWeek(Base):
+class PersonDay(_PersonFigures, Base):
+    """One row per pseudonymous person, UTC day and group, so "how many distinct people does
+    this figure cover" is counted over these rows, never over raw events."""
+
+    __tablename__ = "analytics_person_days"
+    __table_args__ = (
+        Index("ix_analytics_person_days_scope", "org_id", "day"),
+        Index("ix_analytics_person_days_person", "person", "day"),
+    )
+
+    day: Mapped[date] = mapped_column(Date)
+
+
+class PersonWeek(_PersonFigures, Base):
     """``analytics_person_days`` folded into ISO weeks (``week`` is the Monday): the same bits
     and sums, one row per person, week and group. Weekly dashboards count distinct people
     over these rows, a seventh as many as over person-days (docs/benchmarks.md)."""
@@ -139,17 +142,7 @@ class PersonWeek(Base):
         Index("ix_analytics_person_weeks_person", "person", "week"),
     )
 
-    id: Mapped[int] = mapped_column(_ID, primary_key=True)
     week: Mapped[date] = mapped_column(Date)
-    org_id: Mapped[int] = mapped_column(Integer)
-    unit_id: Mapped[int | None] = mapped_column(Integer)
-    group_id: Mapped[int | None] = mapped_column(Integer)
-    person: Mapped[uuid.UUID] = mapped_column(Uuid)
-    contributions: Mapped[int] = mapped_column(BigInteger, default=0)
-    events: Mapped[int] = mapped_column(Integer, default=0)
-    messages: Mapped[int] = mapped_column(Integer, default=0)
-    meetings: Mapped[int] = mapped_column(Integer, default=0)
-    last_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class PairTie(Base):
