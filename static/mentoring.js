@@ -197,14 +197,22 @@ function buildInvitation(e) {
 async function showMentors(e, box) {
   const data = await attempt(() => api("GET", `${M}/programs/${e.program_id}/suggestions?mentee_enrolment_id=${e.id}`));
   if (!data) return;
-  const heading = el("h4", { tabindex: "-1" }, "Mentors suggested for you");
-  box.replaceChildren(heading, data.suggestions.length ? el("ol", { class: "suggestions" }, ...data.suggestions.map((s) =>
+  showSuggestions(box, el("h4", { tabindex: "-1" }, "Mentors suggested for you"), data.suggestions, {
+    action: "Choose", label: (s) => `Choose ${s.display_name} as my mentor`,
+    choose: (s) => pickMentor(e, s, box),
+    none: "No mentor has room for another mentee yet. Try again later, or ask the program's manager.",
+  });
+}
+
+// Ranked mentors with their reasons and one button each; the manager's view adds the score.
+function showSuggestions(box, heading, suggestions, { action, label, choose, none, score = false }) {
+  box.replaceChildren(heading, suggestions.length ? el("ol", { class: "suggestions" }, ...suggestions.map((s) =>
     el("li", {},
       el("div", { class: "row" }, el("strong", {}, s.display_name),
-        el("button", { type: "button", "aria-label": `Choose ${s.display_name} as my mentor`,
-          onclick: () => pickMentor(e, s, box) }, "Choose")),
+        score ? el("span", { class: "score" }, `score ${s.score}`) : null,
+        el("button", { type: "button", "aria-label": label(s), onclick: () => choose(s) }, action)),
       el("ul", { class: "reasons" }, ...s.reasons.map((r) => el("li", {}, r))))))
-    : el("p", { class: "muted" }, "No mentor has room for another mentee yet. Try again later, or ask the program's manager."));
+    : el("p", { class: "muted" }, none));
   heading.focus();
 }
 
@@ -589,16 +597,12 @@ function showHealth(h) {
 async function suggest(mentee) {
   const data = await attempt(() => api("GET", `${M}/programs/${state.program}/suggestions?mentee_enrolment_id=${mentee.id}`));
   if (!data) return;
-  const box = $("suggestions");
   const heading = el("h3", { tabindex: "-1" }, `Suggested mentors for ${mentee.display_name}`);
-  box.replaceChildren(heading, data.suggestions.length ? el("ol", { class: "suggestions" }, ...data.suggestions.map((s) =>
-    el("li", {},
-      el("div", { class: "row" }, el("strong", {}, s.display_name), el("span", { class: "score" }, `score ${s.score}`),
-        el("button", { type: "button", "aria-label": `Match ${s.display_name} with ${mentee.display_name}`,
-          onclick: () => match(s.mentor_enrolment_id, mentee.id) }, "Match")),
-      el("ul", { class: "reasons" }, ...s.reasons.map((r) => el("li", {}, r))))))
-    : el("p", { class: "muted" }, "No mentor with capacity left."));
-  heading.focus();
+  showSuggestions($("suggestions"), heading, data.suggestions, {
+    action: "Match", label: (s) => `Match ${s.display_name} with ${mentee.display_name}`,
+    choose: (s) => match(s.mentor_enrolment_id, mentee.id), none: "No mentor with capacity left.",
+    score: true,
+  });
 }
 
 async function match(mentorId, menteeId) {
