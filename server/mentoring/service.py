@@ -1007,10 +1007,7 @@ class Mentoring:
                 await session.scalars(select(RoomOwner).where(RoomOwner.room_id == pair.room_id))
             ).all():
                 await session.delete(owner)
-            if not await self._office.occupants(principal.org_id, pair.room_id):
-                await session.execute(
-                    update(Room).where(Room.id == pair.room_id).values(archived=True)
-                )
+            await self._archive_if_empty(session, principal.org_id, pair.room_id)
         await append(
             session,
             org_id=principal.org_id,
@@ -1464,20 +1461,24 @@ class Mentoring:
             ).all()
         archived: set[int] = set()
         for org_id, room_id in rooms:
-            if await self._office.occupants(org_id, room_id):
-                continue
             async with self._db() as session:
-                done = await session.execute(
-                    update(Room)
-                    .where(Room.id == room_id, Room.archived.is_(False))
-                    .values(archived=True)
-                )
+                done = await self._archive_if_empty(session, org_id, room_id)
                 await session.commit()
-            if getattr(done, "rowcount", 0) == 1:
+            if done:
                 archived.add(org_id)
         for org_id in archived:
             await self._office.layout_changed(org_id)
         return len(archived)
+
+    async def _archive_if_empty(self, session: AsyncSession, org_id: int, room_id: int) -> bool:
+        """Archive a pair's room unless someone is inside (the caller commits); whether this
+        call archived it."""
+        if await self._office.occupants(org_id, room_id):
+            return False
+        done = await session.execute(
+            update(Room).where(Room.id == room_id, Room.archived.is_(False)).values(archived=True)
+        )
+        return getattr(done, "rowcount", 0) == 1
 
     async def send_reminders(self) -> int:
         """A job: remind both people ``reminder_minutes`` before each session, once."""
