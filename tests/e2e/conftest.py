@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -62,9 +63,12 @@ async def browser(live_server: tuple[str, Settings]) -> AsyncIterator[Browser]:
         await launched.close()
 
 
-@pytest.fixture
-async def live_server(tmp_path: Path) -> AsyncIterator[tuple[str, Settings]]:
-    """The app on a fixed loopback port, so the browser's Origin matches the base URL."""
+@contextlib.asynccontextmanager
+async def serving(
+    tmp_path: Path, env: dict[str, str] | None = None
+) -> AsyncIterator[tuple[str, Settings]]:
+    """The app on a fixed loopback port, so the browser's Origin matches the base URL;
+    ``env`` adds settings."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -74,12 +78,21 @@ async def live_server(tmp_path: Path) -> AsyncIterator[tuple[str, Settings]]:
             "OFFICEHOURS_DATA_DIR": str(tmp_path / "var"),
             "OFFICEHOURS_BASE_URL": base,
             "OFFICEHOURS_PORT": str(port),
+            **(env or {}),
         }
     )
     server = TestServer(create_app(settings), host="127.0.0.1", port=port)
     await server.start_server()
-    yield base, settings
-    await server.close()
+    try:
+        yield base, settings
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+async def live_server(tmp_path: Path) -> AsyncIterator[tuple[str, Settings]]:
+    async with serving(tmp_path) as served:
+        yield served
 
 
 def artifact(name: str) -> Path:

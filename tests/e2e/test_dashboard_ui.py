@@ -4,14 +4,12 @@ hidden) and the marker appears nowhere; a member sees which figures count them a
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
 
@@ -20,12 +18,11 @@ from server import demo
 from server.analytics.metrics import Channel, Metric
 from server.analytics.record import Subject, record
 from server.analytics.rollup import fold_pending
-from server.app import create_app
 from server.db.engine import create_engine, session_factory
 from server.db.models import Group, Membership, User
 from server.identity import Role
 from server.settings import Settings
-from tests.e2e.conftest import artifact
+from tests.e2e.conftest import artifact, serving
 from tests.e2e.test_office_ui import room, seeded, signed_in
 
 MIN_GROUP_SIZE = 3  # the demo's teams have four people; the floor is 3, never lower
@@ -34,22 +31,9 @@ MIN_GROUP_SIZE = 3  # the demo's teams have four people; the floor is 3, never l
 @pytest.fixture
 async def live_server(tmp_path: Path) -> AsyncIterator[tuple[str, Settings]]:
     """As in conftest, with a minimum group size the demo's four-person teams can reach."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    settings = Settings.from_env(
-        {
-            "OFFICEHOURS_DATA_DIR": str(tmp_path / "var"),
-            "OFFICEHOURS_BASE_URL": base,
-            "OFFICEHOURS_PORT": str(port),
-            "OFFICEHOURS_ANALYTICS_MIN_GROUP_SIZE": str(MIN_GROUP_SIZE),
-        }
-    )
-    server = TestServer(create_app(settings), host="127.0.0.1", port=port)
-    await server.start_server()
-    yield base, settings
-    await server.close()
+    env = {"OFFICEHOURS_ANALYTICS_MIN_GROUP_SIZE": str(MIN_GROUP_SIZE)}
+    async with serving(tmp_path, env) as served:
+        yield served
 
 
 async def past_weeks(settings: Settings, org_id: int) -> None:
