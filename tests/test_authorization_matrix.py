@@ -29,10 +29,11 @@ from yarl import URL
 
 from rooms.layout import DoorState, RoomKind
 from server import accounts, invites
+from server.analytics.tables import AnalyticsPolicy
 from server.content.mentoring_notes import GoalText, MilestoneText
 from server.db.models import Floor, Group, Membership, Room, Unit, User
 from server.http.keys import AUTH, CLOCK, DB, SETTINGS
-from server.http.routes import ROUTES
+from server.http.routes import documented_routes
 from server.identity import Role
 from server.mentoring.tables import (
     Enrolment,
@@ -677,6 +678,41 @@ MENTORING_HTTP: dict[tuple[str, str], Cell] = {
     ("GET", f"{M}/calendar/{{token}}"): Cell(expect(200, EVERYONE, anonymous=200), _feed_token),
 }
 
+
+async def _per_person_policy_on(world: World, _role: str) -> tuple[dict[str, Any], Any]:
+    """Per-person activity is refused for everyone while the policy is off; the row tests
+    who may read it once the organization turned it on."""
+    async with world.client.app[DB]() as session:
+        row = await session.get(AnalyticsPolicy, world.office.org.id)
+        if row is None:
+            session.add(AnalyticsPolicy(org_id=world.office.org.id, per_person_activity=True))
+        else:
+            row.per_person_activity = True
+        await session.commit()
+    return {}, None
+
+
+DASHBOARD_VIEWERS = ("org_admin", "unit_admin", "group_lead")
+
+# -- analytics: the policy, "what admins see about me", and the admin sub-application
+# (/api/admin/, mounted with its own middleware): dashboards only for admins and group leads.
+ANALYTICS_HTTP: dict[tuple[str, str], Cell] = {
+    ("GET", "/api/org/analytics-policy"): Cell(expect(200, EVERYONE)),
+    ("PUT", "/api/org/analytics-policy"): Cell(
+        expect(200, ("org_admin",)), fixed(body={"per_person_activity": False})
+    ),
+    ("GET", "/api/me/analytics"): Cell(expect(200, EVERYONE)),
+    ("GET", "/api/admin/dashboards"): Cell(expect(200, DASHBOARD_VIEWERS)),
+    ("GET", "/api/admin/dashboards/{name}"): Cell(
+        expect(200, DASHBOARD_VIEWERS), fixed({"name": "messages"})
+    ),
+    ("GET", "/api/admin/dashboards/{name}/csv"): Cell(
+        expect(200, DASHBOARD_VIEWERS), fixed({"name": "active"})
+    ),
+    ("GET", "/api/admin/people"): Cell(expect(200, DASHBOARD_VIEWERS), _per_person_policy_on),
+    ("GET", "/api/admin/people/csv"): Cell(expect(200, DASHBOARD_VIEWERS), _per_person_policy_on),
+}
+
 HTTP: dict[tuple[str, str], Cell] = {
     ("GET", "/healthz"): Cell(expect(200, EVERYONE, anonymous=200)),
     ("GET", "/readyz"): Cell(expect(200, EVERYONE, anonymous=200)),
@@ -751,6 +787,7 @@ HTTP: dict[tuple[str, str], Cell] = {
     ),
     ("POST", "/api/org/people/{user_id:\\d+}/erase"): Cell(ADMIN_PERSON_ACTION, _victim),
     **MENTORING_HTTP,
+    **ANALYTICS_HTTP,
 }
 
 
@@ -887,7 +924,8 @@ def namespace_events() -> set[str]:
 
 
 def test_every_route_and_event_has_an_entry() -> None:
-    routes = {(r.method, r.path) for r in ROUTES}
+    # Every route the OpenAPI document lists: the main table, analytics and the admin sub-app.
+    routes = {(r.method, r.path) for r in documented_routes()}
     assert routes - set(HTTP) == set(), "routes without a row in the authorization matrix"
     assert set(HTTP) - routes == set(), "rows for routes that no longer exist"
     events = namespace_events()
