@@ -54,6 +54,7 @@ PROFILE_FIELDS = (
     "capacity",
     "protected",
     "use_protected",
+    "shown_to_mentees",
 )
 PAIR_FIELDS = ("id", "program_id", "state", "mode", "matched_at", "ended_at")
 SESSION_FIELDS = (
