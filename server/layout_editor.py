@@ -84,9 +84,7 @@ def _refuse_pair_room(info: RoomInfo, what: str) -> None:
 
 
 class LayoutEditor:
-    def __init__(
-        self, db: async_sessionmaker[AsyncSession], office: Office, clock: Clock
-    ) -> None:
+    def __init__(self, db: async_sessionmaker[AsyncSession], office: Office, clock: Clock) -> None:
         self._db = db
         self._office = office
         self._clock = clock
@@ -178,9 +176,12 @@ class LayoutEditor:
             is_owner = principal.user_id in info.owners
             if not is_admin and not (is_owner and changes.only_door()):
                 raise forbidden("only admins edit rooms; owners may change their door")
-            if info.is_pair_room and not (is_owner and changes.only_door()):
-                if not changes.only_geometry():
-                    _refuse_pair_room(info, "open, rename or re-purpose it")
+            if (
+                info.is_pair_room
+                and not (is_owner and changes.only_door())
+                and not changes.only_geometry()
+            ):
+                _refuse_pair_room(info, "open, rename or re-purpose it")
             room = await session.get(Room, room_id)
             floor = await session.get(Floor, info.floor_id)
             assert room is not None and floor is not None
@@ -217,7 +218,9 @@ class LayoutEditor:
                 detail["door"] = changes.door.value
             if changes.kind is not None:
                 detail["kind"] = changes.kind.value
-            await self._audit(session, principal, "room_changed", (TargetKind.ROOM, room_id), detail)
+            await self._audit(
+                session, principal, "room_changed", (TargetKind.ROOM, room_id), detail
+            )
             await session.commit()
             updated = await room_info(session, principal.org_id, room_id)
         await self._office.layout_changed(principal.org_id)

@@ -79,9 +79,7 @@ async def room_info(session: AsyncSession, org_id: int, room_id: int) -> RoomInf
     return _info(room, frozenset(owners), pairs.get(room_id))
 
 
-async def _pair_members(
-    session: AsyncSession, room_ids: list[int]
-) -> dict[int, frozenset[int]]:
+async def _pair_members(session: AsyncSession, room_ids: list[int]) -> dict[int, frozenset[int]]:
     """For each of these rooms that is a mentoring pair's: who may enter it."""
     if not room_ids:
         return {}

@@ -69,7 +69,9 @@ class ProfileBody(Body):
     use_protected: bool | None = None
     shown_to_mentees: (
         list[
-            Literal["skills", "goals", "interests", "languages", "availability", "timezone", "protected"]
+            Literal[
+                "skills", "goals", "interests", "languages", "availability", "timezone", "protected"
+            ]
         ]
         | None
     ) = Field(default=None, max_length=7)

@@ -11,11 +11,11 @@ published (a bucket is too often one person).
 from __future__ import annotations
 
 import statistics
-from datetime import UTC, datetime, timedelta
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, distinct, func, select
+from sqlalchemy import distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.mentoring.tables import (
@@ -109,7 +109,9 @@ async def program_health(
             .where(MentoringSession.pair_id.in_(in_program), Feedback.created_at < until)
         )
     ).all()
-    snapshot = await _published_rating(session, program_id, ratings, until, now, min_group_size)
+    snapshot = await _published_rating(
+        session, program_id, [(a, r) for a, r in ratings], until, now, min_group_size
+    )
     return {
         "program_id": program_id,
         "mentors": int(enrolled.get(EnrolmentRole.MENTOR, 0)),
@@ -137,7 +139,7 @@ async def program_health(
 async def _published_rating(
     session: AsyncSession,
     program_id: int,
-    ratings: Sequence[Row[tuple[int | None, int]]],
+    ratings: Sequence[tuple[int | None, int]],
     until: datetime,
     now: datetime,
     min_group_size: int,

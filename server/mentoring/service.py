@@ -912,7 +912,7 @@ class Mentoring:
                         )
                     )
                 await session.commit()
-            else:
+            elif not apply:
                 await self._looked(
                     session,
                     principal,
@@ -1731,7 +1731,11 @@ class Mentoring:
                 session, program.id, self._clock.now(), self.config.min_group_size
             )
             await self._looked(
-                session, principal, AuditAction.PROGRAM_HEALTH_VIEWED, TargetKind.PROGRAM, program.id
+                session,
+                principal,
+                AuditAction.PROGRAM_HEALTH_VIEWED,
+                TargetKind.PROGRAM,
+                program.id,
             )
             return figures
 
@@ -1802,9 +1806,7 @@ def _enrolment_doc(e: Enrolment, *, profile: bool, for_program: bool = False) ->
             "capacity": e.capacity,
             "protected": dict(e.protected) if e.use_protected or not for_program else {},
             "use_protected": e.use_protected,
-            "shown_to_mentees": list(e.shown_to_mentees)
-            if e.role is EnrolmentRole.MENTOR
-            else [],
+            "shown_to_mentees": list(e.shown_to_mentees) if e.role is EnrolmentRole.MENTOR else [],
         }
     return doc
 

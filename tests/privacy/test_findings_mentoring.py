@@ -22,7 +22,6 @@ from server.mentoring.tables import (
     Enrolment,
     EnrolmentRole,
     EnrolmentState,
-    Feedback,
     MatchMode,
     MentoringSession,
     Pair,
@@ -145,7 +144,15 @@ async def test_finding_2_layout_and_guest_link_changes_are_audited(
         client,
         "POST",
         f"/api/office/floors/{floor['id']}/rooms",
-        {"name": "Deck-name-7Q", "kind": "meeting_room", "x": 0, "y": 0, "w": 4, "h": 4, "capacity": 4},
+        {
+            "name": "Deck-name-7Q",
+            "kind": "meeting_room",
+            "x": 0,
+            "y": 0,
+            "w": 4,
+            "h": 4,
+            "capacity": 4,
+        },
     )
     assert status == 201
     status, _ = await office_call(
