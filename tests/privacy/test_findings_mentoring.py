@@ -518,20 +518,15 @@ async def test_finding_14_manager_reads_audited(client: TestClient[Any, Any], ca
     await api.as_("alice@acme.example")
     await api.call("GET", f"/programs/{pid}/suggestions?mentee_enrolment_id={mentee}")
 
+    reads = ("program.health_viewed", "enrolment.profiles_viewed", "matching.")
     looks = [
-        (e.action, e.actor_id, e.target_kind.value, e.target_id)
+        (e.action.value, e.actor_id, e.target_kind.value, e.target_id)
         for e in await audit_log(client, cast.office.org.id)
-        if e.action
-        in (
-            AuditAction.PROGRAM_HEALTH_VIEWED,
-            AuditAction.ENROLMENTS_VIEWED,
-            AuditAction.SUGGESTIONS_VIEWED,
-            AuditAction.MATCHING_PREVIEWED,
-        )
+        if e.action.value.startswith(reads) and e.action.value != "matching.weights_changed"
     ]
     assert looks == [
-        (AuditAction.PROGRAM_HEALTH_VIEWED, cast.pm.id, "program", pid),
-        (AuditAction.ENROLMENTS_VIEWED, cast.pm.id, "program", pid),
-        (AuditAction.SUGGESTIONS_VIEWED, cast.pm.id, "enrolment", mentee),
-        (AuditAction.MATCHING_PREVIEWED, cast.pm.id, "program", pid),
+        ("program.health_viewed", cast.pm.id, "program", pid),
+        ("enrolment.profiles_viewed", cast.pm.id, "program", pid),
+        ("matching.suggestions_viewed", cast.pm.id, "enrolment", mentee),
+        ("matching.previewed", cast.pm.id, "program", pid),
     ]
