@@ -141,8 +141,9 @@ async function loadPrograms() {
 
 const SHARED = "If you accept, the program's managers see your name in the program, your role and the matching profile below (skills, goals, interests, languages, time zone, weekly hours and, as a mentor, how many mentees you take); each time they look, it is recorded. As a mentor, mentees' suggestions use only the parts you tick under \u201cShown to mentees\u201d (skills and languages to begin with), and never your hours or time zone in detail. Nothing of it is shared before you accept, or if you decline. Notes, goals and feedback in a pairing are only ever seen by the two of you.";
 // What a mentor may let mentees' suggestions use, with the words shown beside each box.
-const SHOWABLE = [["skills", "Skills"], ["languages", "Languages"], ["goals", "Goals"], ["interests", "Interests"],
-  ["availability", "That our weekly hours overlap"], ["timezone", "That our time zones are close"], ["protected", "Optional attributes I opted in"]];
+const SHOWABLE = [["skills", "Show my skills"], ["languages", "Show my languages"], ["goals", "Show my goals"],
+  ["interests", "Show my interests"], ["availability", "Show that our weekly hours overlap"],
+  ["timezone", "Show that our time zones are close"], ["protected", "Show the optional attributes I opted in"]];
 
 async function loadInvitations() {
   const data = await attempt(() => api("GET", `${M}/enrolments`));
