@@ -2,6 +2,8 @@
 
 Open door: walk in. Closed door: knock when someone is inside (an empty room has nobody to
 disturb). Locked: owners and invited people only. Capacity binds everyone, owners included.
+A room reserved for a few people (a mentoring pair's room) admits them and nobody else,
+whatever its door says and whoever invites: the door is the pair's, not a way in for others.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ class Outcome(StrEnum):
     KNOCK = "knock"
     REFUSED_LOCKED = "locked"
     REFUSED_FULL = "full"
+    REFUSED_PRIVATE = "private"  # reserved for other people (a mentoring pair's room)
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,8 @@ class RoomRules:
     capacity: int
     door: DoorState
     owners: frozenset[int] = frozenset()
+    # Only these people may come in (None: anyone the door lets in).
+    reserved_for: frozenset[int] | None = None
 
 
 def decide_entry(
@@ -33,6 +38,8 @@ def decide_entry(
 ) -> Outcome:
     if user_id in occupants:
         return Outcome.ENTER
+    if rules.reserved_for is not None and user_id not in rules.reserved_for:
+        return Outcome.REFUSED_PRIVATE
     if len(occupants) >= rules.capacity:
         return Outcome.REFUSED_FULL
     if invited or user_id in rules.owners:

@@ -182,7 +182,7 @@ def create_app(
             ),
         )
         app[OFFICE] = office
-        app[LAYOUT_EDITOR] = LayoutEditor(app[DB], office)
+        app[LAYOUT_EDITOR] = LayoutEditor(app[DB], office, app[CLOCK])
         writer = MessageWriter(app[DB], app[CLOCK], group_commit=settings.chat_group_commit)
         chat = Chat(
             app[DB],

@@ -2,14 +2,15 @@
 
 The database is the source of truth: a message is acknowledged only once committed, carries
 a per-conversation sequence number, and a client that reconnects asks for everything after
-the last number it saw. Who may read a room's chat is whoever is in the room right now.
+the last number it saw. Who may read a room's chat is whoever is in the room right now; a
+guest reads it only from the moment they were let in (what was said before is the staff's).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -71,6 +72,14 @@ def message_json(m: Message | Stored, sender_name: str | None) -> dict[str, Any]
     }
 
 
+def _admitted_at(entered_at: float | None) -> datetime:
+    """When a guest came into their room; a guest not (or no longer) inside has seen nothing,
+    so an unknown entry time means "from now on" (the far future, no row matches)."""
+    if entered_at is None:
+        return datetime.max.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(entered_at, UTC)
+
+
 def check_body(body: str) -> str:
     if not body.strip():
         raise invalid("a message cannot be empty")
@@ -128,6 +137,17 @@ class Chat:
             raise not_found("no such conversation")
         return conversation
 
+    async def _admitted_since(self, conversation: Conversation, moment: datetime) -> set[int]:
+        """The guests in a room's chat who were let in after ``moment`` (they never saw what
+        was written then, so they get no edit of it either)."""
+        assert conversation.room_id is not None
+        later: set[int] = set()
+        for user_id in await self._office.occupants(conversation.org_id, conversation.room_id):
+            person = await self._office.person(conversation.org_id, user_id)
+            if person is not None and person.guest and _admitted_at(person.entered_at) > moment:
+                later.add(user_id)
+        return later
+
     async def _audience(self, session: AsyncSession, conversation: Conversation) -> set[int]:
         if conversation.kind is ConversationKind.ROOM:
             assert conversation.room_id is not None
@@ -147,6 +167,7 @@ class Chat:
         person = await self._office.person(principal.org_id, principal.user_id)
         if person is None or person.room_id != room_id:
             raise forbidden("walk into the room to read and write its chat")
+        since = _admitted_at(person.entered_at) if principal.is_guest else None
         async with self._db() as session:
             conversation = await session.scalar(
                 select(Conversation).where(Conversation.room_id == room_id)
@@ -167,7 +188,7 @@ class Chat:
                         select(Conversation).where(Conversation.room_id == room_id)
                     )
                     assert conversation is not None
-            messages = await self._page(session, conversation.id, None, ROOM_HISTORY)
+            messages = await self._page(session, conversation.id, None, ROOM_HISTORY, since)
             return {
                 "conversation": await self._describe(session, principal, conversation),
                 "messages": messages,
@@ -323,18 +344,34 @@ class Chat:
     ) -> dict[str, Any]:
         async with self._db() as session:
             await self._open(session, principal, conversation_id)
-            messages = await self._page(session, conversation_id, before_seq, limit + 1)
+            since = await self._guest_since(principal)
+            messages = await self._page(session, conversation_id, before_seq, limit + 1, since)
         has_more = len(messages) > limit
         return {"messages": messages[-limit:] if has_more else messages, "has_more": has_more}
 
+    async def _guest_since(self, principal: Principal) -> datetime | None:
+        """A guest's admission into their room (None for members: they read all history).
+        ``_open`` has just checked that a guest is in the room."""
+        if not principal.is_guest:
+            return None
+        person = await self._office.person(principal.org_id, principal.user_id)
+        return _admitted_at(person.entered_at if person else None)
+
     async def _page(
-        self, session: AsyncSession, conversation_id: int, before_seq: int | None, limit: int
+        self,
+        session: AsyncSession,
+        conversation_id: int,
+        before_seq: int | None,
+        limit: int,
+        since: datetime | None = None,
     ) -> list[dict[str, Any]]:
         query = (
             select(Message, User.display_name)
             .outerjoin(User, User.id == Message.sender_id)
             .where(Message.conversation_id == conversation_id)
         )
+        if since is not None:
+            query = query.where(Message.created_at >= since)
         if before_seq is not None:
             query = query.where(Message.seq < before_seq)
         rows = (await session.execute(query.order_by(Message.seq.desc()).limit(limit))).all()
@@ -354,13 +391,17 @@ class Chat:
                         {"conversation_id": conversation_id, "error": error.as_payload()}
                     )
                     continue
+                query = (
+                    select(Message, User.display_name)
+                    .outerjoin(User, User.id == Message.sender_id)
+                    .where(Message.conversation_id == conversation_id, Message.seq > after_seq)
+                )
+                since = await self._guest_since(principal)
+                if since is not None:
+                    query = query.where(Message.created_at >= since)
                 rows = (
                     await session.execute(
-                        select(Message, User.display_name)
-                        .outerjoin(User, User.id == Message.sender_id)
-                        .where(Message.conversation_id == conversation_id, Message.seq > after_seq)
-                        .order_by(Message.seq)
-                        .limit(self._config.replay_limit + 1)
+                        query.order_by(Message.seq).limit(self._config.replay_limit + 1)
                     )
                 ).all()
                 resync = len(rows) > self._config.replay_limit
@@ -433,6 +474,8 @@ class Chat:
             await session.commit()
             result = message_json(message, principal.display_name)
             audience = await self._audience(session, conversation)
+            if conversation.kind is ConversationKind.ROOM:
+                audience -= await self._admitted_since(conversation, message.created_at)
         await self._broadcaster.to_users(audience, "chat:updated", result)
         return result
 

@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from server import accounts, invites
 from server.analytics.metrics import Metric
 from server.analytics.record import Subject, record
+from server.audit.actions import AuditAction, TargetKind
+from server.audit.log import append
 from server.auth import Authenticator, SignedIn
 from server.broadcast import Broadcaster
 from server.clock import Clock
@@ -66,13 +68,16 @@ class Guests:
 
     # -- links ------------------------------------------------------------------------------
 
-    async def _may_host(self, principal: Principal, room_id: int) -> None:
+    async def _may_host(self, principal: Principal, room_id: int, *, new: bool = False) -> None:
         if principal.is_guest:
             raise forbidden("guests cannot invite")
         async with self._db() as session:
             room = await room_info(session, principal.org_id, room_id)
         if room is None:
             raise not_found("no such room")
+        if new and room.is_pair_room:
+            # Nobody but the pair enters a pair's room: a link would only be a way around it.
+            raise forbidden("a mentoring pair's room takes no guests")
         if principal.has_role(Role.ORG_ADMIN) or principal.user_id in room.owners:
             return
         person = await self._office.person(principal.org_id, principal.user_id)
@@ -82,25 +87,41 @@ class Guests:
     async def create_link(
         self, principal: Principal, room_id: int, terms: LinkTerms
     ) -> dict[str, Any]:
-        await self._may_host(principal, room_id)
+        await self._may_host(principal, room_id, new=True)
+        now = self._clock.now()
         async with self._db() as session:
             token = await invites.create_link(
                 session,
                 self._settings.secret_key,
                 room_id=room_id,
                 created_by=principal.user_id,
-                now=self._clock.now(),
+                now=now,
                 valid_for=terms.valid_for,
                 max_uses=terms.max_uses,
                 requires_admission=terms.requires_admission,
             )
-            await session.commit()
             link = await session.scalar(
                 select(RoomInvite).where(
                     RoomInvite.token_hash == invites.token_hash(self._settings.secret_key, token)
                 )
             )
             assert link is not None
+            await append(
+                session,
+                org_id=principal.org_id,
+                actor_id=principal.user_id,
+                action=AuditAction.GUEST_LINK_CREATED,
+                at=now,
+                target_kind=TargetKind.GUEST_LINK,
+                target_id=link.id,
+                detail={
+                    "room_id": room_id,
+                    "valid_minutes": int(terms.valid_for.total_seconds() // 60),
+                    "max_uses": terms.max_uses,
+                    "requires_admission": terms.requires_admission,
+                },
+            )
+            await session.commit()
             log.info("guests.link_created", extra={"room_id": room_id, "link_id": link.id})
             return {
                 **self._describe(link),
@@ -148,11 +169,20 @@ class Guests:
             if link is None or link.org_id != principal.org_id:
                 raise not_found("no such guest link")
         await self._may_host(principal, link.room_id)
+        now = self._clock.now()
         async with self._db() as session:
             await session.execute(
-                update(RoomInvite)
-                .where(RoomInvite.id == link_id)
-                .values(revoked_at=self._clock.now())
+                update(RoomInvite).where(RoomInvite.id == link_id).values(revoked_at=now)
+            )
+            await append(
+                session,
+                org_id=principal.org_id,
+                actor_id=principal.user_id,
+                action=AuditAction.GUEST_LINK_REVOKED,
+                at=now,
+                target_kind=TargetKind.GUEST_LINK,
+                target_id=link_id,
+                detail={"room_id": link.room_id},
             )
             await session.commit()
         log.info("guests.link_revoked", extra={"link_id": link_id})

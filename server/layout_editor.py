@@ -2,7 +2,13 @@
 owners; owners may open, close or lock their own room's door.
 
 Every edit is checked against the whole floor (``rooms.layout`` refuses overlaps and rooms
-off the floor), committed, then shown to everyone in the organization.
+off the floor), written to the audit log (ids and field names, never names), committed, then
+shown to everyone in the organization.
+
+A mentoring pair's room belongs to the pair: an admin may move or resize it, or archive it,
+but not open its door, rename it, change its kind or capacity, or give it other owners — each
+would be a way into the pair's conversation. The pair (its owners) may set their own door;
+``rooms.occupancy`` keeps everyone else out whatever the door says.
 """
 
 from __future__ import annotations
@@ -15,11 +21,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rooms.layout import DoorState, FloorPlan, LayoutError, Rect, RoomKind, RoomPlan
+from server.audit.actions import AuditAction, TargetKind
+from server.audit.log import Detail, append
+from server.clock import Clock
 from server.db.models import Floor, Room, RoomOwner, User
 from server.errors import conflict, forbidden, invalid, not_found
 from server.floorplans import room_row
 from server.identity import Principal, Role
-from server.layout_store import room_info
+from server.layout_store import RoomInfo, room_info
 from server.office import Office
 
 T = TypeVar("T")
@@ -53,16 +62,52 @@ class RoomChanges:
             getattr(self, f) is None for f in ("name", "kind", "x", "y", "w", "h", "capacity")
         )
 
+    def only_geometry(self) -> bool:
+        return all(getattr(self, f) is None for f in ("name", "kind", "capacity", "door"))
+
+    def fields(self) -> list[str]:
+        return [
+            f
+            for f in ("name", "kind", "x", "y", "w", "h", "capacity", "door")
+            if getattr(self, f) is not None
+        ]
+
 
 def _require_admin(principal: Principal) -> None:
     if not principal.has_role(Role.ORG_ADMIN):
         raise forbidden("only organization admins edit the floor plan")
 
 
+def _refuse_pair_room(info: RoomInfo, what: str) -> None:
+    if info.is_pair_room:
+        raise forbidden(f"a mentoring pair's room belongs to the pair: admins cannot {what}")
+
+
 class LayoutEditor:
-    def __init__(self, db: async_sessionmaker[AsyncSession], office: Office) -> None:
+    def __init__(self, db: async_sessionmaker[AsyncSession], office: Office, clock: Clock) -> None:
         self._db = db
         self._office = office
+        self._clock = clock
+
+    async def _audit(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        op: str,
+        target: tuple[TargetKind, int],
+        detail: Detail | None = None,
+    ) -> None:
+        """``layout.changed``: what was done to which floor or room, by ids only."""
+        await append(
+            session,
+            org_id=principal.org_id,
+            actor_id=principal.user_id,
+            action=AuditAction.LAYOUT_CHANGED,
+            at=self._clock.now(),
+            target_kind=target[0],
+            target_id=target[1],
+            detail={"op": op, **(detail or {})},
+        )
 
     async def add_floor(
         self, principal: Principal, name: str, width: int, height: int
@@ -87,6 +132,8 @@ class LayoutEditor:
                 height=plan.height,
             )
             session.add(floor)
+            await session.flush()
+            await self._audit(session, principal, "floor_added", (TargetKind.FLOOR, floor.id))
             await session.commit()
         await self._office.layout_changed(principal.org_id)
         return {"id": floor.id, "name": floor.name, "width": floor.width, "height": floor.height}
@@ -104,11 +151,19 @@ class LayoutEditor:
             _checked(lambda: FloorPlan(floor.name, floor.width, floor.height, (*others, plan)))
             room = room_row(principal.org_id, floor.id, plan)
             session.add(room)
+            await session.flush()
+            await self._audit(
+                session,
+                principal,
+                "room_added",
+                (TargetKind.ROOM, room.id),
+                {"floor_id": floor.id, "kind": plan.kind.value, "door": plan.door.value},
+            )
             await session.commit()
             info = await room_info(session, principal.org_id, room.id)
         await self._office.layout_changed(principal.org_id)
         assert info is not None
-        return info.public()
+        return info.public(principal.user_id)
 
     async def change_room(
         self, principal: Principal, room_id: int, changes: RoomChanges
@@ -118,8 +173,15 @@ class LayoutEditor:
             if info is None:
                 raise not_found("no such room")
             is_admin = principal.has_role(Role.ORG_ADMIN)
-            if not is_admin and not (principal.user_id in info.owners and changes.only_door()):
+            is_owner = principal.user_id in info.owners
+            if not is_admin and not (is_owner and changes.only_door()):
                 raise forbidden("only admins edit rooms; owners may change their door")
+            if (
+                info.is_pair_room
+                and not (is_owner and changes.only_door())
+                and not changes.only_geometry()
+            ):
+                _refuse_pair_room(info, "open, rename or re-purpose it")
             room = await session.get(Room, room_id)
             floor = await session.get(Floor, info.floor_id)
             assert room is not None and floor is not None
@@ -151,11 +213,19 @@ class LayoutEditor:
                 plan.door,
             )
             room.x, room.y, room.w, room.h = plan.rect.x, plan.rect.y, plan.rect.w, plan.rect.h
+            detail: dict[str, str | bool] = {"fields": ".".join(changes.fields())}
+            if changes.door is not None:
+                detail["door"] = changes.door.value
+            if changes.kind is not None:
+                detail["kind"] = changes.kind.value
+            await self._audit(
+                session, principal, "room_changed", (TargetKind.ROOM, room_id), detail
+            )
             await session.commit()
             updated = await room_info(session, principal.org_id, room_id)
         await self._office.layout_changed(principal.org_id)
         assert updated is not None
-        return updated.public()
+        return updated.public(principal.user_id)
 
     async def archive_room(self, principal: Principal, room_id: int) -> None:
         _require_admin(principal)
@@ -166,6 +236,7 @@ class LayoutEditor:
             if room is None or room.org_id != principal.org_id or room.archived:
                 raise not_found("no such room")
             room.archived = True
+            await self._audit(session, principal, "room_archived", (TargetKind.ROOM, room_id))
             await session.commit()
         await self._office.layout_changed(principal.org_id)
 
@@ -174,8 +245,10 @@ class LayoutEditor:
     ) -> dict[str, Any]:
         _require_admin(principal)
         async with self._db() as session:
-            if await room_info(session, principal.org_id, room_id) is None:
+            current = await room_info(session, principal.org_id, room_id)
+            if current is None:
                 raise not_found("no such room")
+            _refuse_pair_room(current, "change who owns it")
             members = set(
                 (
                     await session.scalars(
@@ -194,11 +267,18 @@ class LayoutEditor:
             await session.flush()
             for user_id in sorted(members):
                 session.add(RoomOwner(room_id=room_id, user_id=user_id))
+            await self._audit(
+                session,
+                principal,
+                "owners_set",
+                (TargetKind.ROOM, room_id),
+                {"owners": sorted(members)},
+            )
             await session.commit()
             info = await room_info(session, principal.org_id, room_id)
         await self._office.layout_changed(principal.org_id)
         assert info is not None
-        return info.public()
+        return info.public(principal.user_id)
 
     async def _floor(self, session: AsyncSession, principal: Principal, floor_id: int) -> Floor:
         floor = await session.get(Floor, floor_id)

@@ -240,6 +240,9 @@ class Office:
         if principal.is_guest and room_id != principal.guest_room_id:
             raise forbidden("guests may only enter the room they were invited to")
         room = await self._room(principal.org_id, room_id)
+        reserved = room.rules.reserved_for
+        if reserved is not None and principal.user_id not in reserved:
+            raise forbidden(_PAIR_ROOM)  # not even a knock: nobody inside may let others in
         if principal.is_guest and principal.guest_needs_admission:
             person = await self.person(principal.org_id, principal.user_id)
             outcome = Outcome.ENTER if person and person.room_id == room_id else Outcome.KNOCK
@@ -330,6 +333,8 @@ class Office:
                     raise conflict(f"{room.name} is full")
                 if outcome is Outcome.REFUSED_LOCKED:
                     raise forbidden(f"{room.name} is locked")
+                if outcome is Outcome.REFUSED_PRIVATE:
+                    raise forbidden(_PAIR_ROOM)
                 if outcome is Outcome.KNOCK:
                     return docs, (outcome, None)
                 occupants[person.user_id] = now
@@ -401,6 +406,9 @@ class Office:
             raise conflict(f"{target.display_name} is already here")
         if target.status is Status.DO_NOT_DISTURB:
             raise conflict(f"{target.display_name} does not want to be disturbed")
+        reserved = (await self._room(principal.org_id, host.room_id)).rules.reserved_for
+        if reserved is not None and user_id not in reserved:
+            raise forbidden(_PAIR_ROOM)
         now = self._now()
         request = Request(
             secrets.token_urlsafe(12),
@@ -763,7 +771,7 @@ class Office:
         return {
             "me": principal.user_id,
             "floors": floors,
-            "rooms": [r.public() for r in rooms],
+            "rooms": [r.public(principal.user_id) for r in rooms],
             "people": people,
             "settings": {
                 "idle_after_seconds": self._config.idle_after_seconds,
@@ -811,7 +819,8 @@ class Office:
         return by_id
 
     async def layout_changed(self, org_id: int) -> None:
-        """After a committed layout edit: drop the cache and show everyone the new plan."""
+        """After a committed layout edit: drop the cache and show everyone the new plan (as
+        everyone may see it: without the owners of pair rooms)."""
         self._layout_cache.pop(org_id, None)
         async with self._db() as session:
             floors, rooms = await org_layout(session, org_id)
@@ -876,6 +885,9 @@ class Office:
                 )
             await record_events(session, events)  # one statement however full the room was
             await session.commit()
+
+
+_PAIR_ROOM = "this is a mentoring pair's room: only the pair goes in"
 
 
 def _request_of(doc: Doc) -> Request:

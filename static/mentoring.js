@@ -139,7 +139,11 @@ async function loadPrograms() {
 
 // -- invitations --------------------------------------------------------------------------
 
-const SHARED = "If you accept, the program's managers see your name in the program, your role and the matching profile below (skills, goals, interests, languages, time zone, weekly hours and, as a mentor, how many mentees you take). Nothing of it is shared before you accept, or if you decline. Notes, goals and feedback in a pairing are only ever seen by the two of you.";
+const SHARED = "If you accept, the program's managers see your name in the program, your role and the matching profile below (skills, goals, interests, languages, time zone, weekly hours and, as a mentor, how many mentees you take); each time they look, it is recorded. As a mentor, mentees' suggestions use only the parts you tick under \u201cShown to mentees\u201d (skills and languages to begin with), and never your hours or time zone in detail. Nothing of it is shared before you accept, or if you decline. Notes, goals and feedback in a pairing are only ever seen by the two of you.";
+// What a mentor may let mentees' suggestions use, with the words shown beside each box.
+const SHOWABLE = [["skills", "Show my skills"], ["languages", "Show my languages"], ["goals", "Show my goals"],
+  ["interests", "Show my interests"], ["availability", "Show that our weekly hours overlap"],
+  ["timezone", "Show that our time zones are close"], ["protected", "Show the optional attributes I opted in"]];
 
 async function loadInvitations() {
   const data = await attempt(() => api("GET", `${M}/enrolments`));
@@ -159,6 +163,14 @@ function buildInvitation(e) {
     timezone: el("input", { value: profile.timezone, maxlength: "64" }),
   };
   const capacity = el("input", { type: "number", min: "0", max: "20", value: String(profile.capacity) });
+  const shownBoxes = SHOWABLE.map(([key, label]) => {
+    const box = el("input", { type: "checkbox", value: key });
+    box.checked = (profile.shown_to_mentees || []).includes(key);
+    return el("label", { class: "check" }, box, ` ${label}`);
+  });
+  const shownToMentees = e.role === "mentor"
+    ? el("fieldset", { class: "shown" }, el("legend", {}, "Shown to mentees in their suggestions"), ...shownBoxes)
+    : null;
   const form = onSubmit(el("form", { class: "profile", autocomplete: "off" },
     field("Skills (comma-separated)", inputs.skills),
     field("Goals", inputs.goals),
@@ -166,13 +178,17 @@ function buildInvitation(e) {
     field("Languages", inputs.languages),
     field("Time zone (e.g. Europe/Berlin)", inputs.timezone),
     e.role === "mentor" ? field("Mentees I can take", capacity) : null,
+    shownToMentees,
     el("button", { type: "submit", class: "secondary" }, "Save my profile")), async () => {
     const body = {
       skills: tags(inputs.skills.value), goals: tags(inputs.goals.value),
       interests: tags(inputs.interests.value), languages: tags(inputs.languages.value),
       timezone: inputs.timezone.value.trim() || "UTC",
     };
-    if (e.role === "mentor") body.capacity = Number(capacity.value);
+    if (e.role === "mentor") {
+      body.capacity = Number(capacity.value);
+      body.shown_to_mentees = shownBoxes.map((l) => l.querySelector("input")).filter((b) => b.checked).map((b) => b.value);
+    }
     await attempt(() => api("PATCH", `${M}/enrolments/${e.id}/profile`, body), "Profile saved");
   });
   const answer = async (accept) => {
@@ -580,7 +596,7 @@ function showHealth(h) {
   const minutes = (s) => (s === null ? "—" : `${Math.round(s / 60)} min`);
   const rating = h.rating.suppressed
     ? "hidden until more people have rated"
-    : `${h.rating.average} of 5 from ${h.rating.people} people`;
+    : `${h.rating.average} of 5 from ${h.rating.people} people (weeks up to ${day(h.rating.as_of)})`;
   const rows = [
     ["Mentors", h.mentors], ["Mentees", h.mentees], ["Open invitations", h.invitations_open],
     ["Pairs matched", h.pairs_matched], ["Pairs ended", h.pairs_ended],
@@ -588,7 +604,7 @@ function showHealth(h) {
     ["Sessions scheduled", h.sessions_scheduled], ["Sessions held", h.sessions_held],
     ["Median session length", minutes(h.median_session_seconds)],
     ["Goals open", h.goals_open], ["Goals completed", h.goals_completed],
-    ["Feedback given", h.feedback_given], ["Rating", rating],
+    ["Feedback given (weeks that have ended)", h.feedback_given], ["Rating", rating],
   ];
   $("health").replaceChildren(...rows.map(([name, value]) =>
     el("tr", {}, el("th", { scope: "row" }, name), el("td", {}, String(value)))));

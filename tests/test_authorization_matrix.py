@@ -670,10 +670,8 @@ MENTORING_HTTP: dict[tuple[str, str], Cell] = {
     ("POST", f"{M}/sessions/{{session_id:\\d+}}/feedback"): Cell(
         mentoring(201, THE_PAIR), _past_meeting
     ),
-    # Managers learn only who gave feedback.
-    ("GET", f"{M}/sessions/{{session_id:\\d+}}/feedback"): Cell(
-        mentoring(200, (*MANAGERS, "member")), MEETING
-    ),
+    # Feedback is the pair's: managers learn not even who gave it (ratings: program health).
+    ("GET", f"{M}/sessions/{{session_id:\\d+}}/feedback"): Cell(mentoring(200, THE_PAIR), MEETING),
     # The feed's secret token is the credential: no session needed.
     ("GET", f"{M}/calendar/{{token}}"): Cell(expect(200, EVERYONE, anonymous=200), _feed_token),
 }

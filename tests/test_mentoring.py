@@ -226,7 +226,10 @@ async def test_a_profile_reaches_the_program_only_after_the_person_accepts(
     assert await audit_actions(client, office.org.id) == [
         AuditAction.PROGRAM_CREATED,
         AuditAction.ENROLMENT_INVITED,
+        AuditAction.ENROLMENTS_VIEWED,  # each look at the enrolments is recorded
+        AuditAction.ENROLMENTS_VIEWED,
         AuditAction.ENROLMENT_INVITED,
+        AuditAction.ENROLMENTS_VIEWED,
     ]
 
 
@@ -250,7 +253,13 @@ async def test_suggestions_with_reasons_mentee_pick_capacity_and_the_pair_room(
         pid,
         office.bob,
         "mentor",
-        {**MENTEE, "skills": ["python", "sql", "testing", "go"], "capacity": 1},
+        {
+            **MENTEE,
+            "skills": ["python", "sql", "testing", "go"],
+            "capacity": 1,
+            # Bob lets mentees' suggestions use all of his profile (in coarse terms).
+            "shown_to_mentees": ["skills", "goals", "languages", "availability", "timezone"],
+        },
     )
     carol = await enrol(
         api, pid, cast.carol, "mentor", {"skills": ["python"], "languages": ["German"]}
@@ -267,8 +276,8 @@ async def test_suggestions_with_reasons_mentee_pick_capacity_and_the_pair_room(
         "shares 3 skills: python, sql, testing",
         "1 common goal: leadership",
         "speaks English",
-        "overlapping hours: 5/week",
-        "same time zone",
+        "your weekly hours overlap",  # a mentee learns that, not when
+        "a similar time zone",
     ]
     assert best["score"] == 16.0 and best["score"] > second["score"]
     # Another mentee's suggestions are not Alice's to see.
@@ -307,8 +316,14 @@ async def test_suggestions_with_reasons_mentee_pick_capacity_and_the_pair_room(
     rooms = {r["id"]: r for r in layout["rooms"]}
     room = rooms[pair["room_id"]]
     assert room["kind"] == "mentoring_room" and room["door"] == "locked"
-    assert room["owners"] == sorted([office.alice.id, office.bob.id])
-    assert rooms[made["room_id"]]["owners"] == sorted([cast.carol.id, cast.dan.id])
+    # Who owns a pair's room is the pairing: shown to the pair only (not to the manager).
+    assert room["owners"] == [] and rooms[made["room_id"]]["owners"] == []
+    await api.as_("alice@acme.example")
+    layout = await (await client.get("/api/office/layout")).json()
+    rooms = {r["id"]: r for r in layout["rooms"]}
+    assert rooms[pair["room_id"]]["owners"] == sorted([office.alice.id, office.bob.id])
+    assert rooms[made["room_id"]]["owners"] == []
+    await api.as_("pm@acme.example")
 
     # A manager ends a pair: audited, room closed, people told.
     await api.call("DELETE", f"/pairs/{made['id']}", status=204)
@@ -644,10 +659,11 @@ async def test_feedback_is_for_the_pair_and_managers_see_only_aggregates(
         ("mentor", 5, ""),
     }
 
+    clock.advance(7 * 86400)  # health counts feedback of weeks that have ended
     for email in ("pm@acme.example", "admin@acme.example"):
         await api.as_(email)
-        managed = await api.call("GET", f"/sessions/{sid}/feedback")
-        assert managed == {"given_by": ["mentee", "mentor"]}
+        # Not even who gave feedback: that is the pair's.
+        assert await api.status("GET", f"/sessions/{sid}/feedback") == 403
         health = await api.call("GET", f"/programs/{pid}/health")
         assert health["feedback_given"] == 2
         # Two raters are fewer than the minimum group size: no rating is shown.
@@ -655,7 +671,7 @@ async def test_feedback_is_for_the_pair_and_managers_see_only_aggregates(
             "suppressed": True,
             "people": None,
             "average": None,
-            "distribution": None,
+            "as_of": None,
         }
         assert "feedback-text" not in str(health)
     await api.as_("carol@acme.example")
@@ -726,9 +742,9 @@ async def test_a_canary_written_by_the_pair_never_reaches_managers_analytics_aud
             f"/programs/{pid}/pairs",
             f"/programs/{pid}/health",
             f"/pairs/{pair_id}",
-            f"/sessions/{sid}/feedback",
         ):
             seen.append(await api.call("GET", path))
+        seen.append(await api.call("GET", f"/sessions/{sid}/feedback", status=403))
     assert canary not in str(seen)
     async with client.app[DB]() as session:
         rows = (await session.scalars(select(AnalyticsEvent))).all()
@@ -758,12 +774,16 @@ async def test_withdrawing_ends_the_pair_and_rating_aggregates_show_from_the_min
     await api.as_("bob@acme.example")
     await api.call("POST", f"/sessions/{made['id']}/feedback", {"rating": 5}, 201)
     await api.as_("pm@acme.example")
+    # Not while the week is still open: nothing moves with each new feedback.
+    assert (await api.call("GET", f"/programs/{pid}/health"))["rating"]["suppressed"] is True
+    clock.advance(7 * 86400)
+    await api.as_("pm@acme.example")
     health = await api.call("GET", f"/programs/{pid}/health")
     assert health["rating"] == {
         "suppressed": False,
         "people": 2,
         "average": 4.5,
-        "distribution": {"1": 0, "2": 0, "3": 0, "4": 1, "5": 1},
+        "as_of": health["feedback_until"],
     }
 
     # Alice leaves the program herself: her pair ends and the program is told so.
@@ -775,7 +795,11 @@ async def test_withdrawing_ends_the_pair_and_rating_aggregates_show_from_the_min
     health = await api.call("GET", f"/programs/{pid}/health")
     assert health["pairs_matched"] == 0 and health["pairs_ended"] == 1 and health["mentees"] == 0
     actions = await audit_actions(client, cast.office.org.id)
-    assert actions[-2:] == [AuditAction.MATCH_ENDED, AuditAction.ENROLMENT_REMOVED]
+    assert actions[-3:] == [
+        AuditAction.MATCH_ENDED,
+        AuditAction.ENROLMENT_REMOVED,
+        AuditAction.PROGRAM_HEALTH_VIEWED,
+    ]
 
 
 async def test_protected_attributes_are_shared_and_used_only_after_opting_in(
@@ -784,7 +808,12 @@ async def test_protected_attributes_are_shared_and_used_only_after_opting_in(
     api = Api(client)
     pid = await new_program(api, protected=10, skills=0, goals=0, languages=0, timezone=0)
     mentor = await enrol(
-        api, pid, cast.office.bob, "mentor", {"protected": {"gender": "f"}, "use_protected": True}
+        api,
+        pid,
+        cast.office.bob,
+        "mentor",
+        # Bob uses it in matching and lets mentees' suggestions say so.
+        {"protected": {"gender": "f"}, "use_protected": True, "shown_to_mentees": ["protected"]},
     )
     mentee = await enrol(api, pid, cast.office.alice, "mentee", {"protected": {"gender": "f"}})
     await api.as_("pm@acme.example")

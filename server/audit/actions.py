@@ -33,6 +33,12 @@ class AuditAction(StrEnum):
     MATCH_ENDED = "match.ended"
     MATCHING_RUN = "matching.run"
     WEIGHTS_CHANGED = "matching.weights_changed"
+    # A program manager (or admin) looked: what they read is metadata about people, so each
+    # look is recorded like a dashboard view (ids only).
+    PROGRAM_HEALTH_VIEWED = "program.health_viewed"
+    ENROLMENTS_VIEWED = "enrolment.profiles_viewed"
+    SUGGESTIONS_VIEWED = "matching.suggestions_viewed"
+    MATCHING_PREVIEWED = "matching.previewed"
     # Analytics
     DASHBOARD_VIEWED = "dashboard.viewed"
     DASHBOARD_EXPORTED = "dashboard.exported"
@@ -43,6 +49,7 @@ class TargetKind(StrEnum):
     ORGANIZATION = "organization"
     UNIT = "unit"
     GROUP = "group"
+    FLOOR = "floor"
     ROOM = "room"
     GUEST_LINK = "guest_link"
     PROGRAM = "program"

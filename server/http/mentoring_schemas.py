@@ -67,6 +67,14 @@ class ProfileBody(Body):
     capacity: Annotated[int, Field(ge=0, le=20)] | None = None
     protected: dict[Literal["gender"], Annotated[str, Field(max_length=40)]] | None = None
     use_protected: bool | None = None
+    shown_to_mentees: (
+        list[
+            Literal[
+                "skills", "goals", "interests", "languages", "availability", "timezone", "protected"
+            ]
+        ]
+        | None
+    ) = Field(default=None, max_length=7)
 
 
 class MatchBody(Body):

@@ -20,7 +20,9 @@ async def layout(request: web.Request) -> web.Response:
         raise forbidden("guests see only the room they were invited to")
     async with request.app[DB]() as session:
         floors, rooms = await org_layout(session, principal.org_id)
-    return web.json_response({"floors": floors, "rooms": [r.public() for r in rooms]})
+    return web.json_response(
+        {"floors": floors, "rooms": [r.public(principal.user_id) for r in rooms]}
+    )
 
 
 async def add_floor(request: web.Request) -> web.Response:

@@ -145,7 +145,7 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         "GET",
         f"{P}/enrolments",
         mentoring_views.program_enrolments,
-        "Everyone invited; profiles only of those who accepted (managers)",
+        "Everyone invited; profiles only of those who accepted (managers; each look audited)",
     ),
     _mentoring(
         "GET", "/enrolments", mentoring_views.my_enrolments, "My invitations and enrolments"
@@ -162,7 +162,8 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         "PATCH",
         "/enrolments/{enrolment_id:\\d+}/profile",
         mentoring_views.profile,
-        "Edit my profile: skills, goals, interests, languages, time zone, hours, capacity",
+        "Edit my profile: skills, goals, interests, languages, time zone, hours, capacity, "
+        "and (mentors) which parts mentees' suggestions may use",
         ms.ProfileBody,
         conflict="the enrolment has ended",
     ),
@@ -178,7 +179,9 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         "GET",
         f"{P}/suggestions",
         mentoring_views.suggestions,
-        "Ranked mentors for a mentee (?mentee_enrolment_id=) with score parts and reasons",
+        "Ranked mentors for a mentee (?mentee_enrolment_id=) with score parts and reasons; "
+        "the mentee's own view uses only what mentors show, in coarse terms; managers see "
+        "everything (each look audited)",
         query=ms.SuggestionsQuery,
     ),
     _mentoring(
@@ -204,7 +207,7 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         f"{P}/assign",
         mentoring_views.assign,
         "Whole-program optimal assignment within capacity (greedy total beside it); "
-        "apply=true makes the pairs",
+        "apply=true makes the pairs (audited, and so is each preview)",
         ms.AssignBody,
     ),
     _mentoring("GET", f"{P}/pairs", mentoring_views.program_pairs, "A program's pairs (managers)"),
@@ -212,7 +215,8 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         "GET",
         f"{P}/health",
         mentoring_views.health,
-        "Program health: content-free counts, medians, suppressed small aggregates",
+        "Program health: content-free counts, medians; feedback of closed weeks only and a "
+        "rating published anew only after enough new raters (each look audited)",
     ),
     _mentoring("GET", "/pairs", mentoring_views.my_pairs, "My pairs"),
     _mentoring(
@@ -335,7 +339,7 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         "GET",
         "/sessions/{session_id:\\d+}/feedback",
         mentoring_views.feedback,
-        "Feedback on a session (the pair); managers see only who gave it",
+        "Feedback on a session: the pair only (managers see ratings only in program health)",
     ),
     Route(
         "GET",
@@ -455,7 +459,7 @@ ROUTES: tuple[Route, ...] = (
         "GET",
         "/api/office/layout",
         office_views.layout,
-        "The organization's floors and rooms",
+        "The organization's floors and rooms (a pair room's owners only to the pair)",
         "office",
         responses={200: "the floor plan", 401: "not signed in"},
         response_schema="Layout",
@@ -465,7 +469,7 @@ ROUTES: tuple[Route, ...] = (
         "POST",
         "/api/office/floors",
         office_views.add_floor,
-        "Add a floor (organization admins)",
+        "Add a floor (organization admins; audited)",
         "office",
         body=NewFloorBody,
         responses={
@@ -481,7 +485,7 @@ ROUTES: tuple[Route, ...] = (
         "POST",
         "/api/office/floors/{floor_id:\\d+}/rooms",
         office_views.add_room,
-        "Add a room to a floor (organization admins)",
+        "Add a room to a floor (organization admins; audited)",
         "office",
         body=NewRoomBody,
         responses={
@@ -498,7 +502,8 @@ ROUTES: tuple[Route, ...] = (
         "PATCH",
         "/api/office/rooms/{room_id:\\d+}",
         office_views.change_room,
-        "Change a room (admins); owners may change only its door",
+        "Change a room (admins; audited); owners may change only its door; a mentoring "
+        "pair's room: admins may only move or resize it",
         "office",
         body=RoomChangesBody,
         responses={
@@ -515,7 +520,7 @@ ROUTES: tuple[Route, ...] = (
         "DELETE",
         "/api/office/rooms/{room_id:\\d+}",
         office_views.remove_room,
-        "Remove an empty room (organization admins)",
+        "Remove an empty room, a pair's room included (organization admins; audited)",
         "office",
         responses={
             204: "removed",
@@ -530,14 +535,14 @@ ROUTES: tuple[Route, ...] = (
         "PUT",
         "/api/office/rooms/{room_id:\\d+}/owners",
         office_views.set_owners,
-        "Set a room's owners (organization admins)",
+        "Set a room's owners (organization admins; audited); not a mentoring pair's room",
         "office",
         body=OwnersBody,
         responses={
             200: "the room with its owners",
             400: "malformed body or an owner outside the organization",
             401: "not signed in",
-            403: "not an organization admin, or missing CSRF token",
+            403: "not an organization admin, a mentoring pair's room, or missing CSRF token",
             404: "no such room",
         },
         response_schema="Room",
@@ -577,14 +582,16 @@ ROUTES: tuple[Route, ...] = (
         "POST",
         "/api/office/rooms/{room_id:\\d+}/guest-links",
         guest_views.create_link,
-        "Create a guest link to a room (people in it, its owners, admins); the token is shown once",
+        "Create a guest link to a room (people in it, its owners, admins; audited); the token "
+        "is shown once; never to a mentoring pair's room",
         "guests",
         body=GuestLinkBody,
         responses={
             201: "the link, with its token and URL",
             400: "malformed body",
             401: "not signed in",
-            403: "not in the room, not its owner nor an admin, or missing CSRF token",
+            403: "not in the room, not its owner nor an admin, a mentoring pair's room, or "
+            "missing CSRF token",
             404: "no such room",
         },
         response_schema="GuestLinkCreated",
@@ -604,7 +611,7 @@ ROUTES: tuple[Route, ...] = (
         "DELETE",
         "/api/office/guest-links/{link_id:\\d+}",
         guest_views.revoke_link,
-        "Revoke a guest link; its guests are disconnected at once",
+        "Revoke a guest link (audited); its guests are disconnected at once",
         "guests",
         responses={204: "revoked", 401: "not signed in", 403: "not allowed", 404: "no such link"},
         signed_in=True,

@@ -1,14 +1,18 @@
 """Program health: counts, medians and rating aggregates, never content.
 
 Reads only the mentoring metadata tables (an import-linter contract keeps content stores out
-of this module). Rating aggregates are suppressed below the minimum group size, so one
-person's rating cannot be read off a small program.
+of this module). Feedback figures cover closed weeks only (nothing moves with each new
+feedback), and the rating is a published snapshot: an average over at least the minimum group
+size of raters, replaced only once at least that many new raters have rated since — so no
+reading, and no difference between two readings, is one person's rating. No distribution is
+published (a bucket is too often one person).
 """
 
 from __future__ import annotations
 
 import statistics
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import distinct, func, select
@@ -24,9 +28,16 @@ from server.mentoring.tables import (
     MentoringSession,
     Pair,
     PairState,
+    RatingSnapshot,
 )
 
 RECENT = timedelta(days=30)
+
+
+def closed_until(now: datetime) -> datetime:
+    """The end of the last closed period: this week's Monday, 00:00 UTC."""
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day - timedelta(days=day.weekday())
 
 
 async def program_health(
@@ -90,15 +101,17 @@ async def program_health(
             )
         ).all()
     )
+    until = closed_until(now)
     ratings = (
         await session.execute(
             select(Feedback.author_id, Feedback.rating)
             .join(MentoringSession, MentoringSession.id == Feedback.session_id)
-            .where(MentoringSession.pair_id.in_(in_program))
+            .where(MentoringSession.pair_id.in_(in_program), Feedback.created_at < until)
         )
     ).all()
-    raters = {author for author, _ in ratings if author is not None}
-    shown = len(raters) >= min_group_size
+    snapshot = await _published_rating(
+        session, program_id, [(a, r) for a, r in ratings], until, now, min_group_size
+    )
     return {
         "program_id": program_id,
         "mentors": int(enrolled.get(EnrolmentRole.MENTOR, 0)),
@@ -113,14 +126,36 @@ async def program_health(
         "goals_open": int(goals.get(ItemStatus.OPEN, 0)),
         "goals_completed": int(goals.get(ItemStatus.DONE, 0)),
         "feedback_given": len(ratings),
+        "feedback_until": until.isoformat(),
         "rating": {
-            "suppressed": not shown,
-            "people": len(raters) if shown else None,
-            "average": round(statistics.fmean(r for _, r in ratings), 2) if shown else None,
-            "distribution": (
-                {str(k): sum(1 for _, r in ratings if r == k) for k in range(1, 6)}
-                if shown
-                else None
-            ),
+            "suppressed": snapshot is None,
+            "people": snapshot.raters if snapshot else None,
+            "average": round(snapshot.average, 2) if snapshot else None,
+            "as_of": snapshot.period_end.isoformat() if snapshot else None,
         },
     }
+
+
+async def _published_rating(
+    session: AsyncSession,
+    program_id: int,
+    ratings: Sequence[tuple[int | None, int]],
+    until: datetime,
+    now: datetime,
+    min_group_size: int,
+) -> RatingSnapshot | None:
+    """The program's published rating, replaced (in the caller's transaction) when at least
+    ``min_group_size`` more people have rated in closed weeks than the last one counted.
+    Erased authors' ratings count in the average but not as raters."""
+    raters = len({author for author, _ in ratings if author is not None})
+    snapshot = await session.get(RatingSnapshot, program_id)
+    published = snapshot.raters if snapshot else 0
+    if ratings and raters >= max(1, min_group_size) + published:
+        if snapshot is None:
+            snapshot = RatingSnapshot(program_id=program_id)
+            session.add(snapshot)
+        snapshot.raters = raters
+        snapshot.average = statistics.fmean(r for _, r in ratings)
+        snapshot.period_end = until
+        snapshot.published_at = now
+    return snapshot

@@ -18,6 +18,8 @@ from scipy.optimize import linear_sum_assignment
 HOURS_PER_WEEK = 168
 # Overlapping weekly hours beyond this add nothing: a pair needs an hour or two a week.
 AVAILABILITY_CAP = 4
+# A mentee learns only whether a mentor's time zone is within this many hours of theirs.
+COARSE_TIMEZONE_HOURS = 3
 FORBIDDEN = -1e9
 
 
@@ -75,6 +77,12 @@ class Profile:
     person_id: int | None = None  # the same person may be mentor and mentee: never self-paired
     protected: Mapping[str, str] = field(default_factory=dict)
     use_protected: bool = False
+    # A mentor seen by a mentee: only these parts of the profile count, and times only in
+    # coarse terms (None: the whole profile, as the program's managers see it).
+    shown: frozenset[str] | None = None
+
+    def shows(self, part: str) -> bool:
+        return self.shown is None or part in self.shown
 
     def __post_init__(self) -> None:
         if any(not 0 <= h < HOURS_PER_WEEK for h in self.availability):
@@ -98,9 +106,15 @@ def _plural(n: int, word: str) -> str:
 
 def explain(mentor: Profile, mentee: Profile, weights: Weights) -> Suggestion:
     """The score of one pair, part by part, with a sentence for each part that counts (a
-    part with zero weight gives no reason: a reason never claims what the score ignored)."""
+    part with zero weight gives no reason: a reason never claims what the score ignored).
+
+    A mentor with ``shown`` set is scored and explained for a mentee: parts the mentor does not
+    show are left out, and hours and time zones count only as "some overlap" or "a similar
+    time zone" — no count of hours, no gap — so what a mentee reads back does not spell out
+    the mentor's week."""
     found: list[tuple[str, float, str]] = []
-    skills = mentor.skills & mentee.skills
+    coarse = mentor.shown is not None
+    skills = mentor.skills & mentee.skills if mentor.shows("skills") else frozenset()
     if skills:
         found.append(
             (
@@ -109,7 +123,7 @@ def explain(mentor: Profile, mentee: Profile, weights: Weights) -> Suggestion:
                 f"shares {_plural(len(skills), 'skill')}: {', '.join(sorted(skills))}",
             )
         )
-    goals = mentor.goals & mentee.goals
+    goals = mentor.goals & mentee.goals if mentor.shows("goals") else frozenset()
     if goals:
         found.append(
             (
@@ -118,7 +132,7 @@ def explain(mentor: Profile, mentee: Profile, weights: Weights) -> Suggestion:
                 f"{_plural(len(goals), 'common goal')}: {', '.join(sorted(goals))}",
             )
         )
-    interests = mentor.interests & mentee.interests
+    interests = mentor.interests & mentee.interests if mentor.shows("interests") else frozenset()
     if interests:
         found.append(
             (
@@ -127,18 +141,27 @@ def explain(mentor: Profile, mentee: Profile, weights: Weights) -> Suggestion:
                 _plural(len(interests), "shared interest"),
             )
         )
-    common = [lang for lang in mentee.languages if lang in mentor.languages]
+    common = (
+        [lang for lang in mentee.languages if lang in mentor.languages]
+        if mentor.shows("languages")
+        else []
+    )
     if common:
         found.append(("languages", weights.languages, f"speaks {' and '.join(common[:2])}"))
-    overlap = len(mentor.availability & mentee.availability)
-    if overlap:
+    overlap = len(mentor.availability & mentee.availability) if mentor.shows("availability") else 0
+    if overlap and coarse:
+        found.append(("availability", weights.availability, "your weekly hours overlap"))
+    elif overlap:
         share = min(overlap, AVAILABILITY_CAP) / AVAILABILITY_CAP
         found.append(
             ("availability", weights.availability * share, f"overlapping hours: {overlap}/week")
         )
     apart = abs(mentor.utc_offset_minutes - mentee.utc_offset_minutes) / 60
     closeness = max(0.0, 1 - apart / 12)
-    if closeness > 0:
+    if coarse:
+        if mentor.shows("timezone") and apart <= COARSE_TIMEZONE_HOURS:
+            found.append(("timezone", weights.timezone, "a similar time zone"))
+    elif closeness > 0:
         found.append(
             (
                 "timezone",
@@ -146,7 +169,7 @@ def explain(mentor: Profile, mentee: Profile, weights: Weights) -> Suggestion:
                 "same time zone" if apart == 0 else f"time zones {apart:g} h apart",
             )
         )
-    if mentor.use_protected and mentee.use_protected:
+    if mentor.use_protected and mentee.use_protected and mentor.shows("protected"):
         same = sorted(k for k, v in mentor.protected.items() if v and mentee.protected.get(k) == v)
         if same:
             found.append(

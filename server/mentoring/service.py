@@ -46,6 +46,7 @@ from server.floorplans import room_row
 from server.identity import Principal, Role, UserStatus
 from server.mentoring import calendar, health, matching
 from server.mentoring.tables import (
+    SHOWABLE,
     Cadence,
     CalendarFeed,
     Enrolment,
@@ -93,6 +94,7 @@ class ProfileChanges:
     capacity: int | None = None
     protected: dict[str, str] | None = None
     use_protected: bool | None = None
+    shown_to_mentees: list[str] | None = None
 
 
 def _tags(values: Sequence[str], what: str) -> list[str]:
@@ -166,6 +168,28 @@ class Mentoring:
     def _no_guests(principal: Principal) -> None:
         if principal.is_guest:
             raise forbidden("guests take no part in mentoring programs")
+
+    async def _looked(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        action: AuditAction,
+        kind: TargetKind,
+        target_id: int,
+        detail: dict[str, int] | None = None,
+    ) -> None:
+        """Record that a manager read metadata about people (ids only), and commit."""
+        await append(
+            session,
+            org_id=principal.org_id,
+            actor_id=principal.user_id,
+            action=action,
+            at=self._clock.now(),
+            target_kind=kind,
+            target_id=target_id,
+            detail=detail,
+        )
+        await session.commit()
 
     async def _program(self, session: AsyncSession, principal: Principal, pid: int) -> Program:
         program = await session.get(Program, pid)
@@ -558,6 +582,15 @@ class Mentoring:
                 }
             if changes.use_protected is not None:
                 enrolment.use_protected = changes.use_protected
+            if changes.shown_to_mentees is not None:
+                if enrolment.role is not EnrolmentRole.MENTOR:
+                    raise invalid("shown_to_mentees: only mentors are suggested to mentees")
+                unknown = set(changes.shown_to_mentees) - set(SHOWABLE)
+                if unknown:
+                    raise invalid(f"shown_to_mentees: only {', '.join(SHOWABLE)}")
+                enrolment.shown_to_mentees = [
+                    k for k in SHOWABLE if k in set(changes.shown_to_mentees)
+                ]
             await session.commit()
             return _enrolment_doc(enrolment, profile=True)
 
@@ -615,13 +648,22 @@ class Mentoring:
                 )
             ).all()
             loads = await self._loads(session, program.id)
-            return [
+            docs = [
                 {
                     **_enrolment_doc(e, profile=e.state is EnrolmentState.ACTIVE, for_program=True),
                     "active_pairs": loads.get(e.id, 0),
                 }
                 for e in enrolments
             ]
+            await self._looked(
+                session,
+                principal,
+                AuditAction.ENROLMENTS_VIEWED,
+                TargetKind.PROGRAM,
+                program.id,
+                {"profiles": sum(1 for d in docs if "profile" in d)},
+            )
+            return docs
 
     async def _loads(self, session: AsyncSession, program_id: int) -> dict[int, int]:
         """Active pairs per enrolment (mentor or mentee side)."""
@@ -638,7 +680,9 @@ class Mentoring:
 
     # -- matching ---------------------------------------------------------------------------
 
-    def _profile(self, e: Enrolment, capacity: int | None = None) -> matching.Profile:
+    def _profile(
+        self, e: Enrolment, capacity: int | None = None, shown: frozenset[str] | None = None
+    ) -> matching.Profile:
         return matching.Profile(
             id=e.id,
             name=e.display_name,
@@ -652,6 +696,7 @@ class Mentoring:
             person_id=e.user_id,
             protected=dict(e.protected),
             use_protected=e.use_protected,
+            shown=shown,
         )
 
     async def _pool(
@@ -688,21 +733,40 @@ class Mentoring:
                 or mentee.state is not EnrolmentState.ACTIVE
             ):
                 raise not_found("no such active mentee in this program")
-            if self.is_manager(principal):
-                top = 10
-            elif mentee.user_id == principal.user_id:
-                top = program.suggestions_shown
+            if mentee.user_id == principal.user_id:
+                # The mentee's own view, even when they also manage: only what mentors show.
+                ranked = await self._ranked(
+                    session, program, mentee, program.suggestions_shown, for_mentee=True
+                )
+            elif self.is_manager(principal):
+                ranked = await self._ranked(session, program, mentee, 10)
+                await self._looked(
+                    session,
+                    principal,
+                    AuditAction.SUGGESTIONS_VIEWED,
+                    TargetKind.ENROLMENT,
+                    mentee.id,
+                    {"program_id": program.id, "mentors": len(ranked)},
+                )
             else:
                 raise forbidden("only the mentee and program managers see suggestions")
-            ranked = await self._ranked(session, program, mentee, top)
         return {
             "weights": matching.Weights.from_dict(program.weights).as_dict(),
             "suggestions": ranked,
         }
 
     async def _ranked(
-        self, session: AsyncSession, program: Program, mentee: Enrolment, top: int
+        self,
+        session: AsyncSession,
+        program: Program,
+        mentee: Enrolment,
+        top: int,
+        *,
+        for_mentee: bool = False,
     ) -> list[dict[str, Any]]:
+        """``for_mentee``: ranked, scored and explained from only what each mentor chose to
+        show mentees, in coarse terms (see ``matching.explain``) — nothing a mentee could
+        learn about a mentor by changing their own profile and asking again."""
         mentors, _, loads = await self._pool(session, program.id)
         paired_with = set(
             (
@@ -715,7 +779,11 @@ class Mentoring:
         )
         names = {m.id: m.display_name for m in mentors}
         profiles = [
-            self._profile(m, max(0, m.capacity - loads.get(m.id, 0)))
+            self._profile(
+                m,
+                max(0, m.capacity - loads.get(m.id, 0)),
+                shown=frozenset(m.shown_to_mentees) if for_mentee else None,
+            )
             for m in mentors
             if m.id not in paired_with
         ]
@@ -772,7 +840,9 @@ class Mentoring:
             )
             if mentee is None:
                 raise forbidden("only enrolled mentees pick a mentor")
-            offered = await self._ranked(session, program, mentee, program.suggestions_shown)
+            offered = await self._ranked(
+                session, program, mentee, program.suggestions_shown, for_mentee=True
+            )
             if mentor_enrolment_id not in {s["mentor_enrolment_id"] for s in offered}:
                 raise forbidden("pick one of your suggested mentors")
             pair = await self._make_pair(
@@ -842,6 +912,15 @@ class Mentoring:
                         )
                     )
                 await session.commit()
+            elif not apply:
+                await self._looked(
+                    session,
+                    principal,
+                    AuditAction.MATCHING_PREVIEWED,
+                    TargetKind.PROGRAM,
+                    program.id,
+                    {"pairs": len(best.pairs)},
+                )
         if made:
             await self._office.layout_changed(principal.org_id)  # once for all the new rooms
         for pair in made:
@@ -1607,15 +1686,10 @@ class Mentoring:
         return {"rating": rating, "text": body, "created_at": now.isoformat()}
 
     async def feedback(self, principal: Principal, session_id: int) -> dict[str, Any]:
-        """The pair reads both sides' feedback; managers learn only who gave feedback."""
+        """The pair reads both sides' feedback. Nobody else learns anything of it here, not
+        even who gave it: managers see ratings only in program health, over enough people."""
         async with self._db() as session:
-            meeting = await session.get(MentoringSession, session_id)
-            if meeting is None:
-                raise not_found("no such session")
-            pair, _ = await self._pair(session, principal, meeting.pair_id, member=False)
-            is_member = principal.user_id in (pair.mentor_id, pair.mentee_id)
-            if not is_member and not self.is_manager(principal):
-                raise forbidden("only the pair sees this")
+            meeting, pair = await self._session_of_pair(session, principal, session_id)
             given = (
                 await session.scalars(select(Feedback).where(Feedback.session_id == meeting.id))
             ).all()
@@ -1623,8 +1697,6 @@ class Mentoring:
             def side(f: Feedback) -> str:
                 return "mentor" if f.author_id == pair.mentor_id else "mentee"
 
-            if not is_member:
-                return {"given_by": sorted(side(f) for f in given)}
             texts = dict(
                 (
                     await session.execute(
@@ -1650,12 +1722,22 @@ class Mentoring:
     # -- program health ---------------------------------------------------------------------
 
     async def health(self, principal: Principal, program_id: int) -> dict[str, Any]:
+        """Program health; each look is audited (and may publish a new rating snapshot, in
+        the same transaction)."""
         self._require_manager(principal)
         async with self._db() as session:
             program = await self._program(session, principal, program_id)
-            return await health.program_health(
+            figures = await health.program_health(
                 session, program.id, self._clock.now(), self.config.min_group_size
             )
+            await self._looked(
+                session,
+                principal,
+                AuditAction.PROGRAM_HEALTH_VIEWED,
+                TargetKind.PROGRAM,
+                program.id,
+            )
+            return figures
 
 
 def _solve(
@@ -1724,6 +1806,7 @@ def _enrolment_doc(e: Enrolment, *, profile: bool, for_program: bool = False) ->
             "capacity": e.capacity,
             "protected": dict(e.protected) if e.use_protected or not for_program else {},
             "use_protected": e.use_protected,
+            "shown_to_mentees": list(e.shown_to_mentees) if e.role is EnrolmentRole.MENTOR else [],
         }
     return doc
 

@@ -85,6 +85,17 @@ class ProgramStep(Base):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+# What a mentor's profile may tell the mentees they are suggested to (reasons and scores of
+# a mentee's suggestions use nothing else). New enrolments show skills and languages — what a
+# mentor offers — and nothing about goals, interests, times or protected attributes.
+SHOWABLE = ("skills", "goals", "interests", "languages", "availability", "timezone", "protected")
+SHOWN_BY_DEFAULT = ("skills", "languages")
+
+
+def _shown_by_default() -> list[str]:
+    return list(SHOWN_BY_DEFAULT)
+
+
 class Enrolment(Base):
     __tablename__ = "mentoring_enrolments"
     __table_args__ = (UniqueConstraint("program_id", "user_id", "role"),)
@@ -111,6 +122,8 @@ class Enrolment(Base):
     capacity: Mapped[int] = mapped_column(Integer, default=1)
     protected: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     use_protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Which parts of the profile a mentor lets mentees' suggestions use (see SHOWABLE).
+    shown_to_mentees: Mapped[list[str]] = mapped_column(JSON, default=_shown_by_default)
 
 
 class Pair(Base):
@@ -197,6 +210,22 @@ class Feedback(Base):
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     rating: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RatingSnapshot(Base):
+    """The rating figure a program last published. A new one is published only once at least
+    the minimum group size of new raters have rated in closed weeks since, so two readings
+    never differ by one person's rating."""
+
+    __tablename__ = "mentoring_rating_snapshots"
+
+    program_id: Mapped[int] = mapped_column(
+        ForeignKey("mentoring_programs.id", ondelete="CASCADE"), primary_key=True
+    )
+    raters: Mapped[int] = mapped_column(Integer)
+    average: Mapped[float] = mapped_column(Float)
+    period_end: Mapped[datetime] = mapped_column(UTCDateTime())  # feedback before this counted
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class CalendarFeed(Base):

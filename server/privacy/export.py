@@ -65,8 +65,8 @@ groups too small to be anonymous).
 - `office/`: floors, rooms, room owners, guest links (never their secrets).
 - `chat/`: conversations (kind, room, number of the last message), without messages.
 - `mentoring/`: programs, enrolments (person, role, state, dates: no profiles), pairs (who,
-  how matched, when, how many goals are open or done), sessions (times, time met, how many
-  gave feedback). No agreement, goal, note or feedback text, and no ratings.
+  how matched, when, how many goals are open or done), sessions (times, time met). No
+  agreement, goal, note or feedback text, no ratings, not even who gave feedback.
 - `audit/`: the whole audit log with its hash chain (`prev_hash`, `hash`): each entry's hash
   is SHA-256 over the previous hash and the entry's canonical JSON, so it can be re-checked.
 

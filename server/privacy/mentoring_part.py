@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.content.mentoring_notes import (
@@ -54,6 +54,7 @@ PROFILE_FIELDS = (
     "capacity",
     "protected",
     "use_protected",
+    "shown_to_mentees",
 )
 PAIR_FIELDS = ("id", "program_id", "state", "mode", "matched_at", "ended_at")
 SESSION_FIELDS = (
@@ -242,15 +243,6 @@ class MentoringPart:
                 .order_by(MentoringSession.id)
             )
         ).all()
-        given = dict(
-            (
-                await session.execute(
-                    select(Feedback.session_id, func.count())
-                    .where(Feedback.session_id.in_([m.id for m in meetings]))
-                    .group_by(Feedback.session_id)
-                )
-            ).all()
-        )
         return {
             "programs": [row(p, "id", "name", "created_at") for p in programs],
             # No profiles and no display names chosen for the program: those are the
@@ -267,8 +259,8 @@ class MentoringPart:
             "sessions": [
                 {
                     **row(m, "id", "pair_id", "starts_at", "ends_at", "cancelled_at"),
+                    # Not whether anyone gave feedback: even that is the pair's.
                     "met_seconds": round(m.met_seconds, 1),
-                    "feedback_given": int(given.get(m.id, 0)),
                 }
                 for m in meetings
             ],

@@ -47,7 +47,7 @@ async def accept(page: Page, program: str, skills: str) -> None:
     card = page.locator(".invitation", has_text=program)
     await expect(card).to_contain_text("If you accept, the program's managers see")
     await card.get_by_label("Skills (comma-separated)").fill(skills)
-    await card.get_by_label("Languages").fill("English")
+    await card.get_by_label("Languages", exact=True).fill("English")
     await card.get_by_role("button", name="Save my profile").click()
     await card.get_by_role("button", name="Accept").click()
     await expect(card).to_contain_text("You take part as")
