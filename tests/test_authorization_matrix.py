@@ -34,7 +34,6 @@ from server.db.models import Floor, Group, Membership, Room, Unit, User
 from server.http.keys import AUTH, CLOCK, DB, SETTINGS
 from server.http.routes import ROUTES
 from server.identity import Role
-from server.passwords import hash_password
 from server.mentoring.tables import (
     Enrolment,
     EnrolmentRole,
@@ -49,6 +48,7 @@ from server.mentoring.tables import (
     Program,
     ProgramStep,
 )
+from server.passwords import hash_password
 from server.privacy.tables import PendingMembership
 from server.realtime.office_namespace import OfficeNamespace
 from tests.browsers import Browser
