@@ -149,7 +149,7 @@ class Authenticator:
                 raise unauthorized("wrong email or password")
             if user.password_hash and needs_rehash(user.password_hash):
                 user.password_hash = await hash_password(password)
-            notice = await resets.reset_since_last_sign_in(session, user.id)
+            reset_since = await resets.reset_since_last_sign_in(session, user.id)
             if method is SignInMethod.RESET_CREDENTIAL:
                 await audit.append(
                     session,
@@ -161,7 +161,8 @@ class Authenticator:
                     target_id=user.id,
                 )
             signed_in = await self.open_session(session, user, method=method)
-            if method is SignInMethod.RESET_CREDENTIAL:
+            notice = None
+            if reset_since or method is SignInMethod.RESET_CREDENTIAL:
                 notice = await resets.account_security(session, user.id)
             await session.commit()
         await self._give_back(taken)  # a successful attempt does not count against anyone

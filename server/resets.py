@@ -90,15 +90,24 @@ async def redeem(
     return int(getattr(used, "rowcount", 0) or 0) == 1
 
 
-async def reset_since_last_sign_in(session: AsyncSession, user_id: int) -> dict[str, Any] | None:
-    """The latest reset, if it happened after the person's previous sign-in (call before
-    recording this one): shown to them at this sign-in."""
-    security = await account_security(session, user_id)
-    reset = security["latest_reset"]
-    if reset is None:
-        return None
-    previous = security["sign_ins"][0]["at"] if security["sign_ins"] else None
-    return reset if previous is None or previous < reset["at"] else None
+async def reset_since_last_sign_in(session: AsyncSession, user_id: int) -> bool:
+    """Whether an admin reset the password after the person's previous sign-in (call before
+    recording this one): then this sign-in shows them the reset and the sign-ins."""
+    reset_at = await session.scalar(
+        select(PasswordReset.created_at)
+        .where(PasswordReset.user_id == user_id)
+        .order_by(PasswordReset.id.desc())
+        .limit(1)
+    )
+    if reset_at is None:
+        return False
+    previous = await session.scalar(
+        select(SignInRecord.at)
+        .where(SignInRecord.user_id == user_id)
+        .order_by(SignInRecord.id.desc())
+        .limit(1)
+    )
+    return previous is None or previous < reset_at
 
 
 async def record_sign_in(

@@ -128,9 +128,7 @@ class AccountPart:
             select(SignInRecord).where(SignInRecord.user_id == user.id).order_by(SignInRecord.id)
         )
         resets = await session.scalars(
-            select(PasswordReset)
-            .where(PasswordReset.user_id == user.id)
-            .order_by(PasswordReset.id)
+            select(PasswordReset).where(PasswordReset.user_id == user.id).order_by(PasswordReset.id)
         )
         return {
             "profile": [
