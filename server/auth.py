@@ -134,14 +134,11 @@ class Authenticator:
             ok = await passwords.verify_password(user.password_hash if user else None, password)
             method = SignInMethod.PASSWORD
             usable = user is not None and user.status is UserStatus.ACTIVE
-            if (
-                not ok
-                and usable
-                and user is not None
-                and 8 <= len(password) <= 64
-                and await resets.redeem(session, self._settings.secret_key, user.id, password, now)
-            ):
-                ok, method = True, SignInMethod.RESET_CREDENTIAL
+            if not ok and 8 <= len(password) <= 64:
+                # Looked up for every account, existing or not, so timing reveals nothing.
+                target = user.id if usable and user is not None else 0
+                if await resets.redeem(session, self._settings.secret_key, target, password, now):
+                    ok, method = True, SignInMethod.RESET_CREDENTIAL
             if not ok or user is None or not usable:
                 await session.rollback()
                 self._metrics.sign_ins.inc("failed")

@@ -81,8 +81,10 @@ class RedisFanoutManager(socketio.AsyncRedisManager, DirectFanoutManager):  # ty
     async def _listen(self) -> Any:
         # python-socketio's listener ignores methods it does not know: closing the connections
         # in a room (a sign-in session's) is handled here, the rest passes through.
+        marker = DISCONNECT_ROOMS.encode()
         async for message in super()._listen():
-            if isinstance(message, bytes) and DISCONNECT_ROOMS.encode() in message:
+            raw = message.encode() if isinstance(message, str) else message
+            if isinstance(raw, bytes) and marker in raw:
                 data = self.json.loads(message)
                 if data.get("method") == DISCONNECT_ROOMS:
                     if data.get("host_id") != self.host_id:
