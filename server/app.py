@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,7 @@ PRIVACY_NOTICE = STATIC_DIR.parent / "docs" / "privacy.md"
 SESSION_PURGE_SECONDS = 3600
 REDIS_MAX_CONNECTIONS = 200  # per process, for the office state and rate limits
 MEDIA_QUALITY_SECONDS = 5.0  # connection quality of meeting members, into /metrics
+SESSION_EXPIRY_SWEEP_SECONDS = 0.5  # a connection closes within this after its session expires
 GUEST_SWEEP_SECONDS = 0.5  # a guest is shown out within this after their link ends
 OFFICE_SWEEP_SECONDS = 0.25  # grace periods and knock time-outs end within this
 MENTORING_REMINDER_SECONDS = 30  # session reminders go out within this of their time
@@ -158,14 +160,14 @@ def create_app(
             if REDIS in app
             else MemoryFailureWindow(settings.login_window_seconds)
         )
-        auth = Authenticator(app[DB], settings, app[CLOCK], failures, app[METRICS])
+        broadcaster = SocketBroadcaster(socket_server)
+        auth = Authenticator(app[DB], settings, app[CLOCK], failures, app[METRICS], broadcaster)
         app[AUTH] = auth
         store: StateStore = (
             RedisStateStore(app[REDIS], settings.redis_prefix)
             if REDIS in app
             else MemoryStateStore()
         )
-        broadcaster = SocketBroadcaster(socket_server)
         coalescer = DeltaCoalescer(broadcaster, settings.coalesce_ms / 1000)
         office = Office(
             store,
@@ -231,7 +233,16 @@ def create_app(
             settings.analytics_raw_retention_days,
         )
         parts = (*core_parts(), MentoringPart())
-        privacy = Privacy(app[DB], app[CLOCK], office, broadcaster, parts, defaults=defaults)
+        privacy = Privacy(
+            app[DB],
+            app[CLOCK],
+            office,
+            broadcaster,
+            parts,
+            defaults=defaults,
+            secret_key=settings.secret_key,
+            reset_valid_for=timedelta(hours=settings.reset_credential_hours),
+        )
         app[PRIVACY] = privacy
         app[RETENTION] = Retention(
             app[DB],
@@ -256,7 +267,13 @@ def create_app(
         )
         sio.register(socket_server, namespace)
         coalescer.start()
+        expiry = asyncio.create_task(
+            _every(SESSION_EXPIRY_SWEEP_SECONDS, namespace.end_expired, None)
+        )
         yield
+        expiry.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await expiry
         # Last deltas out while the Socket.IO manager (and its Redis link) still runs.
         await coalescer.stop()
         await _bounded(namespace.drain(), "shutdown.drain")

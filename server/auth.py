@@ -1,8 +1,10 @@
 """Signing in and out, joining with an organization invite code, and recognising a session.
 
 The browser holds a random session token in a cookie; the database holds its keyed hash, the
-user, an expiry and a CSRF token bound to that session. Failed attempts are counted per email
-and per client address (both as keyed hashes) and refused with ``rate_limited`` past a limit.
+user, an expiry and a CSRF token bound to that session. Sign-in attempts are counted (as keyed
+hashes) before the password is checked: per email and client address together and per address
+(refused with ``rate_limited`` past a limit), and per email from anywhere (slowed down past the
+limit, never locked: someone else's wrong guesses must not keep the owner out).
 """
 
 from __future__ import annotations
@@ -10,21 +12,26 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server import accounts
+from server import accounts, passwords, resets
 from server.analytics.metrics import Metric
 from server.analytics.record import Subject, record
+from server.audit import log as audit
+from server.audit.actions import AuditAction, TargetKind
+from server.broadcast import Broadcaster
 from server.clock import Clock
 from server.db.models import AuthSession, Group, OrgInviteCode, RoomInvite, User
 from server.errors import AppError, ErrorCode, forbidden, invalid, not_found, unauthorized
 from server.identity import Principal, Role, UserStatus
 from server.metrics import Registry
-from server.passwords import check_policy, hash_password, needs_rehash, verify_password
+from server.passwords import check_policy, hash_password, needs_rehash
 from server.permissions import may_manage
-from server.ratelimit import FailureWindow
+from server.ratelimit import FailureWindow, Limit
+from server.resets import SignInMethod
 from server.settings import Settings
 from server.tokens import keyed_hash, new_token
 
@@ -40,12 +47,24 @@ class SessionInfo:
     principal: Principal
     csrf_token: str
     expires_at: datetime
+    # Opened with an admin's reset credential: it may only set a new password.
+    password_change_required: bool = False
 
 
 @dataclass(frozen=True)
 class SignedIn:
     token: str
     session: SessionInfo
+    # An admin reset the password since the person last signed in (or this sign-in used the
+    # reset credential): the latest reset and the sign-ins, to show them now.
+    security_notice: dict[str, Any] | None = None
+
+
+def password_change_required() -> AppError:
+    return AppError(
+        ErrorCode.PASSWORD_CHANGE_REQUIRED,
+        "your password was reset: choose a new password before doing anything else",
+    )
 
 
 class Authenticator:
@@ -56,70 +75,112 @@ class Authenticator:
         clock: Clock,
         failures: FailureWindow,
         metrics: Registry,
+        broadcaster: Broadcaster,
     ) -> None:
         self._db = db
         self._settings = settings
         self._clock = clock
         self._failures = failures
         self._metrics = metrics
+        self._broadcaster = broadcaster
 
     def _key(self, kind: str, value: str) -> str:
         return keyed_hash(self._settings.secret_key, f"{kind}:{value}")
 
-    async def _refuse_if_throttled(self, keys: list[tuple[str, int]]) -> None:
+    async def _take(self, limits: list[tuple[str, Limit]]) -> list[tuple[str, str]]:
+        """Count one attempt against every limit before anything is checked, or refuse (and
+        un-count what was taken) if any is over."""
         now = self._clock.now().timestamp()
-        for key, limit in keys:
-            count, oldest = await self._failures.failures(key, now)
-            if count >= limit and oldest is not None:
+        taken: list[tuple[str, str]] = []
+        for key, limit in limits:
+            attempt, wait = await self._failures.acquire(key, now, limit)
+            if attempt is None:
+                await self._give_back(taken)
                 self._metrics.sign_ins.inc("throttled")
-                retry = max(1.0, oldest + self._settings.login_window_seconds - now)
                 raise AppError(
                     ErrorCode.RATE_LIMITED,
-                    "too many failed attempts; wait and retry",
-                    retry_after=retry,
+                    "too many attempts; wait and retry",
+                    retry_after=max(1.0, wait),
                 )
+            taken.append((key, attempt))
+        return taken
 
-    async def _count_failure(self, keys: list[tuple[str, int]]) -> None:
-        now = self._clock.now().timestamp()
-        for key, _ in keys:
-            await self._failures.add(key, now)
+    async def _give_back(self, taken: list[tuple[str, str]]) -> None:
+        for key, attempt in taken:
+            await self._failures.release(key, attempt)
 
-    def _throttle_keys(self, email: str | None, address: str) -> list[tuple[str, int]]:
+    def _limits(self, email: str | None, address: str) -> list[tuple[str, Limit]]:
+        """Most specific first: an attacker's own (email, address) pair gets the strict
+        limit; the address a looser one (shared networks); the email from anywhere a
+        back-off capped at ``login_backoff_cap_seconds``, so it can be slowed, not locked."""
         limit = self._settings.login_max_failures
-        keys = [(self._key("addr", address), limit * ADDRESS_FAILURE_FACTOR)]
+        limits = []
         if email is not None:
-            keys.append((self._key("email", email), limit))
-        return keys
+            limits.append((self._key("pair", f"{email}|{address}"), Limit(limit)))
+        limits.append((self._key("addr", address), Limit(limit * ADDRESS_FAILURE_FACTOR)))
+        if email is not None:
+            cap = float(self._settings.login_backoff_cap_seconds)
+            limits.append((self._key("email", email), Limit(limit, backoff_cap=cap)))
+        return limits
 
     async def sign_in(self, email: str, password: str, address: str) -> SignedIn:
+        """Email and password, or email and the one-time credential of an admin's reset (whose
+        session may only set a new password)."""
         email = email.strip().lower()
-        keys = self._throttle_keys(email, address)
-        await self._refuse_if_throttled(keys)
+        taken = await self._take(self._limits(email, address))
+        now = self._clock.now()
         async with self._db() as session:
             user = await session.scalar(select(User).where(User.email == email))
-            ok = await verify_password(user.password_hash if user else None, password)
-            if not ok or user is None or user.status is not UserStatus.ACTIVE:
-                await self._count_failure(keys)
+            ok = await passwords.verify_password(user.password_hash if user else None, password)
+            method = SignInMethod.PASSWORD
+            usable = user is not None and user.status is UserStatus.ACTIVE
+            if not ok and 8 <= len(password) <= 64:
+                # Looked up for every account, existing or not, so timing reveals nothing.
+                target = user.id if usable and user is not None else 0
+                if await resets.redeem(session, self._settings.secret_key, target, password, now):
+                    ok, method = True, SignInMethod.RESET_CREDENTIAL
+            if not ok or user is None or not usable:
+                await session.rollback()
                 self._metrics.sign_ins.inc("failed")
                 log.info("auth.sign_in_failed")
                 raise unauthorized("wrong email or password")
             if user.password_hash and needs_rehash(user.password_hash):
                 user.password_hash = await hash_password(password)
-            signed_in = await self.open_session(session, user)
+            reset_since = await resets.reset_since_last_sign_in(session, user.id)
+            if method is SignInMethod.RESET_CREDENTIAL:
+                await audit.append(
+                    session,
+                    org_id=user.org_id,
+                    actor_id=user.id,
+                    action=AuditAction.RESET_CREDENTIAL_USED,
+                    at=now,
+                    target_kind=TargetKind.USER,
+                    target_id=user.id,
+                )
+            signed_in = await self.open_session(session, user, method=method)
+            notice = None
+            if reset_since or method is SignInMethod.RESET_CREDENTIAL:
+                notice = await resets.account_security(session, user.id)
             await session.commit()
-        await self._failures.clear(keys[1][0])
+        await self._give_back(taken)  # a successful attempt does not count against anyone
         self._metrics.sign_ins.inc("ok")
-        log.info("auth.signed_in", extra={"user_id": user.id, "org_id": user.org_id})
-        return signed_in
+        log.info(
+            "auth.signed_in",
+            extra={"user_id": user.id, "org_id": user.org_id, "method": method.value},
+        )
+        return SignedIn(signed_in.token, signed_in.session, notice)
 
     async def join_with_code(
         self, code: str, email: str, display_name: str, password: str, address: str
     ) -> SignedIn:
         """Create a member account in the code's organization (and group), then sign in."""
-        keys = self._throttle_keys(None, address)
-        await self._refuse_if_throttled(keys)
-        email = accounts.normalise_email(email)
-        check_policy(password, email=email)
+        taken = await self._take(self._limits(None, address))
+        try:
+            email = accounts.normalise_email(email)
+            check_policy(password, email=email)
+        except AppError:
+            await self._give_back(taken)
+            raise
         now = self._clock.now()
         async with self._db() as session:
             invite = await session.scalar(
@@ -129,8 +190,8 @@ class Authenticator:
             )
             problem = _invite_problem(invite, now)
             if problem is not None:
-                await self._count_failure(keys)
-                raise problem
+                raise problem  # the attempt stays counted: codes are not to be guessed
+            await self._give_back(taken)
             assert invite is not None
             user = await accounts.create_user(
                 session,
@@ -156,7 +217,7 @@ class Authenticator:
             if getattr(counted, "rowcount", 0) != 1:
                 await session.rollback()
                 raise AppError(ErrorCode.FORBIDDEN, "that invite code has been used up")
-            signed_in = await self.open_session(session, user)
+            signed_in = await self.open_session(session, user, method=SignInMethod.INVITE_CODE)
             await session.commit()
         log.info("auth.joined", extra={"user_id": user.id, "org_id": user.org_id})
         return signed_in
@@ -208,11 +269,20 @@ class Authenticator:
         return code
 
     async def open_session(
-        self, session: AsyncSession, user: User, guest_invite: RoomInvite | None = None
+        self,
+        session: AsyncSession,
+        user: User,
+        guest_invite: RoomInvite | None = None,
+        *,
+        method: SignInMethod = SignInMethod.PASSWORD,
     ) -> SignedIn:
         """A new signed-in session for ``user`` inside the caller's transaction. A guest's
-        session lives no longer than the link it came by."""
+        session lives no longer than the link it came by; one opened with a reset credential
+        may only set a new password."""
         now = self._clock.now()
+        if guest_invite is not None:
+            method = SignInMethod.GUEST_LINK
+        restricted = method is SignInMethod.RESET_CREDENTIAL
         token = new_token()
         expires_at = now + timedelta(hours=self._settings.session_ttl_hours)
         if guest_invite is not None:
@@ -224,8 +294,12 @@ class Authenticator:
             created_at=now,
             expires_at=expires_at,
             guest_invite_id=guest_invite.id if guest_invite else None,
+            method=method.value,
+            password_change_required=restricted,
         )
         session.add(row)
+        if guest_invite is None:
+            await resets.record_sign_in(session, user.id, method, now)
         user.last_active_at = now
         await session.flush()
         unit_id, group_id = await accounts.first_group_of(session, user.id)
@@ -244,7 +318,7 @@ class Authenticator:
             guest_room_id=guest_invite.room_id if guest_invite else None,
             guest_needs_admission=guest_invite.requires_admission if guest_invite else False,
         )
-        return SignedIn(token, SessionInfo(principal, row.csrf_token, row.expires_at))
+        return SignedIn(token, SessionInfo(principal, row.csrf_token, row.expires_at, restricted))
 
     async def authenticate(self, token: str | None) -> SessionInfo | None:
         """The live session behind a cookie value, or None (unknown, expired, revoked)."""
@@ -280,7 +354,14 @@ class Authenticator:
                 guest_room_id=invite.room_id if invite else None,
                 guest_needs_admission=invite.requires_admission if invite else False,
             )
-        return SessionInfo(principal, auth.csrf_token, auth.expires_at)
+        return SessionInfo(
+            principal, auth.csrf_token, auth.expires_at, auth.password_change_required
+        )
+
+    async def _end(self, session_ids: list[int], reason: str) -> None:
+        """After the commit: close the live connections of these sessions, on every process."""
+        if session_ids:
+            await self._broadcaster.end_sessions(session_ids, reason)
 
     async def sign_out(self, session_id: int) -> None:
         async with self._db() as session:
@@ -290,7 +371,97 @@ class Authenticator:
                 .values(revoked_at=self._clock.now())
             )
             await session.commit()
+        await self._end([session_id], "signed_out")
         log.info("auth.signed_out", extra={"session_id": session_id})
+
+    async def _live_sessions(self, session: AsyncSession, user_id: int) -> list[AuthSession]:
+        return list(
+            await session.scalars(
+                select(AuthSession)
+                .where(
+                    AuthSession.user_id == user_id,
+                    AuthSession.revoked_at.is_(None),
+                    AuthSession.expires_at > self._clock.now(),
+                )
+                .order_by(AuthSession.id)
+            )
+        )
+
+    async def _revoke(
+        self, session: AsyncSession, user_id: int, *, keep: int | None = None
+    ) -> list[int]:
+        ended = [s.id for s in await self._live_sessions(session, user_id) if s.id != keep]
+        if ended:
+            await session.execute(
+                update(AuthSession)
+                .where(AuthSession.id.in_(ended))
+                .values(revoked_at=self._clock.now())
+            )
+        return ended
+
+    async def sign_out_everywhere(self, principal: Principal) -> int:
+        """End every session of the person, this one included; returns how many."""
+        async with self._db() as session:
+            ended = await self._revoke(session, principal.user_id)
+            await session.commit()
+        await self._end(ended, "signed_out_everywhere")
+        log.info("auth.signed_out_everywhere", extra={"user_id": principal.user_id})
+        return len(ended)
+
+    async def sessions_of(self, principal: Principal) -> list[dict[str, Any]]:
+        """The person's live sessions (when opened, how, until when; which one is this)."""
+        async with self._db() as session:
+            rows = await self._live_sessions(session, principal.user_id)
+        return [
+            {
+                "id": s.id,
+                "created_at": s.created_at.isoformat(),
+                "expires_at": s.expires_at.isoformat(),
+                "method": s.method,
+                "current": s.id == principal.session_id,
+            }
+            for s in rows
+        ]
+
+    async def end_session(self, principal: Principal, session_id: int) -> None:
+        """End one of the person's own sessions (another browser they left signed in)."""
+        async with self._db() as session:
+            row = await session.get(AuthSession, session_id)
+            if row is None or row.user_id != principal.user_id or row.revoked_at is not None:
+                raise not_found("no such session")
+            row.revoked_at = self._clock.now()
+            await session.commit()
+        await self._end([session_id], "signed_out")
+
+    async def change_password(self, principal: Principal, current: str | None, new: str) -> None:
+        """Set a new password: the current one is required, except in the session a reset
+        credential opened (that credential was the proof). Every other session ends."""
+        if principal.is_guest:
+            raise forbidden("guests have no password")
+        async with self._db() as session:
+            auth_row = await session.get(AuthSession, principal.session_id)
+            user = await session.get(User, principal.user_id)
+            if auth_row is None or user is None:
+                raise unauthorized()
+            if not auth_row.password_change_required:
+                if current is None:
+                    raise invalid("your current password is required")
+                limit = Limit(self._settings.login_max_failures)
+                taken = await self._take([(self._key("change", str(user.id)), limit)])
+                if not await passwords.verify_password(user.password_hash, current):
+                    raise forbidden("that is not your current password")
+                await self._give_back(taken)
+            check_policy(new, email=user.email)
+            user.password_hash = await hash_password(new)
+            auth_row.password_change_required = False
+            ended = await self._revoke(session, user.id, keep=auth_row.id)
+            await session.commit()
+        await self._end(ended, "password_changed")
+        log.info("auth.password_changed", extra={"user_id": principal.user_id})
+
+    async def account_security(self, principal: Principal) -> dict[str, Any]:
+        async with self._db() as session:
+            return await resets.account_security(session, principal.user_id)
 
     async def purge_expired(self) -> int:
         """Delete sessions that expired or were revoked a day ago or more."""
@@ -301,6 +472,7 @@ class Authenticator:
                     (AuthSession.expires_at < cutoff) | (AuthSession.revoked_at < cutoff)
                 )
             )
+            await resets.purge_history(session, self._clock.now())
             await session.commit()
         return int(getattr(result, "rowcount", 0) or 0)
 

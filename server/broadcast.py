@@ -34,6 +34,11 @@ class Broadcaster(Protocol):
         """Close these connections, on whichever process holds them."""
         ...
 
+    async def end_sessions(self, session_ids: Iterable[int], reason: str) -> None:
+        """Tell every connection opened by these sign-in sessions (``session:ended``), then
+        close them, on whichever process holds them."""
+        ...
+
 
 class DeltaCoalescer:
     """Latest state per person per organization, flushed every ``interval`` seconds."""

@@ -23,12 +23,15 @@ class ErrorCode(StrEnum):
     TOO_LARGE = "too_large"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
+    # The session was opened with an admin's reset credential: set a new password first.
+    PASSWORD_CHANGE_REQUIRED = "password_change_required"  # noqa: S105 (a code, not a secret)
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.INVALID: 400,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.FORBIDDEN: 403,
+    ErrorCode.PASSWORD_CHANGE_REQUIRED: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.CONFLICT: 409,
     ErrorCode.TOO_LARGE: 413,

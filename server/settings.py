@@ -65,6 +65,8 @@ class Settings:
     session_ttl_hours: int = 24 * 14
     login_max_failures: int = 5
     login_window_seconds: int = 15 * 60
+    login_backoff_cap_seconds: int = 60
+    reset_credential_hours: int = 24
     max_message_bytes: int = 64 * 1024
     presence_grace_seconds: int = 30
     process_timeout_seconds: int = 15
@@ -155,6 +157,10 @@ class Settings:
             session_ttl_hours=reader.integer("SESSION_TTL_HOURS", 24 * 14, low=1, high=24 * 365),
             login_max_failures=reader.integer("LOGIN_MAX_FAILURES", 5, low=1, high=1000),
             login_window_seconds=reader.integer("LOGIN_WINDOW_SECONDS", 900, low=1, high=86400),
+            login_backoff_cap_seconds=reader.integer(
+                "LOGIN_BACKOFF_CAP_SECONDS", 60, low=1, high=3600
+            ),
+            reset_credential_hours=reader.integer("RESET_CREDENTIAL_HOURS", 24, low=1, high=24 * 7),
             max_message_bytes=reader.integer("MAX_MESSAGE_BYTES", 65536, low=1024, high=16 << 20),
             presence_grace_seconds=reader.integer("PRESENCE_GRACE_SECONDS", 30, low=0, high=3600),
             process_timeout_seconds=reader.integer("PROCESS_TIMEOUT_SECONDS", 15, low=1, high=3600),

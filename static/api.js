@@ -22,6 +22,8 @@ export async function api(method, path, body) {
   const data = await response.json();
   if (!response.ok) {
     const error = data.error || {};
+    // A session opened with a reset credential: the sign-in page asks for the new password.
+    if (error.code === "password_change_required" && location.pathname !== "/") location.href = "/";
     throw new ApiError(response.status, error.code || "internal", error.message || "request failed");
   }
   if (data.csrf_token) csrfToken = data.csrf_token;

@@ -1,7 +1,9 @@
 // "What admins can see about me", from GET /api/me/analytics: which figures count me, and
-// every time an admin looked at one of them. Written for people, not for analysts.
+// every time an admin looked at one of them. Written for people, not for analysts. Below it,
+// "Your account": an admin's password reset, every sign-in, my sessions, my password.
 import { api } from "/static/api.js";
 import { el } from "/static/realtime.js";
+import { resetNotice } from "/static/account.js";
 
 const WHAT = {
   active: ["Active people", "that you used the office (signed in, were online, entered a room)"],
@@ -36,6 +38,8 @@ async function boot() {
   try { session = await api("GET", "/api/auth/session"); }
   catch { location.href = "/"; return; }
   $("me").textContent = session.user.display_name;
+  wireAccount();
+  loadAccount().catch((error) => { $("sign-ins-summary").textContent = `Could not load: ${error.message}`; });
   let report;
   try { report = await api("GET", "/api/me/analytics"); }
   catch (error) {
@@ -112,6 +116,56 @@ function renderLooks(looks, period) {
       el("th", { scope: "col" }, "What they did"), el("th", { scope: "col" }, "Period it covered"))),
     el("tbody", {}, ...rows));
   $("looks").hidden = false;
+}
+
+const HOW = { password: "Password", reset_credential: "Reset credential (one-time)", invite_code: "Invite code", guest_link: "Guest link" };
+
+async function loadAccount() {
+  const [security, sessions] = await Promise.all([api("GET", "/api/me/security"), api("GET", "/api/me/sessions")]);
+  $("reset-box").replaceChildren(...[resetNotice(security)].filter(Boolean));
+  const signIns = security.sign_ins;
+  $("sign-ins-summary").textContent = signIns.length
+    ? `Every sign-in into your account in the last ${security.history_days} days, newest first (never from where).`
+    : `No sign-ins in the last ${security.history_days} days.`;
+  $("sign-ins").replaceChildren(
+    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "When"), el("th", { scope: "col" }, "How"))),
+    el("tbody", {}, ...signIns.map((s) => el("tr", {}, el("td", {}, moment.format(new Date(s.at))), el("td", {}, HOW[s.method] || s.method)))));
+  $("sign-ins").hidden = signIns.length === 0;
+  $("sessions").replaceChildren(
+    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Signed in"), el("th", { scope: "col" }, "How"),
+      el("th", { scope: "col" }, "Ends"), el("th", { scope: "col" }, ""))),
+    el("tbody", {}, ...sessions.sessions.map((s) => el("tr", {},
+      el("td", {}, moment.format(new Date(s.created_at))),
+      el("td", {}, HOW[s.method] || s.method),
+      el("td", {}, moment.format(new Date(s.expires_at))),
+      el("td", {}, s.current ? "this browser" : el("button", { type: "button", class: "secondary", onclick: () => endSession(s.id) }, "Sign out"))))));
+  $("sessions").hidden = false;
+}
+
+async function endSession(id) {
+  await api("DELETE", `/api/me/sessions/${id}`);
+  await loadAccount();
+}
+
+function wireAccount() {
+  $("signout-everywhere").addEventListener("click", async () => {
+    await api("POST", "/api/auth/sign-out-everywhere");
+    location.href = "/";
+  });
+  $("password-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    $("password-result").textContent = "";
+    try {
+      await api("POST", "/api/me/password", {
+        current_password: $("current-password").value, new_password: $("new-password").value,
+      });
+      $("password-form").reset();
+      $("password-result").textContent = "Password changed. Your other sessions were signed out.";
+      await loadAccount();
+    } catch (error) {
+      $("password-result").textContent = error.message;
+    }
+  });
 }
 
 boot();

@@ -2,7 +2,7 @@
 // feedback) and, for program managers, a small program page. Everything a person typed is
 // rendered with el(), which sets it as text.
 import { api } from "/static/api.js";
-import { connect, el, showToast } from "/static/realtime.js";
+import { connect, el, showToast, signedOut } from "/static/realtime.js";
 
 const M = "/api/mentoring";
 const $ = (id) => document.getElementById(id);
@@ -106,7 +106,9 @@ async function boot() {
     await loadAll(); // after a reconnect too: events may have been missed
   });
   socket.on("disconnect", () => setConnection(false));
-  socket.on("connect_error", (err) => { setConnection(false); if (err.data?.code === "unauthorized") location.href = "/"; });
+  socket.on("connect_error", (err) => { setConnection(false); if (signedOut(err.data?.code)) location.href = "/"; });
+  socket.on("session:ended", () => { location.href = "/"; });
+  socket.on("account:ended", () => { location.href = "/"; });
   socket.on("mentoring:invited", (e) => { showToast(`You are invited to ${e.program_name} as ${e.role}`); loadInvitations(); });
   socket.on("mentoring:matched", () => { loadPrograms().then(loadPairs).then(loadInvitations); });
   socket.on("mentoring:unmatched", () => loadPairs().then(loadInvitations));

@@ -2,7 +2,7 @@
 import { api } from "/static/api.js";
 import { ChatPanel } from "/static/chat.js";
 import { Meeting, meetingMarkup } from "/static/meeting.js";
-import { connect, el, initials, showToast } from "/static/realtime.js";
+import { connect, el, initials, showToast, signedOut } from "/static/realtime.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const DOOR = { open: "open", closed: "closed · knock", locked: "locked" };
@@ -42,7 +42,10 @@ async function boot() {
     connectedBefore = true;
   });
   socket.on("disconnect", () => setConnection(false));
-  socket.on("connect_error", (err) => { setConnection(false); if (err.data?.code === "unauthorized") location.href = "/"; });
+  socket.on("connect_error", (err) => { setConnection(false); if (signedOut(err.data?.code)) location.href = "/"; });
+  // This session ended (signed out here or elsewhere, expired, password changed or reset).
+  socket.on("session:ended", () => { location.href = "/"; });
+  socket.on("account:ended", () => { location.href = "/"; });
   socket.on("office:delta", ({ people }) => { people.forEach(applyPerson); render(); });
   socket.on("office:layout", ({ floors, rooms }) => { setLayout(floors, rooms); render(); });
   socket.on("request", showPrompt);

@@ -23,6 +23,12 @@ export function connect() {
   return socket;
 }
 
+// A refused connection that means "go to the sign-in page": no live session, or one that must
+// first set a new password (after an admin's reset).
+export function signedOut(code) {
+  return code === "unauthorized" || code === "password_change_required";
+}
+
 export function showToast(text, ms = 3500) {
   const toast = document.getElementById("toast");
   if (!toast) return;

@@ -49,6 +49,7 @@ from server.mentoring.tables import (
     Program,
     ProgramStep,
 )
+from server.passwords import hash_password
 from server.privacy.tables import PendingMembership
 from server.realtime.office_namespace import OfficeNamespace
 from tests.browsers import Browser
@@ -484,6 +485,32 @@ async def _join_code(world: World, _role: str) -> tuple[dict[str, Any], Any]:
     }
 
 
+async def _another_session(world: World, role: str) -> tuple[dict[str, Any], Any]:
+    """Another session of the role's person to end (guests and nobody: an id that is not
+    theirs)."""
+    if role not in ACCOUNT_ROLES:
+        return {"session_id": 999_999}, None
+    app = world.client.app
+    async with app[DB]() as session:
+        user = await session.get(User, world.users[role])
+        assert user is not None
+        opened = await app[AUTH].open_session(session, user)
+        await session.commit()
+    return {"session_id": opened.session.principal.session_id}, None
+
+
+async def _password_change(world: World, role: str) -> tuple[dict[str, Any], Any]:
+    """The role's person gets a known password first (matrix people have none)."""
+    current = "matrix-current-secret"
+    if role in ACCOUNT_ROLES:
+        async with world.client.app[DB]() as session:
+            user = await session.get(User, world.users[role])
+            assert user is not None
+            user.password_hash = await hash_password(current)
+            await session.commit()
+    return {}, {"current_password": current, "new_password": world.unique("matrix-new-secret-")}
+
+
 async def _pending(world: World, role: str) -> tuple[dict[str, Any], Any]:
     return {"pending_id": await world.pending_for(role)}, None
 
@@ -724,6 +751,13 @@ HTTP: dict[tuple[str, str], Cell] = {
     ("POST", "/api/auth/join"): Cell(expect(201, EVERYONE, anonymous=201), _join_code, "fresh"),
     ("GET", "/api/auth/session"): Cell(expect(200, EVERYONE)),
     ("POST", "/api/auth/sign-out"): Cell(expect(204, EVERYONE), actor="fresh"),
+    ("POST", "/api/auth/sign-out-everywhere"): Cell(expect(204, EVERYONE), actor="clone"),
+    ("GET", "/api/me/sessions"): Cell(expect(200, EVERYONE)),
+    ("DELETE", "/api/me/sessions/{session_id:\\d+}"): Cell(
+        expect(204, ACCOUNT_ROLES, guest=404), _another_session
+    ),
+    ("POST", "/api/me/password"): Cell(expect(204, ACCOUNT_ROLES), _password_change),
+    ("GET", "/api/me/security"): Cell(expect(200, EVERYONE)),
     ("POST", "/api/org/invite-codes"): Cell(
         expect(201, ("org_admin", "unit_admin", "group_lead"), other_org=404),
         lambda w, _r: _fixed_async({}, {"group_id": w.platform}),

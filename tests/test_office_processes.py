@@ -45,6 +45,9 @@ class Silent:
     async def disconnect(self, connection_ids: Iterable[str]) -> None:
         return None
 
+    async def end_sessions(self, session_ids: Iterable[int], reason: str) -> None:
+        return None
+
 
 @pytest.fixture(params=["memory", "redis"])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[StateStore]:

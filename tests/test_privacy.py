@@ -154,7 +154,7 @@ async def test_a_suspended_person_is_disconnected_and_cannot_sign_in_until_resto
     ]
 
 
-async def test_a_password_reset_gives_a_one_time_password_and_ends_every_session(
+async def test_a_password_reset_gives_a_one_time_credential_and_ends_every_session(
     client: TestClient[Any, Any], office: Office, browser: Callable[[], Browser]
 ) -> None:
     alice = await browser().sign_in("alice@acme.example")
@@ -170,7 +170,10 @@ async def test_a_password_reset_gives_a_one_time_password_and_ends_every_session
     )
     assert old.status == 401
     await browser().sign_in("alice@acme.example", password)
-    assert await audit_actions(client, office.org.id) == ["account.password_reset"]
+    assert await audit_actions(client, office.org.id) == [
+        "account.password_reset",
+        "account.reset_credential_used",
+    ]
     denied = await alice.request("POST", f"/api/org/people/{office.bob.id}/reset-password")
     assert denied.status == 401  # alice's session ended with the reset
 

@@ -1,14 +1,16 @@
-"""The failure window behaves the same in memory and on Redis."""
+"""The failure window behaves the same in memory and on Redis: counting, atomic attempts,
+back-off."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
 
-from server.ratelimit import FailureWindow, MemoryFailureWindow, RedisFailureWindow
+from server.ratelimit import FailureWindow, Limit, MemoryFailureWindow, RedisFailureWindow
 from tests.conftest import service_url
 
 
@@ -46,3 +48,33 @@ async def test_memory_window_stays_bounded() -> None:
         await window.add(f"k{i}", float(i))
     assert len(window._events) <= 2000
     assert (await window.failures("k4999", 4999.0))[0] == 1
+
+
+async def test_parallel_attempts_cannot_pass_a_limit(window: FailureWindow) -> None:
+    answers = await asyncio.gather(*(window.acquire("k", 1000.0, Limit(5)) for _ in range(32)))
+    taken = [attempt for attempt, _ in answers if attempt is not None]
+    assert len(taken) == 5
+    assert all(0 < wait <= 60 for attempt, wait in answers if attempt is None)
+    # Past the window the oldest slide out; a released attempt frees its place at once.
+    assert (await window.acquire("k", 1059.0, Limit(5)))[0] is None
+    await window.release("k", taken[0])
+    assert (await window.acquire("k", 1059.0, Limit(5)))[0] is not None
+    assert (await window.acquire("k", 1061.0, Limit(5)))[0] is not None
+
+
+async def test_a_backoff_limit_slows_down_and_never_locks(window: FailureWindow) -> None:
+    limit = Limit(3, backoff_cap=10)
+    for t in (0.0, 0.0, 0.0):
+        assert (await window.acquire("k", 1000.0 + t, limit))[0] is not None
+    attempt, wait = await window.acquire("k", 1000.0, limit)
+    assert attempt is None and wait == pytest.approx(1.0)
+    waits = []
+    now = 1000.0
+    for _ in range(6):
+        attempt, wait = await window.acquire("k", now, limit)
+        if attempt is None:
+            waits.append(wait)
+            now += wait
+            attempt, _ = await window.acquire("k", now, limit)
+        assert attempt is not None
+    assert waits == pytest.approx([1.0, 2.0, 4.0, 8.0, 10.0, 10.0])

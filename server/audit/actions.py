@@ -10,6 +10,8 @@ class AuditAction(StrEnum):
     ACCOUNT_SUSPENDED = "account.suspended"
     ACCOUNT_RESTORED = "account.restored"
     PASSWORD_RESET = "account.password_reset"  # noqa: S105 (an action name)
+    # The person (or whoever holds it) signed in with the one-time credential of a reset.
+    RESET_CREDENTIAL_USED = "account.reset_credential_used"
     ACCOUNT_ERASED = "account.erased"
     ROLE_GRANTED = "role.granted"
     ROLE_REVOKED = "role.revoked"

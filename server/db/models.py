@@ -123,6 +123,38 @@ class AuthSession(Base):
     guest_invite_id: Mapped[int | None] = mapped_column(
         ForeignKey("room_invites.id", ondelete="CASCADE"), index=True
     )
+    # How it was opened (``SignInMethod``); a session opened with an admin's reset credential
+    # may do one thing only: set a new password.
+    method: Mapped[str] = mapped_column(String(16), default="password", server_default="password")
+    password_change_required: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+
+
+class PasswordReset(Base):
+    """A one-time credential an admin handed out: works once, expires, and the session it
+    opens can only set a new password. The person sees when and by whom on /me."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    credential_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reset_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class SignInRecord(Base):
+    """When and how a person signed in (never from where), shown to them on /me."""
+
+    __tablename__ = "sign_in_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    method: Mapped[str] = mapped_column(String(16))
 
 
 class OrgInviteCode(Base):

@@ -1,4 +1,5 @@
-"""Sign-in, join with an invite code, who am I, sign-out."""
+"""Sign-in, join with an invite code, who am I, sign-out (here or everywhere), my sessions
+and my password."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from datetime import timedelta
 from aiohttp import web
 
 from server.auth import SessionInfo, SignedIn
-from server.http.errors import parse_body
+from server.http.errors import parse_body, path_id
 from server.http.keys import AUTH, SETTINGS
 from server.http.middleware import require_session, session_cookie_name
-from server.http.schemas import InviteCodeBody, JoinBody, SignInBody
+from server.http.schemas import ChangePasswordBody, InviteCodeBody, JoinBody, SignInBody
 from server.settings import Settings
 
 
@@ -23,6 +24,7 @@ def session_json(info: SessionInfo) -> dict[str, object]:
         ],
         "csrf_token": info.csrf_token,
         "expires_at": info.expires_at.isoformat(),
+        "password_change_required": info.password_change_required,
     }
 
 
@@ -42,7 +44,9 @@ def client_address(request: web.Request) -> str:
 
 
 def with_cookie(settings: Settings, signed_in: SignedIn, status: int) -> web.Response:
-    response = web.json_response(session_json(signed_in.session), status=status)
+    body = session_json(signed_in.session)
+    body["security_notice"] = signed_in.security_notice
+    response = web.json_response(body, status=status)
     response.set_cookie(
         session_cookie_name(settings.secure_cookies),
         signed_in.token,
@@ -86,9 +90,7 @@ async def current_session(request: web.Request) -> web.Response:
     return web.json_response(session_json(require_session(request)))
 
 
-async def sign_out(request: web.Request) -> web.Response:
-    info = require_session(request)
-    await request.app[AUTH].sign_out(info.principal.session_id)
+def _without_cookie(request: web.Request) -> web.Response:
     response = web.Response(status=204)
     settings = request.app[SETTINGS]
     response.del_cookie(
@@ -98,3 +100,43 @@ async def sign_out(request: web.Request) -> web.Response:
         samesite="Lax",
     )
     return response
+
+
+async def sign_out(request: web.Request) -> web.Response:
+    info = require_session(request)
+    await request.app[AUTH].sign_out(info.principal.session_id)
+    return _without_cookie(request)
+
+
+async def sign_out_everywhere(request: web.Request) -> web.Response:
+    info = require_session(request)
+    await request.app[AUTH].sign_out_everywhere(info.principal)
+    return _without_cookie(request)
+
+
+async def my_sessions(request: web.Request) -> web.Response:
+    info = require_session(request)
+    return web.json_response({"sessions": await request.app[AUTH].sessions_of(info.principal)})
+
+
+async def end_my_session(request: web.Request) -> web.Response:
+    info = require_session(request)
+    session_id = path_id(request, "session_id")
+    await request.app[AUTH].end_session(info.principal, session_id)
+    if session_id == info.principal.session_id:
+        return _without_cookie(request)
+    return web.Response(status=204)
+
+
+async def change_password(request: web.Request) -> web.Response:
+    info = require_session(request)
+    body = await parse_body(request, ChangePasswordBody)
+    await request.app[AUTH].change_password(
+        info.principal, body.current_password, body.new_password
+    )
+    return web.Response(status=204)
+
+
+async def account_security(request: web.Request) -> web.Response:
+    info = require_session(request)
+    return web.json_response(await request.app[AUTH].account_security(info.principal))

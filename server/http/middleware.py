@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from server.auth import SessionInfo
+from server.auth import SessionInfo, password_change_required
 from server.errors import AppError, ErrorCode, forbidden, unauthorized
 from server.http.errors import error_response
 from server.http.keys import AUTH, METRICS, SESSION, SETTINGS
@@ -22,6 +22,18 @@ CSRF_HEADER = "X-CSRF-Token"
 # must not block them; the Origin check and the JSON-only body still apply.
 SOCKETIO_PREFIX = "/socket.io/"
 SESSION_OPENING_PATHS = frozenset({"/api/auth/sign-in", "/api/auth/join"})
+# All a session opened with an admin's reset credential may do: see itself and the reset,
+# set a new password, or sign out. Every other API request answers password_change_required.
+PASSWORD_CHANGE_PATHS = frozenset(
+    {
+        "/api/auth/session",
+        "/api/auth/sign-out",
+        "/api/auth/sign-out-everywhere",
+        "/api/me/password",
+        "/api/me/security",
+        *SESSION_OPENING_PATHS,
+    }
+)
 
 
 def session_cookie_name(secure: bool) -> str:
@@ -88,6 +100,13 @@ async def sessions_and_csrf(request: web.Request, handler: Handler) -> web.Strea
             sent = request.headers.get(CSRF_HEADER, "")
             if not same(sent, info.csrf_token):
                 raise forbidden(f"missing or wrong {CSRF_HEADER} header")
+    if (
+        info is not None
+        and info.password_change_required
+        and request.path.startswith("/api/")
+        and request.path not in PASSWORD_CHANGE_PATHS
+    ):
+        raise password_change_required()
     return await handler(request)
 
 

@@ -84,6 +84,16 @@ SESSION_SCHEMA: dict[str, Any] = {
             "description": "send as X-CSRF-Token on POST/PUT/PATCH/DELETE",
         },
         "expires_at": {"type": "string", "format": "date-time"},
+        "password_change_required": {
+            "type": "boolean",
+            "description": "opened with an admin's reset credential: every other request "
+            "answers 403 password_change_required until POST /api/me/password",
+        },
+        "security_notice": {
+            "type": ["object", "null"],
+            "description": "at sign-in only: an admin reset the password since the last "
+            "sign-in (latest_reset, sign_ins) -- show it to the person",
+        },
     },
 }
 

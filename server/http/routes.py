@@ -24,6 +24,7 @@ from server.http.openapi import OPENAPI_DOC, build_document, serve_document
 from server.http.schemas import (
     AnalyticsPolicyBody,
     AuditQuery,
+    ChangePasswordBody,
     CloseAccountBody,
     DashboardQuery,
     GroupMemberBody,
@@ -440,6 +441,65 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "POST",
+        "/api/auth/sign-out-everywhere",
+        auth_views.sign_out_everywhere,
+        "End every session of mine (this one too) and close their live connections",
+        "auth",
+        responses={204: "signed out everywhere", 401: "not signed in", 403: "missing CSRF token"},
+        signed_in=True,
+    ),
+    Route(
+        "GET",
+        "/api/me/sessions",
+        auth_views.my_sessions,
+        "My live sessions: when and how each was opened, until when, which one is this",
+        "auth",
+        responses={200: "the sessions", 401: "not signed in"},
+        signed_in=True,
+    ),
+    Route(
+        "DELETE",
+        "/api/me/sessions/{session_id:\\d+}",
+        auth_views.end_my_session,
+        "End one of my sessions and close its live connections",
+        "auth",
+        responses={
+            204: "ended",
+            401: "not signed in",
+            403: "missing CSRF token",
+            404: "no such live session of mine",
+        },
+        signed_in=True,
+    ),
+    Route(
+        "POST",
+        "/api/me/password",
+        auth_views.change_password,
+        "Change my password (the current one is required, except right after an admin's "
+        "reset); my other sessions end",
+        "auth",
+        body=ChangePasswordBody,
+        responses={
+            204: "changed",
+            400: "malformed body, missing current password, or a weak new password",
+            401: "not signed in",
+            403: "wrong current password, a guest, or missing CSRF token",
+            429: "too many wrong current passwords",
+        },
+        signed_in=True,
+    ),
+    Route(
+        "GET",
+        "/api/me/security",
+        auth_views.account_security,
+        "My latest password reset by an admin (when, by whom) and my recent sign-ins (when, "
+        "how; never from where)",
+        "auth",
+        responses={200: "the reset and the sign-ins", 401: "not signed in"},
+        signed_in=True,
+    ),
+    Route(
+        "POST",
         "/api/org/invite-codes",
         auth_views.create_invite_code,
         "Create an invite code to the organization or one of its groups (shown once)",
@@ -794,7 +854,8 @@ PRIVACY_ROUTES: tuple[Route, ...] = (
         "reset",
         "reset-password",
         privacy_views.reset_password,
-        "Set a one-time password (shown once) and end the account's sessions",
+        "Give a one-time credential (shown once; signs in once, within a day, only to set a "
+        "new password), end the account's sessions; the person sees who and when",
         "the temporary password",
     ),
     _person_action(

@@ -19,6 +19,12 @@ class SignInBody(Body):
     password: str = Field(min_length=1, max_length=256)
 
 
+class ChangePasswordBody(Body):
+    # Not needed in the session a reset credential opened (that credential was the proof).
+    current_password: str | None = Field(default=None, min_length=1, max_length=256)
+    new_password: str = Field(min_length=1, max_length=256)
+
+
 class JoinBody(Body):
     code: str = Field(min_length=1, max_length=64)
     email: str = Field(min_length=3, max_length=254)

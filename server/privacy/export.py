@@ -32,8 +32,10 @@ Parts:
 
 - `account/`: your profile (`profile.json`), your roles in groups and units
   (`memberships.json`), group invitations waiting for your answer (`pending_memberships.json`),
-  your sign-in sessions (`sign_in_sessions.json`: when, never the secret token) and invite codes
-  you created (`invite_codes_created.json`).
+  your sign-in sessions (`sign_in_sessions.json`: when and how, never the secret token), your
+  sign-ins of the last 90 days (`sign_ins.json`: time and method, never an address), password
+  resets an admin made (`password_resets.json`: when, by whom, whether used; never the
+  credential) and invite codes you created (`invite_codes_created.json`).
 - `office/`: rooms you own and guest links you created (never the link's secret).
 - `chat/`: conversations you are in, with their members' ids and your read marker
   (`conversations.json`), and every message you wrote, with its text (`messages_written.json`).

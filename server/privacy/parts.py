@@ -31,9 +31,11 @@ from server.db.models import (
     Group,
     Membership,
     OrgInviteCode,
+    PasswordReset,
     Room,
     RoomInvite,
     RoomOwner,
+    SignInRecord,
     Unit,
     User,
 )
@@ -85,7 +87,7 @@ def _changed(result: Any) -> int:
 
 
 MEMBERSHIP_FIELDS = ("id", "role", "unit_id", "group_id")
-SESSION_FIELDS = ("id", "created_at", "expires_at", "revoked_at")
+SESSION_FIELDS = ("id", "created_at", "expires_at", "revoked_at", "method")
 INVITE_CODE_FIELDS = ("id", "unit_id", "group_id", "created_at", "expires_at", "max_uses", "uses")
 GUEST_LINK_FIELDS = (
     "id",
@@ -122,6 +124,12 @@ class AccountPart:
             .where(OrgInviteCode.created_by == user.id)
             .order_by(OrgInviteCode.id)
         )
+        sign_ins = await session.scalars(
+            select(SignInRecord).where(SignInRecord.user_id == user.id).order_by(SignInRecord.id)
+        )
+        resets = await session.scalars(
+            select(PasswordReset).where(PasswordReset.user_id == user.id).order_by(PasswordReset.id)
+        )
         return {
             "profile": [
                 row(
@@ -142,6 +150,10 @@ class AccountPart:
                 for m in pending
             ],
             "sign_in_sessions": [row(s, *SESSION_FIELDS) for s in sessions],
+            "sign_ins": [row(r, "at", "method") for r in sign_ins],
+            "password_resets": [
+                row(r, "created_at", "expires_at", "used_at", "reset_by") for r in resets
+            ],
             "invite_codes_created": [row(c, *INVITE_CODE_FIELDS, "revoked_at") for c in codes],
         }
 
@@ -177,6 +189,8 @@ class AccountPart:
         changed = 0
         for statement in (
             delete(AuthSession).where(AuthSession.user_id == user.id),
+            delete(SignInRecord).where(SignInRecord.user_id == user.id),
+            delete(PasswordReset).where(PasswordReset.user_id == user.id),
             delete(Membership).where(Membership.user_id == user.id),
             delete(PendingMembership).where(PendingMembership.user_id == user.id),
             update(OrgInviteCode)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from server import resets
 from server.audit import log as audit
 from server.audit.actions import AuditAction, TargetKind
 from server.broadcast import Broadcaster
@@ -18,7 +20,6 @@ from server.db.models import AuthSession, Group, User
 from server.errors import conflict, forbidden, not_found
 from server.identity import Principal, Role, UserStatus
 from server.office import Office
-from server.passwords import hash_password
 from server.permissions import may_manage
 from server.privacy import consent
 from server.privacy.erasure import ANONYMOUS, Erased, erase_user
@@ -26,7 +27,6 @@ from server.privacy.export import DEFAULT_MAX_BYTES, build_zip, collect_org, col
 from server.privacy.parts import DataPart
 from server.privacy.policy import Policy, get_policy, set_policy
 from server.privacy.tables import PendingMembership
-from server.tokens import new_token
 
 log = logging.getLogger("officehours.privacy")
 
@@ -67,7 +67,11 @@ class Privacy:
         *,
         defaults: Policy | None = None,
         max_export_bytes: int = DEFAULT_MAX_BYTES,
+        secret_key: str,
+        reset_valid_for: timedelta = timedelta(hours=24),
     ) -> None:
+        self._secret_key = secret_key
+        self._reset_valid_for = reset_valid_for
         self._db = db
         self._clock = clock
         self._office = office
@@ -245,18 +249,28 @@ class Privacy:
         await self._admin_change(principal, user_id, AuditAction.ACCOUNT_RESTORED, change)
 
     async def reset_password(self, principal: Principal, user_id: int) -> str:
-        """A new one-time password, shown to the admin once; every session of the person ends."""
-        password = new_token(12)
+        """A one-time credential, shown to the admin once: it signs in once, before it expires,
+        into a session that can only set a new password. The old password stops working and
+        every session of the person ends; they see the reset (when, by whom) on /me."""
+        credential = ""
 
         async def change(session: AsyncSession, user: User) -> None:
+            nonlocal credential
             if user.is_guest:
                 raise conflict("guests have no password")
-            user.password_hash = await hash_password(password)
+            credential = await resets.issue(
+                session,
+                self._secret_key,
+                user,
+                by=principal.user_id,
+                now=self._clock.now(),
+                valid_for=self._reset_valid_for,
+            )
             await self._revoke_sessions(session, user.id)
 
         await self._admin_change(principal, user_id, AuditAction.PASSWORD_RESET, change)
         await self._end_connections(principal.org_id, user_id, "password_reset")
-        return password
+        return credential
 
     # -- policy -----------------------------------------------------------------------------
 

@@ -6,6 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from server.realtime import sio
+
+
+def session_room(session_id: int) -> str:
+    """The Socket.IO room of the connections one sign-in session opened."""
+    return f"session:{session_id}"
+
 
 class SocketBroadcaster:
     def __init__(self, server: Any) -> None:
@@ -29,3 +36,11 @@ class SocketBroadcaster:
         for sid in connection_ids:
             # On Redis, python-socketio forwards this to the process that holds the socket.
             await self._server.disconnect(sid, namespace="/")
+
+    async def end_sessions(self, session_ids: Iterable[int], reason: str) -> None:
+        rooms = [session_room(s) for s in sorted(set(session_ids))]
+        if not rooms:
+            return
+        # The event goes first on the same queues, so a client learns why before it is cut.
+        await self._server.emit("session:ended", {"reason": reason}, to=rooms, namespace="/")
+        await sio.disconnect_rooms(self._server, rooms)

@@ -70,3 +70,9 @@ class DirectFanoutManager(socketio.AsyncManager):  # type: ignore[misc]
                 continue
             for pkt in packets:
                 socket.queue.put_nowait(pkt)
+
+    async def disconnect_room(self, rooms: list[str], namespace: str = "/") -> None:
+        """Close every connection of this process that is in one of ``rooms`` (the Redis
+        manager also tells the other processes to do the same)."""
+        for sid, _ in self.get_participants(namespace, rooms):
+            await self.server.disconnect(sid, namespace=namespace, ignore_queue=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
@@ -18,7 +19,7 @@ from pydantic import ValidationError
 
 from rooms.presence import Status
 from server.activity import Activity
-from server.auth import Authenticator
+from server.auth import Authenticator, password_change_required
 from server.chat import Chat
 from server.clock import Clock
 from server.errors import AppError, ErrorCode, from_validation
@@ -30,6 +31,7 @@ from server.office import Office
 from server.outages import is_outage, unavailable
 from server.ratelimit import TokenBucket
 from server.realtime import payloads as p
+from server.realtime.broadcaster import session_room
 from server.realtime.sio import RefusedConnection
 
 log = logging.getLogger("officehours.realtime")
@@ -84,6 +86,8 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._clock = clock
         self._cookie_name = cookie_name
         self._connections: dict[str, tuple[Principal, float]] = {}
+        # When each connection's sign-in session expires: ``end_expired`` closes it then.
+        self._expires: dict[str, datetime] = {}
         self._recording: set[asyncio.Task[None]] = set()
         # Every event of a connection, known or not, draws from one bucket: a client that
         # floods is refused cheaply, before parsing, while real clients stay far below it.
@@ -130,9 +134,16 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             raise RefusedConnection(
                 "sign in first", {"code": ErrorCode.UNAUTHORIZED.value, "message": "sign in first"}
             )
+        if info.password_change_required:
+            self._metrics.errors.inc("realtime", ErrorCode.PASSWORD_CHANGE_REQUIRED.value)
+            error = password_change_required()
+            raise RefusedConnection(error.message, error.as_payload())
         principal = info.principal
         self._connections[sid] = (principal, self._clock.monotonic())
+        self._expires[sid] = info.expires_at
         self._metrics.realtime_connections.inc()
+        # Sign-out, password changes and resets close the session's connections through it.
+        await self.enter_room(sid, session_room(principal.session_id))
         await self.enter_room(sid, f"user:{principal.user_id}")
         if not principal.is_guest:  # guests see one room, never the office
             await self.enter_room(sid, f"org:{principal.org_id}")
@@ -142,6 +153,7 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         self._events_per_connection.forget(sid)
+        self._expires.pop(sid, None)
         entry = self._connections.pop(sid, None)
         if entry is None:
             return
@@ -157,6 +169,19 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         await self._meetings.disconnected(sid)
         await self._office.disconnected(principal, sid)
         await self._activity.disconnected(principal, seconds)
+
+    async def end_expired(self) -> int:
+        """Close this process's connections whose sign-in session has expired (run every
+        second by the app, against its clock); returns how many."""
+        now = self._clock.now()
+        expired = [sid for sid, at in self._expires.items() if at <= now]
+        for sid in expired:
+            self._expires.pop(sid, None)
+            await self.emit("session:ended", {"reason": "expired"}, to=sid)
+            await self.disconnect(sid)
+        if expired:
+            log.info("realtime.sessions_expired", extra={"count": len(expired)})
+        return len(expired)
 
     async def drain(self) -> None:
         """Wait for disconnect bookkeeping (called at shutdown, after every connection was

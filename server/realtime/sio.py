@@ -21,6 +21,7 @@ log = logging.getLogger("officehours.realtime")
 
 LISTEN_RETRY_FIRST_SECONDS = 0.5
 LISTEN_RETRY_MAX_SECONDS = 2.0
+DISCONNECT_ROOMS = "officehours:disconnect_rooms"
 
 
 class RedisFanoutManager(socketio.AsyncRedisManager, DirectFanoutManager):  # type: ignore[misc]
@@ -65,6 +66,33 @@ class RedisFanoutManager(socketio.AsyncRedisManager, DirectFanoutManager):  # ty
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
                 await redis.aclose()
+
+    async def disconnect_room(self, rooms: list[str], namespace: str = "/") -> None:
+        await super().disconnect_room(rooms, namespace)
+        await self._publish(
+            {
+                "method": DISCONNECT_ROOMS,
+                "rooms": rooms,
+                "namespace": namespace,
+                "host_id": self.host_id,
+            }
+        )
+
+    async def _listen(self) -> Any:
+        # python-socketio's listener ignores methods it does not know: closing the connections
+        # in a room (a sign-in session's) is handled here, the rest passes through.
+        marker = DISCONNECT_ROOMS.encode()
+        async for message in super()._listen():
+            raw = message.encode() if isinstance(message, str) else message
+            if isinstance(raw, bytes) and marker in raw:
+                data = self.json.loads(message)
+                if data.get("method") == DISCONNECT_ROOMS:
+                    if data.get("host_id") != self.host_id:
+                        await DirectFanoutManager.disconnect_room(
+                            self, list(data.get("rooms") or []), data.get("namespace") or "/"
+                        )
+                    continue
+            yield message
 
     async def _publish(self, data: Any) -> Any:
         # After close(), a late emit (a disconnect handler finishing during shutdown) must not
@@ -144,6 +172,11 @@ async def disconnect_all(server: Any) -> None:
     for socket in list(server.eio.sockets.values()):
         # Send the close packet but do not wait for a long-polling client to fetch it.
         await socket.close(wait=False)
+
+
+async def disconnect_rooms(server: Any, rooms: list[str]) -> None:
+    """Close every connection in these rooms, on every process."""
+    await server.manager.disconnect_room(rooms, "/")
 
 
 async def shutdown(server: Any) -> None:
