@@ -1,7 +1,7 @@
 """mentoring: what mentors show to mentees; published rating snapshots
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-04 16:00:00
 
 Existing enrolments show nothing to mentees (their people never agreed to it); new ones
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0008"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
