@@ -100,6 +100,23 @@ class PeriodQuery(Query):
     end: date | None = Field(default=None, alias="to")
 
 
+class SeenHeadQuery(Query):
+    """A head of the audit chain seen earlier (entries and MAC): verifying against it tells
+    whether the log was cut back or rewritten since."""
+
+    seen_entries: Annotated[int, Field(ge=0, le=MAX_ID)] | None = None
+    seen_head: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+    def checkpoint(self) -> tuple[int, str] | None:
+        if self.seen_entries is None or self.seen_head is None or self.seen_entries == 0:
+            return None
+        return (self.seen_entries, self.seen_head)
+
+
+class AboutMeQuery(PeriodQuery, SeenHeadQuery):
+    pass
+
+
 class AnalyticsPolicyBody(Body):
     per_person_activity: bool
 

@@ -1,0 +1,221 @@
+"""Issue #16, the audit stream: findings 6 (a keyed audit chain), 11 (erasure leaves nothing
+that re-links), 13 (hostile input never answers 500) and 14 (export of the audit entries
+about my enrolments and pairs; python-engineio's logs)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.audit.actions import AuditAction, TargetKind
+from server.audit.log import append, verify
+from server.audit.tables import GENESIS, AuditEntry, AuditHead
+from server.clock import FakeClock
+from server.db.engine import create_engine, session_factory
+from server.db.migrate import upgrade
+from server.http.keys import DB
+from server.settings import Settings
+from tests.conftest import Office, sign_in
+
+# -- finding 6: the audit chain is keyed -------------------------------------------------------
+
+
+async def _some_history(client: TestClient[Any, Any], office: Office, clock: FakeClock) -> None:
+    """Policy changes and dashboard looks, as an admin's day would leave them."""
+    async with client.app[DB]() as session:
+        for i in range(6):
+            looked = i % 2 == 1
+            await append(
+                session,
+                org_id=office.org.id,
+                actor_id=office.admin.id,
+                action=AuditAction.DASHBOARD_VIEWED if looked else AuditAction.POLICY_CHANGED,
+                at=clock.now(),
+                target_kind=TargetKind.DASHBOARD if looked else TargetKind.POLICY,
+                target_id=office.org.id,
+                detail={"dashboard": "messages", "scope": "org"} if looked else {"chat_days": i},
+            )
+            clock.advance(30)
+        await session.commit()
+
+
+def _unkeyed_hash(prev: str, entry: AuditEntry) -> str:
+    """What the old code computed: anyone with the database can compute it too."""
+    body = {
+        "org_id": entry.org_id,
+        "seq": entry.seq,
+        "at": entry.at.isoformat(),
+        "actor_id": entry.actor_id,
+        "action": str(entry.action),
+        "target_kind": None if entry.target_kind is None else str(entry.target_kind),
+        "target_id": entry.target_id,
+        "detail": entry.detail,
+    }
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256((prev + canonical).encode()).hexdigest()
+
+
+async def _lift_append_only(session: AsyncSession) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        # The attacker owns the table: the trigger goes, the chain must still tell.
+        await session.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER USER"))
+
+
+async def _rechain_unkeyed(session: AsyncSession, org_id: int) -> None:
+    """Renumber what is left, recompute every link with plain SHA-256, fix the head."""
+    rows = list(
+        (
+            await session.scalars(
+                select(AuditEntry).where(AuditEntry.org_id == org_id).order_by(AuditEntry.seq)
+            )
+        ).all()
+    )
+    prev = GENESIS
+    for seq, entry in enumerate(rows, start=1):
+        entry.seq = seq
+        entry.prev_hash = prev
+        entry.hash = _unkeyed_hash(prev, entry)
+        prev = entry.hash
+        await session.flush()
+    await session.execute(
+        update(AuditHead).where(AuditHead.org_id == org_id).values(seq=len(rows), hash=prev)
+    )
+    await session.commit()
+
+
+async def test_finding_6_deleting_looks_and_rechaining_is_detected(
+    client: TestClient[Any, Any], office: Office, clock: FakeClock
+) -> None:
+    await _some_history(client, office, clock)
+    await sign_in(client, "admin@acme.example")
+    before = await (await client.get("/api/org/audit/verify")).json()
+    assert before["intact"] is True
+    assert before["head"]["entries"] == 6
+
+    async with client.app[DB]() as session:  # the attack of the finding
+        await _lift_append_only(session)
+        await session.execute(
+            delete(AuditEntry).where(
+                AuditEntry.org_id == office.org.id,
+                AuditEntry.action == AuditAction.DASHBOARD_VIEWED,
+            )
+        )
+        await session.flush()
+        await _rechain_unkeyed(session, office.org.id)
+
+    after = await (await client.get("/api/org/audit/verify")).json()
+    assert after["intact"] is False
+    assert after["first_broken_seq"] == 1
+    page = await (await client.get("/api/org/audit")).json()
+    assert page["head"]["entries"] == 3  # what the admin view shows changed, too
+
+    await sign_in(client, "alice@acme.example")
+    me = await (await client.get("/api/me/analytics")).json()
+    assert me["looks"] == []
+    assert me["audit"]["intact"] is False  # /me says its list of looks cannot be trusted
+
+
+async def test_finding_6_editing_one_entry_and_rechaining_is_detected(
+    client: TestClient[Any, Any], office: Office, clock: FakeClock
+) -> None:
+    await _some_history(client, office, clock)
+    async with client.app[DB]() as session:
+        await _lift_append_only(session)
+        await session.execute(
+            update(AuditEntry)
+            .where(AuditEntry.org_id == office.org.id, AuditEntry.seq == 4)
+            .values(actor_id=office.alice.id)
+        )
+        await session.flush()
+        await _rechain_unkeyed(session, office.org.id)
+    await sign_in(client, "admin@acme.example")
+    verdict = await (await client.get("/api/org/audit/verify")).json()
+    assert (verdict["intact"], verdict["first_broken_seq"]) == (False, 1)
+
+
+async def test_finding_6_a_tail_cut_back_shows_against_the_head_people_saw(
+    client: TestClient[Any, Any], office: Office, clock: FakeClock
+) -> None:
+    """Dropping the newest entries and moving the head back leaves a chain that holds on its
+    own; the head Alice's /me showed her earlier no longer matches."""
+    await _some_history(client, office, clock)
+    await sign_in(client, "alice@acme.example")
+    seen = (await (await client.get("/api/me/analytics")).json())["audit"]["head"]
+    assert seen["entries"] == 6
+
+    async with client.app[DB]() as session:
+        await _lift_append_only(session)
+        await session.execute(
+            delete(AuditEntry).where(AuditEntry.org_id == office.org.id, AuditEntry.seq > 4)
+        )
+        fourth = await session.scalar(
+            select(AuditEntry.hash).where(AuditEntry.org_id == office.org.id, AuditEntry.seq == 4)
+        )
+        await session.execute(
+            update(AuditHead).where(AuditHead.org_id == office.org.id).values(seq=4, hash=fourth)
+        )
+        await session.commit()
+
+    query = f"seen_entries={seen['entries']}&seen_head={seen['mac']}"
+    me = await (await client.get(f"/api/me/analytics?{query}")).json()
+    assert me["audit"]["intact"] is False
+    assert me["audit"]["head"]["entries"] == 4
+    await sign_in(client, "admin@acme.example")
+    verdict = await (await client.get(f"/api/org/audit/verify?{query}")).json()
+    assert (verdict["intact"], verdict["first_broken_seq"]) == (False, 5)
+
+
+async def test_finding_6_an_existing_unkeyed_chain_is_rekeyed_on_upgrade(
+    settings: Settings, clock: FakeClock
+) -> None:
+    """An office upgrading keeps its history: the unkeyed chain becomes a keyed one that
+    verifies, and a link that was already broken stays broken."""
+    engine = create_engine(settings)
+    try:
+        await upgrade(engine, "0008")
+        for org_id, tampered in ((1, False), (2, True)):
+            prev = GENESIS
+            async with session_factory(engine)() as session:
+                for seq in range(1, 4):
+                    entry = AuditEntry(
+                        org_id=org_id,
+                        seq=seq,
+                        at=clock.now(),
+                        actor_id=7,
+                        action=AuditAction.DASHBOARD_VIEWED,
+                        target_kind=TargetKind.DASHBOARD,
+                        target_id=org_id,
+                        detail={"scope": "org"},
+                        prev_hash=prev,
+                    )
+                    entry.hash = _unkeyed_hash(prev, entry)
+                    if tampered and seq == 2:
+                        entry.actor_id = 8  # changed after it was hashed
+                    session.add(entry)
+                    prev = entry.hash
+                session.add(AuditHead(org_id=org_id, seq=3, hash=prev))
+                await session.commit()
+        keys = settings.audit_chain_keys
+        with pytest.raises(RuntimeError, match="audit"):
+            await upgrade(engine)  # without the key it cannot re-chain, and says so
+        await upgrade(engine, audit_keys=keys)
+        async with session_factory(engine, audit_keys=keys)() as session:
+            assert await verify(session, 1) is None
+            assert await verify(session, 2) == 2
+        other = Settings.from_env(
+            {
+                "OFFICEHOURS_DATA_DIR": str(settings.data_dir),
+                "OFFICEHOURS_DATABASE_URL": settings.database_url,
+                "OFFICEHOURS_SECRET_KEY": "another secret key, at least 32 characters",
+            }
+        )
+        async with session_factory(engine, audit_keys=other.audit_chain_keys)() as session:
+            assert await verify(session, 1) == 1  # under another key nothing holds
+    finally:
+        await engine.dispose()
