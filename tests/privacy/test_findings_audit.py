@@ -4,6 +4,7 @@ about my enrolments and pairs; python-engineio's logs)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from typing import Any
@@ -21,7 +22,8 @@ from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
 from server.http.keys import DB
 from server.settings import Settings
-from tests.conftest import Office, sign_in
+from tests.conftest import ORIGIN, Office, RealtimeClient, session_cookie, sign_in
+from tests.people import rooms_by_name
 
 # -- finding 6: the audit chain is keyed -------------------------------------------------------
 
@@ -219,3 +221,161 @@ async def test_finding_6_an_existing_unkeyed_chain_is_rekeyed_on_upgrade(
             assert await verify(session, 1) == 1  # under another key nothing holds
     finally:
         await engine.dispose()
+
+
+# -- finding 13: hostile input never answers 500 -----------------------------------------------
+
+DEEP = 5000  # far past Python's recursion limit, well inside the 64 KiB body limit
+
+
+def _full_width(number: int) -> str:
+    return "".join(chr(0xFF10 + int(digit)) for digit in str(number))
+
+
+async def test_finding_13_deeply_nested_json_body_is_invalid(
+    client: TestClient[Any, Any], office: Office
+) -> None:
+    body = '{"email": ' + "[" * DEEP + "]" * DEEP + ', "password": "x"}'
+    response = await client.post(
+        "/api/auth/sign-in",
+        data=body,
+        headers={"Origin": ORIGIN, "Content-Type": "application/json"},
+    )
+    assert response.status == 400, await response.text()
+    assert (await response.json())["error"]["code"] == "invalid"
+    shallow = await client.post(  # nesting a schema would refuse anyway still gets its answer
+        "/api/auth/sign-in",
+        data='{"email": [[1]], "password": "x"}',
+        headers={"Origin": ORIGIN, "Content-Type": "application/json"},
+    )
+    assert shallow.status == 400
+
+
+async def test_finding_13_deeply_nested_socketio_arguments_get_an_error_ack(
+    client: TestClient[Any, Any], office: Office, realtime: Any
+) -> None:
+    await sign_in(client, "alice@acme.example")
+    rt: RealtimeClient = realtime()
+    await rt.connect(client, cookie=session_cookie(client))
+    acked: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    assert (await rt.call("whoami", {}))["ok"] is True  # sets up the client's ack table
+    rt.sio.callbacks["/"][4242] = acked.set_result
+    # Written by hand: the client library's own encoder could not nest this deep either.
+    await rt.sio.eio.send('24242["whoami",' + "[" * DEEP + "]" * DEEP + "]")
+    ack = await asyncio.wait_for(acked, 5)
+    assert ack["ok"] is False and ack["error"]["code"] == "invalid"
+    assert (await rt.call("whoami", {}))["ok"] is True  # the connection is still fine
+
+
+async def test_finding_13_dates_whose_week_arithmetic_overflows_are_invalid(
+    client: TestClient[Any, Any], office: Office
+) -> None:
+    await sign_in(client, "admin@acme.example")
+    for url in (
+        "/api/admin/dashboards/active?granularity=week&from=9999-12-01",
+        "/api/admin/dashboards/active?granularity=day&to=9999-12-31&from=9999-12-30",
+        "/api/admin/dashboards/active/csv?granularity=week&from=9999-12-20",
+        "/api/admin/dashboards/active?to=0001-01-02",
+        "/api/me/analytics?to=0001-01-01",
+        "/api/me/analytics?from=9999-12-31",
+    ):
+        response = await client.get(url)
+        assert response.status == 400, (url, response.status)
+        assert (await response.json())["error"]["code"] == "invalid"
+
+
+async def test_finding_13_ids_are_ascii_digits_only(
+    client: TestClient[Any, Any], office: Office
+) -> None:
+    await sign_in(client, "admin@acme.example")
+    lobby = (await rooms_by_name(client, office.org.id))["Team room"]
+    assert (await client.get(f"/api/office/rooms/{lobby}/guest-links")).status == 200
+    for room in (_full_width(lobby), "\u0661" * len(str(lobby))):  # full-width, Arabic-Indic
+        response = await client.get(f"/api/office/rooms/{room}/guest-links")
+        assert response.status == 404, (room, response.status)
+    assert (await client.get("/api/mentoring/pairs/\uff11")).status == 404
+    for limit in ("\uff15", "+5", "1_0", " 5"):
+        response = await client.get("/api/org/audit", params={"limit": limit})
+        assert response.status == 400, (limit, response.status)
+
+
+INVISIBLE_NAMES = (
+    "\u200b\u200c\u200d",  # zero-width space, non-joiner, joiner
+    "\u202e\u202d\u2066\u2069",  # bidi overrides and isolates
+    "\ufeff \u2060",  # byte-order mark, space, word joiner
+    "\u3164\u115f",  # Hangul fillers (letters that show nothing)
+)
+
+
+async def test_finding_13_names_made_of_invisible_characters_are_refused(
+    client: TestClient[Any, Any], office: Office, realtime: Any
+) -> None:
+    csrf = await sign_in(client, "admin@acme.example")
+    headers = {"X-CSRF-Token": csrf}
+    layout = await (await client.get("/api/office/layout")).json()
+    floor_id = layout["floors"][0]["id"]
+    room_id = (await rooms_by_name(client, office.org.id))["Team room"]
+    program = await client.post("/api/mentoring/programs", json={"name": "Spring"}, headers=headers)
+    assert program.status == 201, await program.text()
+    program_id = (await program.json())["id"]
+    link = await client.post(f"/api/office/rooms/{room_id}/guest-links", json={}, headers=headers)
+    token = (await link.json())["token"]
+    for name in INVISIBLE_NAMES:
+        attempts = {
+            "floor": await client.post(
+                "/api/office/floors",
+                json={"name": name, "width": 100, "height": 100},
+                headers=headers,
+            ),
+            "room": await client.post(
+                f"/api/office/floors/{floor_id}/rooms",
+                json={
+                    "name": name,
+                    "kind": "meeting_room",
+                    "x": 900,
+                    "y": 900,
+                    "w": 20,
+                    "h": 20,
+                    "capacity": 4,
+                },
+                headers=headers,
+            ),
+            "room rename": await client.patch(
+                f"/api/office/rooms/{room_id}", json={"name": name}, headers=headers
+            ),
+            "program": await client.post(
+                "/api/mentoring/programs", json={"name": name}, headers=headers
+            ),
+            "program step": await client.post(
+                f"/api/mentoring/programs/{program_id}/steps",
+                json={"title": name},
+                headers=headers,
+            ),
+            "enrolment name": await client.post(
+                f"/api/mentoring/programs/{program_id}/enrolments",
+                json={"user_id": office.alice.id, "role": "mentee", "display_name": name},
+                headers=headers,
+            ),
+        }
+        for what, response in attempts.items():
+            assert response.status == 400, (what, repr(name), response.status)
+            assert (await response.json())["error"]["code"] == "invalid"
+    # A name with an invisible character in it, but something to see, is still a name.
+    shown = await client.post(
+        "/api/office/floors",
+        json={"name": "\u200bAnnex", "width": 100, "height": 100},
+        headers=headers,
+    )
+    assert shown.status == 201, await shown.text()
+    client.session.cookie_jar.clear()  # a guest comes without an account
+    for name in INVISIBLE_NAMES:
+        guest = await client.post(
+            f"/api/guest-links/{token}/join",
+            json={"display_name": name},
+            headers={"Origin": ORIGIN},
+        )
+        assert guest.status == 400, (repr(name), guest.status)
+    guest = await client.post(
+        f"/api/guest-links/{token}/join", json={"display_name": "Grace"}, headers={"Origin": ORIGIN}
+    )
+    assert guest.status == 201
