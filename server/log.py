@@ -65,8 +65,10 @@ LIBRARY_LOGGERS = (
 # A library message kept as written: a few plain words, nothing a client could have shaped
 # into a URL, a JSON line or a terminal escape.
 _PLAIN_WORDS = re.compile(r"[A-Za-z][A-Za-z ,.'()-]{0,79}")
-_KNOWN_SUFFIXES = (
+# Library messages with a client's value inside, by the words around it: the event they name.
+_KNOWN_EVENTS = (
     (" is not an accepted origin.", "origin not accepted"),
+    ("Invalid session ", "invalid session"),
     (" async handler error", "async handler error"),
     (" handler error", "handler error"),
 )
@@ -86,8 +88,8 @@ class LibraryRecords(logging.Filter):
             message = template
         else:
             message = "message withheld"
-            for suffix, event in _KNOWN_SUFFIXES:
-                if template.endswith(suffix):
+            for words, event in _KNOWN_EVENTS:
+                if words in template:
                     message = event
                     break
             else:

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,6 +24,7 @@ from server.clock import FakeClock
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
 from server.http.keys import DB
+from server.log import configure
 from server.settings import Settings
 from tests.conftest import ORIGIN, Office, RealtimeClient, session_cookie, sign_in
 from tests.people import rooms_by_name
@@ -379,3 +383,90 @@ async def test_finding_13_names_made_of_invisible_characters_are_refused(
         f"/api/guest-links/{token}/join", json={"display_name": "Grace"}, headers={"Origin": ORIGIN}
     )
     assert guest.status == 201
+
+
+# -- finding 14: python-engineio's logs --------------------------------------------------------
+
+FORGED = '{"level":"critical","logger":"officehours.auth","event":"forged-entry"}'
+HOSTILE_ORIGINS = (
+    f"https://evil-origin-marker.example {FORGED}".encode() + b" \xff\xfe",
+    b"https://evil-origin-marker.example\x1b[2J\x1b[31m\n" + FORGED.encode(),
+    b"https://evil-origin-marker.example\r\n" + FORGED.encode(),
+)
+
+
+async def _raw_request(client: TestClient[Any, Any], head: bytes, body: bytes = b"") -> bytes:
+    """One HTTP/1.1 request written byte for byte (a client library refuses these headers)."""
+    url = client.make_url("/")
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    try:
+        writer.write(head + b"Connection: close\r\n\r\n" + body)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+
+
+@pytest.fixture
+def json_logs() -> Iterator[io.StringIO]:
+    """The server's logging as ``serve`` sets it up (JSON lines), its one stream kept here."""
+    root = logging.getLogger()
+    saved, level = root.handlers[:], root.level
+    configure("json", "INFO")
+    stream = io.StringIO()
+    handler = root.handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(stream)
+    yield stream
+    root.handlers[:] = saved
+    root.setLevel(level)
+
+
+def _handlers_reached(name: str) -> list[logging.Handler]:
+    """Every handler a record of logger ``name`` reaches (its own, then its parents')."""
+    reached: list[logging.Handler] = []
+    logger: logging.Logger | None = logging.getLogger(name)
+    while logger is not None:
+        reached += logger.handlers
+        logger = logger.parent if logger.propagate else None
+    return reached
+
+
+async def test_finding_14_engineio_logs_are_one_json_object_a_line_without_client_values(
+    client: TestClient[Any, Any], office: Office, json_logs: io.StringIO
+) -> None:
+    polling = "/socket.io/?EIO=4&transport=polling"
+    # Unauthenticated: an engine.io session, then a Socket.IO CONNECT_ERROR packet ("44"),
+    # which no server ever receives — python-engineio used to log its traceback in plain text.
+    handshake = await client.get(polling, headers={"Origin": ORIGIN})
+    assert handshake.status == 200
+    sid = json.loads((await handshake.text())[1:])["sid"]
+    posted = await client.post(
+        f"{polling}&sid={sid}",
+        data='44{"message":"evil-origin-marker"}',
+        headers={"Origin": ORIGIN, "Content-Type": "text/plain;charset=UTF-8"},
+    )
+    assert posted.status == 200
+    for origin in HOSTILE_ORIGINS:
+        answer = await _raw_request(
+            client,
+            b"GET " + polling.encode() + b" HTTP/1.1\r\nHost: x\r\nOrigin: " + origin + b"\r\n",
+        )
+        assert answer.startswith((b"HTTP/1.1 400", b"HTTP/1.0 400")), answer[:40]
+    assert (await client.get("/api/health")).status < 500  # the server carries on
+
+    # Nothing of python-engineio's or python-socketio's is written past the structured handler
+    # (python-engineio used to add one of its own, printing plain-text tracebacks).
+    structured = logging.getLogger().handlers
+    for library in ("engineio.server", "socketio.server", "aiohttp.server"):
+        assert _handlers_reached(library) == structured, library
+    err = json_logs.getvalue()
+    lines = [line for line in err.splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # every line is one JSON object
+    assert all(isinstance(record, dict) for record in records)
+    assert {"logger": "engineio.server", "event": "origin not accepted"} in [
+        {"logger": r["logger"], "event": r["event"]} for r in records
+    ], lines  # the refusal is logged, without the Origin
+    assert "Traceback" not in err
+    assert "evil-origin-marker" not in err
+    assert "forged-entry" not in err
