@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,6 +48,20 @@ Exported = dict[str, Rows]
 class ErasurePolicy:
     content: ErasedContent
     now: datetime
+
+
+# Records of a feature that are about one person, by the audit log's target kinds: entries
+# targeting them are about that person too (an enrolment of theirs, a pair they are in).
+AuditTargets = Sequence[tuple[TargetKind, Sequence[int]]]
+
+
+@runtime_checkable
+class HoldsAuditTargets(Protocol):
+    """A part whose records about a person audit entries can target."""
+
+    async def audit_targets(self, session: AsyncSession, user: User) -> AuditTargets:
+        """The ids, by target kind, of this part's records about ``user``."""
+        ...
 
 
 class DataPart(Protocol):
@@ -372,20 +387,29 @@ class AnalyticsPart:
 
 
 class AuditPart:
-    """Audit entries where the person acted or was acted upon. The log is append-only and
-    holds ids only, so erasure leaves it alone: the id no longer leads to a name."""
+    """Audit entries where the person acted or was acted upon: their account, or a record of
+    another part about them (``targets``: their enrolments, their pairs and what belongs to
+    the pairs). The log is append-only and holds ids only, so erasure leaves it alone: the
+    id no longer leads to a name."""
 
     name = "audit"
     FIELDS = ("seq", "at", "actor_id", "action", "target_kind", "target_id", "detail")
 
-    async def export(self, session: AsyncSession, user: User) -> Exported:
+    async def export(
+        self, session: AsyncSession, user: User, targets: AuditTargets = ()
+    ) -> Exported:
+        about = [(TargetKind.USER, [user.id]), *targets]
         entries = await session.scalars(
             select(AuditEntry)
             .where(
                 AuditEntry.org_id == user.org_id,
                 or_(
                     AuditEntry.actor_id == user.id,
-                    (AuditEntry.target_kind == TargetKind.USER) & (AuditEntry.target_id == user.id),
+                    *(
+                        (AuditEntry.target_kind == kind) & AuditEntry.target_id.in_(ids)
+                        for kind, ids in about
+                        if ids
+                    ),
                 ),
             )
             .order_by(AuditEntry.seq)

@@ -9,7 +9,7 @@ import hashlib
 import io
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -25,9 +25,13 @@ from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
 from server.http.keys import DB
 from server.log import configure
+from server.mentoring.tables import Enrolment, Goal
 from server.settings import Settings
+from tests.browsers import Browser
 from tests.conftest import ORIGIN, Office, RealtimeClient, session_cookie, sign_in
 from tests.people import rooms_by_name
+from tests.test_privacy import unzip
+from tests.test_privacy_mentoring import alice_is_mentored_by_bob
 
 # -- finding 6: the audit chain is keyed -------------------------------------------------------
 
@@ -470,3 +474,48 @@ async def test_finding_14_engineio_logs_are_one_json_object_a_line_without_clien
     assert "Traceback" not in err
     assert "evil-origin-marker" not in err
     assert "forged-entry" not in err
+
+
+# -- finding 14: a person's export holds the audit entries about their mentoring -----------------
+
+
+async def test_finding_14_export_includes_audit_about_my_pairs(
+    client: TestClient[Any, Any], office: Office, clock: FakeClock, browser: Callable[[], Browser]
+) -> None:
+    traces = await alice_is_mentored_by_bob(client, office, clock)
+    async with client.app[DB]() as session:
+        alice_enrolment = await session.scalar(
+            select(Enrolment.id).where(Enrolment.user_id == office.alice.id)
+        )
+        goal = await session.scalar(select(Goal.id).where(Goal.pair_id == traces.pair_id))
+        # Entries a manager's look at the pair's session and goal would leave, and one about
+        # somebody else's pair.
+        for kind, target in (
+            (TargetKind.SESSION, traces.session_id),
+            (TargetKind.GOAL, goal),
+            (TargetKind.PAIR, traces.pair_id + 1000),
+        ):
+            await append(
+                session,
+                org_id=office.org.id,
+                actor_id=office.admin.id,
+                action=AuditAction.PROGRAM_CHANGED,
+                at=clock.now(),
+                target_kind=kind,
+                target_id=target,
+            )
+        await session.commit()
+    alice = await browser().sign_in("alice@acme.example")
+    files = unzip(await (await alice.request("GET", "/api/me/export")).read())
+    about = {(e["action"], e["target_kind"], e["target_id"]) for e in files["audit/entries.json"]}
+    assert ("enrolment.invited", "enrolment", alice_enrolment) in about
+    assert ("match.made", "pair", traces.pair_id) in about
+    assert ("program.changed", "session", traces.session_id) in about
+    assert ("program.changed", "goal", goal) in about
+    assert ("program.changed", "pair", traces.pair_id + 1000) not in about
+    bob_enrolment_invited = [
+        e
+        for e in files["audit/entries.json"]
+        if e["action"] == "enrolment.invited" and e["target_id"] != alice_enrolment
+    ]
+    assert bob_enrolment_invited == []  # Bob's enrolment is about Bob
