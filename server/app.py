@@ -232,7 +232,7 @@ def create_app(
             settings.inactive_account_days,
             settings.analytics_raw_retention_days,
         )
-        parts = (*core_parts(), MentoringPart())
+        parts = (*core_parts(settings.secret_key), MentoringPart())
         privacy = Privacy(app[DB], app[CLOCK], office, broadcaster, parts, defaults=defaults)
         app[PRIVACY] = privacy
         app[RETENTION] = Retention(

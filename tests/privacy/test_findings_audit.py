@@ -14,23 +14,30 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.accounts import analytics_subject
+from server.analytics.metrics import Metric
+from server.analytics.record import Event, record_events
+from server.analytics.rollup import fold, fold_pending
+from server.analytics.tables import AnalyticsEvent, PairTie, PersonDay, PersonWeek
 from server.audit.actions import AuditAction, TargetKind
 from server.audit.log import append, verify
 from server.audit.tables import GENESIS, AuditEntry, AuditHead
 from server.clock import FakeClock
+from server.content.messages import Message
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
-from server.http.keys import DB
+from server.db.models import Conversation
+from server.http.keys import DB, SETTINGS
 from server.log import configure
 from server.mentoring.tables import Enrolment, Goal
 from server.settings import Settings
 from tests.browsers import Browser
-from tests.conftest import ORIGIN, Office, RealtimeClient, session_cookie, sign_in
+from tests.conftest import ORIGIN, Backend, Office, RealtimeClient, session_cookie, sign_in
 from tests.people import rooms_by_name
-from tests.test_privacy import unzip
+from tests.test_privacy import everything_stored, unzip
 from tests.test_privacy_mentoring import alice_is_mentored_by_bob
 
 # -- finding 6: the audit chain is keyed -------------------------------------------------------
@@ -519,3 +526,138 @@ async def test_finding_14_export_includes_audit_about_my_pairs(
         if e["action"] == "enrolment.invited" and e["target_id"] != alice_enrolment
     ]
     assert bob_enrolment_invited == []  # Bob's enrolment is about Bob
+
+
+# -- finding 11: erasure leaves nothing that re-links ------------------------------------------
+
+
+async def _together(
+    client: TestClient[Any, Any], office: Office, clock: FakeClock, seconds: float
+) -> None:
+    """Alice (group 1) and Bob (group 2) spend time in a room, each recording their side,
+    and Alice sends two messages."""
+    async with client.app[DB]() as session:
+        alice = await analytics_subject(session, office.org.id, office.alice.id)
+        bob = await analytics_subject(session, office.org.id, office.bob.id)
+        together = Metric.ROOM_TOGETHER_SECONDS
+        await record_events(
+            session,
+            [
+                Event(together, alice, clock.now(), 1, seconds, None, bob.group_id, bob.person),
+                Event(together, bob, clock.now(), 1, seconds, None, alice.group_id, alice.person),
+                Event(Metric.MESSAGE_SENT, alice, clock.now(), 2),
+            ],
+        )
+        await session.commit()
+
+
+async def _figures(session: AsyncSession, org_id: int) -> dict[str, Any]:
+    """What the dashboards are built from: people and messages per day and group, people per
+    week and group, and the cross-group pairs."""
+    days = await session.execute(
+        select(PersonDay.day, PersonDay.group_id, func.count(), func.sum(PersonDay.messages))
+        .where(PersonDay.org_id == org_id)
+        .group_by(PersonDay.day, PersonDay.group_id)
+        .order_by(PersonDay.day, PersonDay.group_id)
+    )
+    weeks = await session.execute(
+        select(PersonWeek.week, PersonWeek.group_id, func.count())
+        .where(PersonWeek.org_id == org_id)
+        .group_by(PersonWeek.week, PersonWeek.group_id)
+        .order_by(PersonWeek.week, PersonWeek.group_id)
+    )
+    pairs = await session.execute(
+        select(PairTie.first_day, PairTie.seconds).where(PairTie.org_id == org_id)
+    )
+    return {
+        "days": [tuple(r) for r in days.all()],
+        "weeks": [tuple(r) for r in weeks.all()],
+        "pairs": [tuple(r) for r in pairs.all()],
+    }
+
+
+async def _close_account(client: TestClient[Any, Any], email: str) -> None:
+    csrf = await sign_in(client, email)
+    closed = await client.post(
+        "/api/me/close-account", json={"confirm": True}, headers={"X-CSRF-Token": csrf}
+    )
+    assert closed.status == 204, await closed.text()
+
+
+async def test_finding_11_the_erased_pseudonym_is_in_no_analytics_table_and_counts_hold(
+    client: TestClient[Any, Any], office: Office, clock: FakeClock, backend: Backend
+) -> None:
+    secret = client.app[SETTINGS].secret_key
+    pseudonym = office.alice.analytics_id
+    assert pseudonym is not None
+    await _together(client, office, clock, 600)
+    await fold_pending(client.app[DB], secret=secret)
+    clock.advance(3600)
+    await _together(client, office, clock, 300)  # still unfolded when she leaves
+    async with client.app[DB]() as session:  # the figures, had she stayed
+        await fold(session, secret=secret)
+        expected = await _figures(session, office.org.id)
+        await session.rollback()
+    assert len(expected["pairs"]) == 1
+
+    await _close_account(client, "alice@acme.example")
+    await fold_pending(client.app[DB], secret=secret)
+    async with client.app[DB]() as session:
+        assert await _figures(session, office.org.id) == expected  # nobody counted twice
+    stored = "\n".join(await everything_stored(client, backend)).lower()
+    for needle in (str(pseudonym), pseudonym.hex):  # PostgreSQL's and SQLite's spelling
+        assert needle not in stored, [v for v in stored.splitlines() if needle in v]
+
+
+async def test_finding_11_conversation_keys_forget_the_erased_id(
+    client: TestClient[Any, Any], office: Office, realtime: Any
+) -> None:
+    await sign_in(client, "alice@acme.example")
+    rt: RealtimeClient = realtime()
+    await rt.connect(client, cookie=session_cookie(client))
+    opened = await rt.call("chat:open_direct", {"user_ids": [office.bob.id]})
+    conversation = opened["conversation"]["id"]
+    async with client.app[DB]() as session:
+        key = await session.scalar(
+            select(Conversation.member_key).where(Conversation.id == conversation)
+        )
+    assert key is not None and str(office.alice.id) in key.split(",")  # the check can fail
+    await rt.close()
+    await _close_account(client, "alice@acme.example")
+    async with client.app[DB]() as session:
+        keys = (await session.scalars(select(Conversation.member_key))).all()
+    assert all(str(office.alice.id) not in (k or "").split(",") for k in keys), keys
+
+
+async def test_finding_11_no_analytics_time_joins_an_anonymised_message(
+    client: TestClient[Any, Any], office: Office, clock: FakeClock, realtime: Any
+) -> None:
+    """Alice's words stay (the policy is "anonymise"); no engagement time equals the time of
+    one of them, so no event can be joined to the message it counted."""
+    await sign_in(client, "alice@acme.example")
+    rt: RealtimeClient = realtime()
+    await rt.connect(client, cookie=session_cookie(client))
+    opened = await rt.call("chat:open_direct", {"user_ids": [office.bob.id]})
+    for i in range(3):
+        clock.advance(61.123456)
+        sent = await rt.call(
+            "chat:send",
+            {"conversation_id": opened["conversation"]["id"], "client_id": f"m{i}", "body": "hi"},
+        )
+        assert sent["ok"], sent
+    await rt.close()
+    await fold_pending(client.app[DB], secret=client.app[SETTINGS].secret_key)
+    await _close_account(client, "alice@acme.example")
+    async with client.app[DB]() as session:
+        written = set(
+            (
+                await session.scalars(select(Message.created_at).where(Message.sender_id.is_(None)))
+            ).all()
+        )
+        assert len(written) == 3  # her words, kept without her name
+        event_times = set((await session.scalars(select(AnalyticsEvent.at))).all())
+        day_times = set((await session.scalars(select(PersonDay.last_at))).all())
+    assert written.isdisjoint(event_times)
+    assert written.isdisjoint(day_times)
+    # Times in analytics are whole hours: nothing finer to join on.
+    assert all(t.minute == t.second == t.microsecond == 0 for t in event_times | day_times - {None})
