@@ -113,7 +113,6 @@ async def test_finding_6_deleting_looks_and_rechaining_is_detected(
     await sign_in(client, "admin@acme.example")
     before = await (await client.get("/api/org/audit/verify")).json()
     assert before["intact"] is True
-    assert before["head"]["entries"] == 6
 
     async with client.app[DB]() as session:  # the attack of the finding
         await _lift_append_only(session)
@@ -130,7 +129,7 @@ async def test_finding_6_deleting_looks_and_rechaining_is_detected(
     assert after["intact"] is False
     assert after["first_broken_seq"] == 1
     page = await (await client.get("/api/org/audit")).json()
-    assert page["head"]["entries"] == 3  # what the admin view shows changed, too
+    assert (before["head"]["entries"], page["head"]["entries"]) == (6, 3)  # the head moved
 
     await sign_in(client, "alice@acme.example")
     me = await (await client.get("/api/me/analytics")).json()
@@ -288,6 +287,7 @@ async def test_finding_13_dates_whose_week_arithmetic_overflows_are_invalid(
     await sign_in(client, "admin@acme.example")
     for url in (
         "/api/admin/dashboards/active?granularity=week&from=9999-12-01",
+        "/api/admin/dashboards/active?granularity=week&from=9999-12-01&to=9999-12-31",
         "/api/admin/dashboards/active?granularity=day&to=9999-12-31&from=9999-12-30",
         "/api/admin/dashboards/active/csv?granularity=week&from=9999-12-20",
         "/api/admin/dashboards/active?to=0001-01-02",
