@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.audit.actions import AuditAction, TargetKind
@@ -66,7 +66,7 @@ def _keys(session: AsyncSession) -> tuple[bytes, ...]:
     return keys
 
 
-def entry_hash(key: bytes, prev_hash: str, entry: AuditEntry) -> str:
+def entry_hash(key: bytes, prev_hash: str, entry: AuditEntry | Row[Any]) -> str:
     """The entry's MAC: the previous MAC and the entry's fields, canonical JSON."""
     body = {
         "org_id": entry.org_id,
@@ -151,7 +151,7 @@ async def entries(
     return list((await session.scalars(query)).all())
 
 
-def _signed_by_one_of(keys: tuple[bytes, ...], previous: str, entry: AuditEntry) -> bool:
+def _signed_by_one_of(keys: tuple[bytes, ...], previous: str, entry: Row[Any]) -> bool:
     return any(hmac.compare_digest(entry_hash(k, previous, entry), entry.hash) for k in keys)
 
 
@@ -173,20 +173,32 @@ async def verify(
     keys = _keys(session)
     previous = GENESIS
     expected_seq = 1
-    rows = await session.stream_scalars(
-        select(AuditEntry).where(AuditEntry.org_id == org_id).order_by(AuditEntry.seq)
+    E = AuditEntry
+    rows = await session.stream(  # plain rows, not ORM objects: a third of the time
+        select(
+            E.org_id,
+            E.seq,
+            E.at,
+            E.actor_id,
+            E.action,
+            E.target_kind,
+            E.target_id,
+            E.detail,
+            E.prev_hash,
+            E.hash,
+        )
+        .where(E.org_id == org_id)
+        .order_by(E.seq)
     )
     async for entry in rows:
         if (
             entry.seq != expected_seq
             or entry.prev_hash != previous
-            or not any(
-                hmac.compare_digest(entry_hash(k, previous, entry), entry.hash) for k in keys
-            )
+            or not _signed_by_one_of(keys, previous, entry)
         ):
             return expected_seq
         if checkpoint is not None and entry.seq == checkpoint.seq and entry.hash != checkpoint.head:
-            return entry.seq
+            return expected_seq
         previous = entry.hash
         expected_seq += 1
     head = await session.get(AuditHead, org_id)
