@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts import analytics_subject
@@ -224,6 +225,10 @@ async def test_finding_6_an_existing_unkeyed_chain_is_rekeyed_on_upgrade(
         async with session_factory(engine, audit_keys=keys)() as session:
             assert await verify(session, 1) is None
             assert await verify(session, 2) == 2
+        if engine.dialect.name == "postgresql":  # the append-only trigger is back on
+            with pytest.raises(DBAPIError, match="append-only"):
+                async with engine.begin() as connection:
+                    await connection.execute(text("UPDATE audit_entries SET actor_id = 1"))
         other = Settings.from_env(
             {
                 "OFFICEHOURS_DATA_DIR": str(settings.data_dir),
