@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 from typing import Any
@@ -115,7 +116,10 @@ class _Server(socketio.AsyncServer):  # type: ignore[misc]
         except TooDeep:
             log.info("realtime.packet_refused", extra={"reason": "too_deep"})
             await self._refuse(eio_sid, data)
-        except ValueError:
+        except ValueError as exc:
+            undecodable = isinstance(exc, json.JSONDecodeError) or str(exc) in _UNDECODABLE
+            if not (undecodable or str(exc).startswith("invalid literal for int()")):
+                raise  # a fault of ours, not the client's packet: logged as one
             log.info("realtime.packet_refused", extra={"reason": "malformed"})
 
     async def _refuse(self, eio_sid: str, data: Any) -> None:
@@ -131,6 +135,18 @@ class _Server(socketio.AsyncServer):  # type: ignore[misc]
         )
         await self._send_packet(eio_sid, ack)
 
+
+# What python-socketio raises for a packet no client should send (its own words).
+_UNDECODABLE = frozenset(
+    {
+        "Unexpected CONNECT_ERROR packet.",
+        "Unknown packet type.",
+        "Unexpected binary packet",
+        "Unexpected binary attachment",
+        "too many attachments",
+        "id field is too long",
+    }
+)
 
 # The head of an EVENT packet: type 2, an optional namespace, an optional ack id (digits).
 _EVENT_HEADER = re.compile(r"2(?:(?P<namespace>/[^,]{0,100}),)?(?P<id>[0-9]{1,15})?")
