@@ -31,7 +31,7 @@ from server.content.messages import Message
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
 from server.db.models import Conversation
-from server.http.keys import DB, SETTINGS
+from server.http.keys import DB, RETENTION, SETTINGS
 from server.log import configure
 from server.mentoring.tables import Enrolment, Goal
 from server.settings import Settings
@@ -666,3 +666,19 @@ async def test_finding_11_no_analytics_time_joins_an_anonymised_message(
     assert written.isdisjoint(day_times)
     # Times in analytics are whole hours: nothing finer to join on.
     assert all(t.minute == t.second == t.microsecond == 0 for t in event_times | day_times - {None})
+
+
+async def test_finding_6_the_daily_run_logs_the_audit_head_outside_the_database(
+    client: TestClient[Any, Any], office: Office, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A checkpoint the database cannot take back: the retention run's log line carries the
+    head the log had then."""
+    with caplog.at_level(logging.INFO, logger="officehours.retention"):
+        await client.app[RETENTION].run(office.org.id)
+    (line,) = [r for r in caplog.records if r.getMessage() == "retention.ran"]
+    await sign_in(client, "admin@acme.example")
+    head = (await (await client.get("/api/org/audit/verify")).json())["head"]
+    assert (line.audit_entries, line.audit_head) == (
+        head["entries"],
+        head["mac"],
+    )
