@@ -95,8 +95,8 @@ def _run(work: Awaitable[T]) -> T:
 async def _with_db(settings: Settings, work: Callable[..., Awaitable[T]]) -> T:
     engine = create_engine(settings)
     try:
-        await upgrade(engine)
-        return await work(session_factory(engine))
+        await upgrade(engine, audit_keys=settings.audit_chain_keys)
+        return await work(session_factory(engine, audit_keys=settings.audit_chain_keys))
     finally:
         await engine.dispose()
 

@@ -16,6 +16,7 @@ from server.db.models import Group, Membership, Organization, Unit, User
 from server.errors import conflict, invalid
 from server.floorplans import add_floor
 from server.identity import Grant, Role, UserStatus
+from server.wire import has_visible_character
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s.]{2,63}$")
 MAX_DISPLAY_NAME = 80
@@ -30,8 +31,8 @@ def normalise_email(email: str) -> str:
 
 def clean_display_name(name: str) -> str:
     name = " ".join(name.split())
-    if not name:
-        raise invalid("a display name is required")
+    if not name or not has_visible_character(name):
+        raise invalid("a display name is required (one with a visible character)")
     if len(name) > MAX_DISPLAY_NAME:
         raise invalid(f"a display name has at most {MAX_DISPLAY_NAME} characters")
     if any(ord(c) < 32 for c in name):

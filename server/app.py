@@ -122,12 +122,14 @@ def create_app(
     async def database(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings)
         if migrate:
-            await upgrade(engine)
+            await upgrade(engine, audit_keys=settings.audit_chain_keys)
         app[ENGINE] = engine
-        app[DB] = session_factory(engine)
+        app[DB] = session_factory(engine, audit_keys=settings.audit_chain_keys)
         analytics_engine = create_analytics_engine(settings)
         app[ANALYTICS_DB] = (
-            app[DB] if analytics_engine is None else session_factory(analytics_engine)
+            app[DB]
+            if analytics_engine is None
+            else session_factory(analytics_engine, audit_keys=settings.audit_chain_keys)
         )
         yield
         if analytics_engine is not None:
@@ -232,7 +234,7 @@ def create_app(
             settings.inactive_account_days,
             settings.analytics_raw_retention_days,
         )
-        parts = (*core_parts(), MentoringPart())
+        parts = (*core_parts(settings.secret_key), MentoringPart())
         privacy = Privacy(
             app[DB],
             app[CLOCK],

@@ -6,6 +6,8 @@ deployments arrives here, is validated here, and fails here with one line naming
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import json
 import secrets
@@ -80,6 +82,16 @@ class Settings:
     event_per_second: int = 20
     log_format: str = "auto"
     log_level: str = "INFO"
+    # The audit chain's key material: unset, it is derived from the secret key. Previous
+    # keys only verify entries written before a rotation.
+    audit_key: str | None = field(default=None, repr=False)
+    audit_previous_keys: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def audit_chain_keys(self) -> tuple[bytes, ...]:
+        """The MAC keys of the audit chain, the one that signs new entries first."""
+        current = self.audit_key if self.audit_key is not None else self.secret_key
+        return tuple(_audit_mac_key(m) for m in (current, *self.audit_previous_keys))
 
     @property
     def secure_cookies(self) -> bool:
@@ -135,6 +147,13 @@ class Settings:
         secret = reader.optional("SECRET_KEY")
         if secret is not None and len(secret) < 32:
             raise SettingsError("SECRET_KEY", "must be at least 32 characters")
+        audit_key = reader.optional("AUDIT_KEY")
+        if audit_key is not None and len(audit_key) < 32:
+            raise SettingsError("AUDIT_KEY", "must be at least 32 characters")
+        previous = reader.optional("AUDIT_PREVIOUS_KEYS")
+        audit_previous = tuple(k.strip() for k in (previous or "").split(",") if k.strip())
+        if any(len(k) < 32 for k in audit_previous):
+            raise SettingsError("AUDIT_PREVIOUS_KEYS", "each key must be at least 32 characters")
         return cls(
             data_dir=data_dir,
             database_url=database_url,
@@ -174,7 +193,14 @@ class Settings:
             event_per_second=reader.integer("EVENT_PER_SECOND", 20, low=1, high=100000),
             log_format=log_format,
             log_level=log_level,
+            audit_key=audit_key,
+            audit_previous_keys=audit_previous,
         )
+
+
+def _audit_mac_key(material: str) -> bytes:
+    """A key of its own for the audit chain, so no other keyed hash can stand in for a MAC."""
+    return hmac.new(material.encode(), b"officehours audit chain v1", hashlib.sha256).digest()
 
 
 def origin_of(url: str) -> str:

@@ -41,7 +41,9 @@ async function boot() {
   wireAccount();
   loadAccount().catch((error) => { $("sign-ins-summary").textContent = `Could not load: ${error.message}`; });
   let report;
-  try { report = await api("GET", "/api/me/analytics"); }
+  const seen = lastSeenHead();
+  const query = seen ? `?seen_entries=${seen.entries}&seen_head=${seen.mac}` : "";
+  try { report = await api("GET", `/api/me/analytics${query}`); }
   catch (error) {
     $("problem").textContent = `This page could not be loaded: ${error.message}`;
     $("problem").hidden = false;
@@ -51,6 +53,34 @@ async function boot() {
   if (report.figures.some((f) => f.dashboard === "people")) $("per-person").hidden = false;
   renderFigures(report.figures, period);
   renderLooks(report.looks, period);
+  renderAudit(report.audit, seen);
+}
+
+// The audit log's head (entries, MAC) this browser saw last: the server checks the log still
+// holds it, so a log rewritten or cut back since then shows up here.
+const SEEN_KEY = "officehours.audit-head";
+
+function lastSeenHead() {
+  try {
+    const seen = JSON.parse(localStorage.getItem(SEEN_KEY) || "null");
+    if (seen && Number.isInteger(seen.entries) && /^[0-9a-f]{64}$/.test(seen.mac)) return seen;
+  } catch { /* nothing usable stored */ }
+  return null;
+}
+
+function renderAudit(audit, seen) {
+  if (!audit) return;
+  const fingerprint = audit.head.mac.slice(0, 16);
+  if (audit.intact) {
+    $("audit-summary").textContent =
+      `The audit log these looks come from checks out: ${audit.head.entries} entries, fingerprint ${fingerprint}.`;
+    localStorage.setItem(SEEN_KEY, JSON.stringify(audit.head));
+  } else {
+    const since = seen ? ` (this browser last saw ${seen.entries} entries, fingerprint ${seen.mac.slice(0, 16)})` : "";
+    $("audit-summary").textContent =
+      `Warning: the audit log has been changed, cut back or rewritten from entry ${audit.first_broken_seq} on${since}. The looks listed here may be incomplete.`;
+    $("audit-summary").classList.add("problem");
+  }
 }
 
 function renderFigures(figures, period) {

@@ -19,13 +19,13 @@ from sqlalchemy import table as sa_table
 from sqlalchemy.exc import DBAPIError
 
 from server.analytics.rollup import fold_pending
-from server.analytics.tables import AnalyticsEvent
+from server.analytics.tables import AnalyticsEvent, PersonDay
 from server.audit.actions import AuditAction
 from server.audit.log import append, verify
 from server.audit.tables import AuditEntry
 from server.clock import FakeClock
 from server.content.messages import Message
-from server.db.models import User
+from server.db.models import Conversation, User
 from server.http.keys import DB, ENGINE, PRIVACY, REDIS, RETENTION, SETTINGS
 from server.identity import UserStatus
 from tests.browsers import Browser
@@ -81,7 +81,11 @@ async def test_org_admins_read_the_audit_log_newest_first_in_pages_and_verify_it
     assert [e["action"] for e in rest["entries"]] == ["account.suspended"]
     assert rest["next_before_seq"] is None
     verdict = await admin.request("GET", "/api/org/audit/verify")
-    assert await verdict.json() == {"intact": True, "first_broken_seq": None}
+    assert await verdict.json() == {
+        "intact": True,
+        "first_broken_seq": None,
+        "head": {"entries": 3, "mac": first["head"]["mac"]},
+    }
     bad = await admin.request("GET", "/api/org/audit?limit=0")
     assert bad.status == 400
 
@@ -281,8 +285,20 @@ async def test_closing_an_account_leaves_nothing_that_names_the_person(
     await disconnected_within(alice_rt)
 
     haystack = "\n".join(await everything_stored(client, backend)).lower()
-    for needle in ("alice@acme.example", "alice", "writing the report"):
+    pseudonym = office.alice.analytics_id
+    assert pseudonym is not None
+    for needle in (
+        "alice@acme.example",
+        "alice",
+        "writing the report",
+        str(pseudonym),  # her pseudonym, as PostgreSQL and SQLite (32 hex digits) keep it
+        pseudonym.hex,
+    ):
         assert needle not in haystack, [v for v in haystack.splitlines() if needle in v]
+    # Keys made of people's ids (a direct conversation's "3,7") no longer hold hers.
+    async with client.app[DB]() as session:
+        keys = (await session.scalars(select(Conversation.member_key))).all()
+    assert all(str(office.alice.id) not in (key or "").split(",") for key in keys), keys
 
     # Bob sees the conversation from "Anonymous user"; the words follow the policy.
     history = await bob_rt.call("chat:history", {"conversation_id": conversation})
@@ -300,7 +316,14 @@ async def test_closing_an_account_leaves_nothing_that_names_the_person(
         linked = await session.scalars(
             select(AnalyticsEvent).where(AnalyticsEvent.person == office.alice.analytics_id)
         )
-        assert linked.all()  # the rows stay in the aggregates, linked to nobody
+        assert linked.all() == []
+        # She stays in the aggregates as someone nobody can name: her days, under a pseudonym
+        # that no account holds.
+        holders = select(User.analytics_id).where(User.analytics_id.is_not(None))
+        anonymous_days = await session.scalars(
+            select(PersonDay).where(PersonDay.person.not_in(holders))
+        )
+        assert anonymous_days.all()
     assert (await alice.request("GET", "/api/auth/session")).status == 401
     # Idempotent: erasing again changes nothing and logs nothing more.
     again = await admin.request("POST", f"/api/org/people/{office.alice.id}/erase")

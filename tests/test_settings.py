@@ -53,6 +53,8 @@ def test_secret_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:
         ("ICE_SERVERS", '[{"urls": "turn:t.example", "password": "x"}]', "only urls"),
         ("ICE_SERVERS", "[oops", "JSON"),
         ("SECRET_KEY", "short", "32 characters"),
+        ("AUDIT_KEY", "short", "32 characters"),
+        ("AUDIT_PREVIOUS_KEYS", f"{'k' * 40},short", "32 characters"),
         ("LOG_FORMAT", "xml", "auto, json or text"),
     ],
 )
@@ -63,6 +65,15 @@ def test_invalid_settings_name_the_variable(
         build(tmp_path, **{variable: value})
     assert str(caught.value).startswith(f"OFFICEHOURS_{variable}: ")
     assert fragment in str(caught.value)
+
+
+def test_the_audit_key_is_its_own_and_previous_keys_only_follow_it(tmp_path: Path) -> None:
+    derived = build(tmp_path).audit_chain_keys
+    assert len(derived) == 1 and len(derived[0]) == 32
+    assert derived[0] != build(tmp_path).secret_key.encode()  # not the secret key itself
+    own = build(tmp_path, AUDIT_KEY="a" * 40, AUDIT_PREVIOUS_KEYS=f"{'b' * 40}, {'c' * 40}")
+    assert len(own.audit_chain_keys) == 3 and own.audit_chain_keys[0] != derived[0]
+    assert "a" * 40 not in repr(own)
 
 
 def test_ice_servers_accept_browser_form(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 ``record`` takes an enum metric, ids and numbers. There is no parameter that could carry free
 text, so a feature cannot send content into analytics even by mistake. It writes inside the
-caller's transaction: an action that rolls back records nothing.
+caller's transaction: an action that rolls back records nothing. Times are kept to the hour.
 
 Events are written with a Core INSERT, not as ORM objects: the ORM needs each new row's
 primary key back and, on SQLite, gets it one INSERT (and four driver round trips) at a time,
@@ -82,7 +82,9 @@ class Event:
             "channel": self.channel,
             "count": int(self.count),
             "seconds": float(self.seconds),
-            "at": self.at,
+            # To the hour: dashboards need no finer, and an exact time would join an event
+            # to the message or action it counts (and so a pseudonym to a person).
+            "at": self.at.replace(minute=0, second=0, microsecond=0),
             "folded": False,
         }
 

@@ -301,6 +301,28 @@ async def fold_pending(db: async_sessionmaker[AsyncSession], *, secret: str) -> 
             return total
 
 
+async def forget_person(session: AsyncSession, person: uuid.UUID, *, secret: str) -> int:
+    """Erasure's part in analytics (the caller commits): the person's events stay in every
+    figure, and nothing keeps their pseudonym. Pending events are folded first, so none of
+    theirs is left to fold under either pseudonym (a pair they met would count as new twice);
+    then their raw events — all in the rollups now — are deleted, their person-days and
+    person-weeks move to a fresh random pseudonym that nothing else holds, and other people's
+    events that name them as the peer name that one instead. Returns how many rows changed."""
+    while await fold(session, secret=secret) == BATCH:
+        pass
+    fresh = uuid.uuid4()
+    changed = 0
+    for statement in (
+        delete(AnalyticsEvent).where(AnalyticsEvent.person == person),
+        update(AnalyticsEvent).where(AnalyticsEvent.peer == person).values(peer=fresh),
+        update(PersonDay).where(PersonDay.person == person).values(person=fresh),
+        update(PersonWeek).where(PersonWeek.person == person).values(person=fresh),
+    ):
+        result = await session.execute(statement, execution_options={"synchronize_session": False})
+        changed += int(getattr(result, "rowcount", 0) or 0)
+    return changed
+
+
 DEFAULT_RAW_RETENTION_DAYS = 90  # Settings.analytics_raw_retention_days' default
 
 

@@ -57,5 +57,7 @@ class TargetKind(StrEnum):
     PROGRAM = "program"
     ENROLMENT = "enrolment"
     PAIR = "pair"
+    SESSION = "session"  # a mentoring session
+    GOAL = "goal"  # a mentoring pair's goal
     DASHBOARD = "dashboard"
     POLICY = "policy"

@@ -49,5 +49,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+# Where a session carries the audit chain's keys (``server.audit.log`` reads them).
+AUDIT_KEYS = "officehours.audit_keys"
+
+
+def session_factory(
+    engine: AsyncEngine, *, audit_keys: tuple[bytes, ...] = ()
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions that write the audit log need its keys (``Settings.audit_chain_keys``)."""
+    return async_sessionmaker(engine, expire_on_commit=False, info={AUDIT_KEYS: audit_keys})

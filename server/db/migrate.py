@@ -20,11 +20,16 @@ def alembic_config() -> Config:
     return config
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+async def upgrade(
+    engine: AsyncEngine, revision: str = "head", *, audit_keys: tuple[bytes, ...] = ()
+) -> None:
+    """``audit_keys``: the audit chain's keys, for the revision that re-chains existing
+    entries under the key (it refuses to run without them when there are entries)."""
     config = alembic_config()
 
     def run(connection: Connection) -> None:
         config.attributes["connection"] = connection
+        config.attributes["audit_keys"] = audit_keys
         command.upgrade(config, revision)
 
     async with engine.begin() as connection:

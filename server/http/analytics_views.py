@@ -8,11 +8,12 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from server.analytics import policy, transparency
+from server.audit import log as audit
 from server.errors import from_validation, invalid
 from server.http.errors import parse_body
 from server.http.keys import CLOCK, DB
 from server.http.middleware import require_session
-from server.http.schemas import AnalyticsPolicyBody, PeriodQuery
+from server.http.schemas import AboutMeQuery, AnalyticsPolicyBody
 
 
 async def get_policy(request: web.Request) -> web.Response:
@@ -36,7 +37,7 @@ async def about_me(request: web.Request) -> web.Response:
     if principal.is_guest:
         return web.json_response({"figures": [], "looks": []})
     try:
-        query = PeriodQuery.model_validate(dict(request.query))
+        query = AboutMeQuery.model_validate(dict(request.query))
     except ValidationError as exc:
         raise from_validation(exc) from None
     end = query.end or request.app[CLOCK].now().date()
@@ -46,5 +47,11 @@ async def about_me(request: web.Request) -> web.Response:
     async with request.app[DB]() as session:
         report = await transparency.about_me(
             session, principal.org_id, principal.user_id, start, end
+        )
+        # The looks above come from the audit log: say whether it still holds, and its head,
+        # so that a log rewritten or cut back since someone last looked shows here.
+        seen = query.checkpoint()
+        report["audit"] = await audit.status(
+            session, principal.org_id, None if seen is None else audit.Checkpoint(*seen)
         )
     return web.json_response(report)

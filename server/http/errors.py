@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from server import wire
 from server.errors import AppError, ErrorCode, from_validation
 
 log = logging.getLogger("officehours.http")
@@ -40,8 +40,12 @@ async def parse_body(request: web.Request, model: type[B]) -> B:
     if len(raw) > MAX_JSON_BODY:
         raise AppError(ErrorCode.TOO_LARGE, "the request body is too large")
     try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        data = wire.loads(raw)
+    except wire.TooDeep:
+        raise AppError(
+            ErrorCode.INVALID, f"the body nests deeper than {wire.MAX_JSON_DEPTH} levels"
+        ) from None
+    except ValueError:  # not JSON, or not UTF-8
         raise AppError(ErrorCode.INVALID, "the body is not valid JSON") from None
     if not isinstance(data, dict):
         raise AppError(ErrorCode.INVALID, "the body must be a JSON object")
@@ -52,16 +56,17 @@ async def parse_body(request: web.Request, model: type[B]) -> B:
 
 
 def path_id(request: web.Request, name: str) -> int:
-    """An id from the path (routed as ``\\d+``); one too large to exist is not found."""
-    value = int(request.match_info[name])
-    if value > MAX_ID:
+    """An id from the path: ASCII digits (the router's ``\\d+`` also matches full-width
+    and Arabic-Indic digits, which are no id of ours); one too large to exist is not found."""
+    raw = request.match_info[name]
+    if not wire.is_ascii_id(raw) or int(raw) > MAX_ID:
         raise AppError(ErrorCode.NOT_FOUND, "no such thing")
-    return value
+    return int(raw)
 
 
 def query_id(request: web.Request, name: str) -> int:
     """A required id from the query string: ASCII digits, at most ``MAX_ID``."""
     raw = request.query.get(name, "")
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 16 or int(raw) > MAX_ID:
+    if not wire.is_ascii_id(raw) or int(raw) > MAX_ID:
         raise AppError(ErrorCode.INVALID, f"{name}: a number is required")
     return int(raw)

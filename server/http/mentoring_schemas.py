@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from server.http.errors import MAX_ID
-from server.http.schemas import Body, Query
+from server.http.schemas import FIRST_DAY, LAST_DAY, VISIBLE, Body, Query, QueryInt
 
 Weight = Annotated[float, Field(ge=0, le=100)]
-Tag = Annotated[str, Field(min_length=1, max_length=40)]
+Tag = Annotated[str, VISIBLE, Field(min_length=1, max_length=40)]
 Tags = list[Tag]
 Shown = Annotated[int, Field(ge=1, le=10)]
+
+
+def _within_calendar(value: datetime) -> datetime:
+    """A moment whose day lies within the days a period may cover (so that adding a session's
+    length, a reminder or a week can never leave the calendar: no OverflowError)."""
+    day = value.astimezone(UTC).date() if value.tzinfo is not None else value.date()
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"a moment between {FIRST_DAY.year} and {LAST_DAY.year} is required")
+    return value
+
+
 # JSON has no datetime: an ISO 8601 string with a time zone is parsed (strict elsewhere).
-Moment = Annotated[datetime, Field(strict=False)]
+Moment = Annotated[datetime, Field(strict=False), AfterValidator(_within_calendar)]
 
 
 class WeightsBody(Body):
@@ -29,7 +40,7 @@ class WeightsBody(Body):
 
 
 class NewProgramBody(Body):
-    name: str = Field(min_length=1, max_length=120)
+    name: Annotated[str, VISIBLE] = Field(min_length=1, max_length=120)
     weights: WeightsBody | None = None
     suggestions_shown: Shown = 3
 
@@ -40,14 +51,14 @@ class ProgramSettingsBody(Body):
 
 
 class StepBody(Body):
-    title: str = Field(min_length=1, max_length=120)
+    title: Annotated[str, VISIBLE] = Field(min_length=1, max_length=120)
     due_at: Moment | None = None
 
 
 class InviteBody(Body):
     user_id: int = Field(ge=1, le=MAX_ID)
     role: Literal["mentor", "mentee"]
-    display_name: str | None = Field(default=None, min_length=1, max_length=80)
+    display_name: Annotated[str, VISIBLE] | None = Field(default=None, min_length=1, max_length=80)
     capacity: Annotated[int, Field(ge=0, le=20)] | None = None
 
 
@@ -96,16 +107,16 @@ class AgreementBody(Body):
 
 
 class GoalBody(Body):
-    title: str = Field(min_length=1, max_length=300)
+    title: Annotated[str, VISIBLE] = Field(min_length=1, max_length=300)
 
 
 class GoalChangesBody(Body):
-    title: str | None = Field(default=None, min_length=1, max_length=300)
+    title: Annotated[str, VISIBLE] | None = Field(default=None, min_length=1, max_length=300)
     status: Literal["open", "done"] | None = None
 
 
 class MilestoneBody(Body):
-    title: str = Field(min_length=1, max_length=300)
+    title: Annotated[str, VISIBLE] = Field(min_length=1, max_length=300)
     due_on: Moment | None = None
 
 
@@ -130,4 +141,4 @@ class FeedbackBody(Body):
 class SuggestionsQuery(Query):
     """Documents the query; the view reads it with ``query_id`` (ASCII digits only)."""
 
-    mentee_enrolment_id: int = Field(ge=1, le=MAX_ID)
+    mentee_enrolment_id: QueryInt = Field(ge=1, le=MAX_ID)

@@ -294,10 +294,26 @@ ANALYTICS_POLICY: dict[str, Any] = {
     "properties": {"per_person_activity": {"type": "boolean"}},
 }
 
+AUDIT_STATUS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "intact": {"type": "boolean"},
+        "first_broken_seq": {"type": ["integer", "null"]},
+        "head": {
+            "type": "object",
+            "properties": {
+                "entries": {"type": "integer"},
+                "mac": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            },
+        },
+    },
+}
+
 ABOUT_ME: dict[str, Any] = {
     "type": "object",
     "required": ["figures", "looks"],
     "properties": {
+        "audit": AUDIT_STATUS,
         "figures": {
             "type": "array",
             "items": {
@@ -381,6 +397,7 @@ def build_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
         "DashboardTable": DASHBOARD_TABLE,
         "AnalyticsPolicy": ANALYTICS_POLICY,
         "AboutMe": ABOUT_ME,
+        "AuditStatus": AUDIT_STATUS,
     }
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:

@@ -10,7 +10,13 @@ from server.errors import from_validation, invalid
 from server.http.errors import parse_body, path_id
 from server.http.keys import PRIVACY, SETTINGS
 from server.http.middleware import require_session, session_cookie_name
-from server.http.schemas import AuditQuery, CloseAccountBody, GroupMemberBody, PolicyBody
+from server.http.schemas import (
+    AuditQuery,
+    CloseAccountBody,
+    GroupMemberBody,
+    PolicyBody,
+    SeenHeadQuery,
+)
 from server.identity import Role
 
 
@@ -127,4 +133,8 @@ async def audit_log(request: web.Request) -> web.Response:
 
 async def audit_verify(request: web.Request) -> web.Response:
     principal = require_session(request).principal
-    return web.json_response(await request.app[PRIVACY].audit_verify(principal))
+    try:
+        query = SeenHeadQuery.model_validate(dict(request.query))
+    except ValidationError as exc:
+        raise from_validation(exc) from None
+    return web.json_response(await request.app[PRIVACY].audit_verify(principal, query.checkpoint()))

@@ -22,6 +22,7 @@ from server.http import (
 from server.http import mentoring_schemas as ms
 from server.http.openapi import OPENAPI_DOC, build_document, serve_document
 from server.http.schemas import (
+    AboutMeQuery,
     AnalyticsPolicyBody,
     AuditQuery,
     ChangePasswordBody,
@@ -35,9 +36,9 @@ from server.http.schemas import (
     NewFloorBody,
     NewRoomBody,
     OwnersBody,
-    PeriodQuery,
     PolicyBody,
     RoomChangesBody,
+    SeenHeadQuery,
     SignInBody,
 )
 
@@ -835,10 +836,17 @@ PRIVACY_ROUTES: tuple[Route, ...] = (
         "GET",
         "/api/org/audit/verify",
         privacy_views.audit_verify,
-        "Check the audit log's hash chain (organization admins)",
+        "Check the audit log's keyed chain, and against a head seen earlier (organization admins)",
         "privacy",
-        responses={200: "whether the chain holds", 401: "not signed in", 403: ADMIN_ONLY},
+        responses={
+            200: "whether the chain holds, and its head",
+            400: "malformed query",
+            401: "not signed in",
+            403: ADMIN_ONLY,
+        },
+        response_schema="AuditStatus",
         signed_in=True,
+        query=SeenHeadQuery,
     ),
     _person_action(
         "suspend",
@@ -906,7 +914,7 @@ ANALYTICS_ROUTES: tuple[Route, ...] = (
         responses={200: "figures and looks", 400: "malformed period", 401: "not signed in"},
         response_schema="AboutMe",
         signed_in=True,
-        query=PeriodQuery,
+        query=AboutMeQuery,
     ),
 )
 

@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from server.http.errors import MAX_ID
+from server.wire import is_ascii_id, visible_name
+
+# Every name a person types (display names, floors, rooms, programs, guests): at least one
+# character someone can see — not only zero-width, bidi-control or blank characters.
+VISIBLE = AfterValidator(visible_name)
+
+
+def _ascii_digits(value: Any) -> Any:
+    if isinstance(value, str) and not is_ascii_id(value):
+        raise ValueError("a number in ASCII digits is required")
+    return value
+
+
+# A number in a query string: ASCII digits only (full-width digits, "+1", "1_000", " 1" refused).
+QueryInt = Annotated[int, BeforeValidator(_ascii_digits)]
+
+# Dates a period may start or end on: far enough from date.min and date.max that whole weeks
+# and the default periods around them can always be computed.
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(9000, 12, 31)
+Day = Annotated[date, Field(ge=FIRST_DAY, le=LAST_DAY)]
 
 
 class Body(BaseModel):
@@ -28,7 +49,7 @@ class ChangePasswordBody(Body):
 class JoinBody(Body):
     code: str = Field(min_length=1, max_length=64)
     email: str = Field(min_length=3, max_length=254)
-    display_name: str = Field(min_length=1, max_length=80)
+    display_name: Annotated[str, VISIBLE] = Field(min_length=1, max_length=80)
     password: str = Field(min_length=1, max_length=256)
 
 
@@ -47,13 +68,13 @@ Size = Annotated[int, Field(ge=2, le=1000)]
 
 
 class NewFloorBody(Body):
-    name: str = Field(min_length=1, max_length=80)
+    name: Annotated[str, VISIBLE] = Field(min_length=1, max_length=80)
     width: Annotated[int, Field(ge=10, le=1000)]
     height: Annotated[int, Field(ge=10, le=1000)]
 
 
 class NewRoomBody(Body):
-    name: str = Field(min_length=1, max_length=80)
+    name: Annotated[str, VISIBLE] = Field(min_length=1, max_length=80)
     kind: RoomKindName
     x: Coordinate
     y: Coordinate
@@ -64,7 +85,7 @@ class NewRoomBody(Body):
 
 
 class RoomChangesBody(Body):
-    name: str | None = Field(default=None, min_length=1, max_length=80)
+    name: Annotated[str, VISIBLE] | None = Field(default=None, min_length=1, max_length=80)
     kind: RoomKindName | None = None
     x: Coordinate | None = None
     y: Coordinate | None = None
@@ -85,7 +106,7 @@ class GuestLinkBody(Body):
 
 
 class GuestJoinBody(Body):
-    display_name: str = Field(min_length=1, max_length=60)
+    display_name: Annotated[str, VISIBLE] = Field(min_length=1, max_length=60)
 
 
 class Query(BaseModel):
@@ -96,14 +117,31 @@ class Query(BaseModel):
 
 class DashboardQuery(Query):
     scope: str | None = Field(default=None, pattern=r"^(org|unit:[0-9]{1,9}|group:[0-9]{1,9})$")
-    start: date | None = Field(default=None, alias="from")
-    end: date | None = Field(default=None, alias="to")
+    start: Day | None = Field(default=None, alias="from")
+    end: Day | None = Field(default=None, alias="to")
     granularity: Literal["day", "week"] = "week"
 
 
 class PeriodQuery(Query):
-    start: date | None = Field(default=None, alias="from")
-    end: date | None = Field(default=None, alias="to")
+    start: Day | None = Field(default=None, alias="from")
+    end: Day | None = Field(default=None, alias="to")
+
+
+class SeenHeadQuery(Query):
+    """A head of the audit chain seen earlier (entries and MAC): verifying against it tells
+    whether the log was cut back or rewritten since."""
+
+    seen_entries: Annotated[QueryInt, Field(ge=0, le=MAX_ID)] | None = None
+    seen_head: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+    def checkpoint(self) -> tuple[int, str] | None:
+        if self.seen_entries is None or self.seen_head is None or self.seen_entries == 0:
+            return None
+        return (self.seen_entries, self.seen_head)
+
+
+class AboutMeQuery(PeriodQuery, SeenHeadQuery):
+    pass
 
 
 class AnalyticsPolicyBody(Body):
@@ -130,5 +168,5 @@ class GroupMemberBody(Body):
 class AuditQuery(Body):
     model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
 
-    before_seq: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
-    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    before_seq: Annotated[QueryInt, Field(ge=1, le=MAX_ID)] | None = None
+    limit: Annotated[QueryInt, Field(ge=1, le=200)] = 50

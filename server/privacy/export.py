@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import User
 from server.errors import AppError, ErrorCode
-from server.privacy.parts import DataPart, Exported
+from server.privacy.parts import AuditPart, DataPart, Exported, HoldsAuditTargets
 
 FORMAT_VERSION = 1
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # uncompressed JSON
@@ -42,7 +42,8 @@ Parts:
   Messages other people wrote are theirs, and are not included.
 - `analytics/`: engagement events recorded under your pseudonym (`events.json`): counts,
   durations and times only; nothing you said or wrote is in them.
-- `audit/`: entries of the organization's audit log where you acted or were acted upon.
+- `audit/`: entries of the organization's audit log where you acted or were acted upon:
+  about your account, your enrolments, your pairs and their sessions and goals.
 - `mentoring/`: your enrolments in mentoring programs with the profile you gave
   (`enrolments.json`); your pairs, the other person by the name the program shows
   (`other_person`), with your agreement (`pairs.json`); the goals and milestones of your pairs
@@ -69,8 +70,10 @@ groups too small to be anonymous).
 - `mentoring/`: programs, enrolments (person, role, state, dates: no profiles), pairs (who,
   how matched, when, how many goals are open or done), sessions (times, time met). No
   agreement, goal, note or feedback text, no ratings, not even who gave feedback.
-- `audit/`: the whole audit log with its hash chain (`prev_hash`, `hash`): each entry's hash
-  is SHA-256 over the previous hash and the entry's canonical JSON, so it can be re-checked.
+- `audit/`: the whole audit log with its chain (`prev_hash`, `hash`): each entry's `hash` is
+  an HMAC-SHA256, under the server's audit key, of the previous `hash` and the entry's
+  canonical JSON. Whoever holds the key (the operator) can re-check it; the server does at
+  `GET /api/org/audit/verify`.
 
 Times are ISO 8601 in UTC; ids are the server's numeric ids.
 """
@@ -79,7 +82,21 @@ Times are ISO 8601 in UTC; ids are the server's numeric ids.
 async def collect_person(
     session: AsyncSession, user: User, parts: Sequence[DataPart]
 ) -> dict[str, Exported]:
-    return {part.name: await part.export(session, user) for part in parts}
+    # Audit entries about the person include those targeting their records in other parts.
+    targets = [
+        target
+        for part in parts
+        if isinstance(part, HoldsAuditTargets)
+        for target in await part.audit_targets(session, user)
+    ]
+    return {
+        part.name: await (
+            part.export(session, user, targets)
+            if isinstance(part, AuditPart)
+            else part.export(session, user)
+        )
+        for part in parts
+    }
 
 
 async def collect_org(

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.audit.actions import TargetKind
 from server.content.mentoring_notes import (
     AgreementText,
     FeedbackText,
@@ -39,7 +40,7 @@ from server.mentoring.tables import (
     Program,
 )
 from server.privacy.erasure import ANONYMOUS
-from server.privacy.parts import ErasurePolicy, Exported, row
+from server.privacy.parts import AuditTargets, ErasurePolicy, Exported, row
 from server.privacy.tables import ErasedContent
 
 ENROLMENT_FIELDS = ("id", "program_id", "role", "state", "invited_at", "accepted_at")
@@ -90,6 +91,25 @@ class MentoringPart:
                 )
             ).all()
         )
+
+    async def audit_targets(self, session: AsyncSession, user: User) -> AuditTargets:
+        """The person's enrolments and pairs, and their pairs' sessions and goals."""
+        enrolment_ids = (
+            await session.scalars(select(Enrolment.id).where(Enrolment.user_id == user.id))
+        ).all()
+        pair_ids = [p.id for p in await self._pairs_of(session, user.id)]
+        session_ids = (
+            await session.scalars(
+                select(MentoringSession.id).where(MentoringSession.pair_id.in_(pair_ids))
+            )
+        ).all()
+        goal_ids = (await session.scalars(select(Goal.id).where(Goal.pair_id.in_(pair_ids)))).all()
+        return [
+            (TargetKind.ENROLMENT, list(enrolment_ids)),
+            (TargetKind.PAIR, pair_ids),
+            (TargetKind.SESSION, list(session_ids)),
+            (TargetKind.GOAL, list(goal_ids)),
+        ]
 
     async def export(self, session: AsyncSession, user: User) -> Exported:
         enrolments = (

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.analytics.rollup import forget_person
 from server.analytics.tables import AnalyticsEvent
 from server.audit.actions import TargetKind
 from server.audit.tables import AuditEntry
@@ -49,6 +51,20 @@ Exported = dict[str, Rows]
 class ErasurePolicy:
     content: ErasedContent
     now: datetime
+
+
+# Records of a feature that are about one person, by the audit log's target kinds: entries
+# targeting them are about that person too (an enrolment of theirs, a pair they are in).
+AuditTargets = Sequence[tuple[TargetKind, Sequence[int]]]
+
+
+@runtime_checkable
+class HoldsAuditTargets(Protocol):
+    """A part whose records about a person audit entries can target."""
+
+    async def audit_targets(self, session: AsyncSession, user: User) -> AuditTargets:
+        """The ids, by target kind, of this part's records about ``user``."""
+        ...
 
 
 class DataPart(Protocol):
@@ -340,6 +356,22 @@ class ChatPart:
                 update(Message).where(Message.sender_id == user.id).values(**values)
             )
         )
+        # Direct and group conversations are found by their members' ids ("3,7,12"): the
+        # person's id goes from the key (nobody can open a conversation with them any more).
+        keyed = await session.execute(
+            select(Conversation.id, Conversation.member_key)
+            .join(ConversationMember, ConversationMember.conversation_id == Conversation.id)
+            .where(ConversationMember.user_id == user.id, Conversation.member_key.is_not(None))
+        )
+        for conversation_id, key in keyed.all():
+            if key is not None and str(user.id) in key.split(","):
+                changed += _changed(
+                    await session.execute(
+                        update(Conversation)
+                        .where(Conversation.id == conversation_id)
+                        .values(member_key=None)
+                    )
+                )
         changed += _changed(
             await session.execute(
                 delete(ConversationMember).where(ConversationMember.user_id == user.id)
@@ -349,11 +381,17 @@ class ChatPart:
 
 
 class AnalyticsPart:
-    """Engagement events under the person's pseudonym. Erasure forgets the pseudonym (the
-    profile scrub sets ``users.analytics_id`` to NULL): the rows stay in the aggregates as an
-    anonymous participant that nothing links back to a person."""
+    """Engagement events under the person's pseudonym. Erasure forgets the pseudonym: the
+    events are folded into the rollups and deleted, the person's day and week rows move to a
+    fresh pseudonym nobody holds (``forget_person``), and the profile scrub sets
+    ``users.analytics_id`` to NULL. The person stays in the aggregates as an anonymous
+    participant that nothing links back to them. ``secret`` keys the fold's pair hashes."""
 
     name = "analytics"
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+
     FIELDS = (
         "metric",
         "unit_id",
@@ -382,24 +420,35 @@ class AnalyticsPart:
         return {}
 
     async def erase(self, session: AsyncSession, user: User, policy: ErasurePolicy) -> int:
-        return 0  # the link lives on the user row; see the class docstring
+        if user.analytics_id is None:
+            return 0
+        return await forget_person(session, user.analytics_id, secret=self._secret)
 
 
 class AuditPart:
-    """Audit entries where the person acted or was acted upon. The log is append-only and
-    holds ids only, so erasure leaves it alone: the id no longer leads to a name."""
+    """Audit entries where the person acted or was acted upon: their account, or a record of
+    another part about them (``targets``: their enrolments, their pairs and what belongs to
+    the pairs). The log is append-only and holds ids only, so erasure leaves it alone: the
+    id no longer leads to a name."""
 
     name = "audit"
     FIELDS = ("seq", "at", "actor_id", "action", "target_kind", "target_id", "detail")
 
-    async def export(self, session: AsyncSession, user: User) -> Exported:
+    async def export(
+        self, session: AsyncSession, user: User, targets: AuditTargets = ()
+    ) -> Exported:
+        about = [(TargetKind.USER, [user.id]), *targets]
         entries = await session.scalars(
             select(AuditEntry)
             .where(
                 AuditEntry.org_id == user.org_id,
                 or_(
                     AuditEntry.actor_id == user.id,
-                    (AuditEntry.target_kind == TargetKind.USER) & (AuditEntry.target_id == user.id),
+                    *(
+                        (AuditEntry.target_kind == kind) & AuditEntry.target_id.in_(ids)
+                        for kind, ids in about
+                        if ids
+                    ),
                 ),
             )
             .order_by(AuditEntry.seq)
@@ -416,6 +465,7 @@ class AuditPart:
         return 0
 
 
-def core_parts() -> tuple[DataPart, ...]:
-    """The parts of the features on main; later features append theirs."""
-    return (AccountPart(), OfficePart(), ChatPart(), AnalyticsPart(), AuditPart())
+def core_parts(secret: str) -> tuple[DataPart, ...]:
+    """The parts of the features on main; later features append theirs. ``secret``: the
+    server's secret key (the analytics fold's pair hashes)."""
+    return (AccountPart(), OfficePart(), ChatPart(), AnalyticsPart(secret), AuditPart())

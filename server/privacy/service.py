@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from server import resets
 from server.audit import log as audit
 from server.audit.actions import AuditAction, TargetKind
+from server.audit.tables import GENESIS, AuditHead
 from server.broadcast import Broadcaster
 from server.clock import Clock
 from server.db.models import AuthSession, Group, User
@@ -309,17 +310,25 @@ class Privacy:
             rows = await audit.entries(
                 session, principal.org_id, before_seq=before_seq, limit=limit
             )
+            head = await session.get(AuditHead, principal.org_id)
         more = len(rows) == limit and rows[-1].seq > 1
         return {
             "entries": [entry_json(e) for e in rows],
             "next_before_seq": rows[-1].seq if more else None,
+            "head": {
+                "entries": 0 if head is None else head.seq,
+                "mac": GENESIS if head is None else head.hash,
+            },
         }
 
-    async def audit_verify(self, principal: Principal) -> dict[str, Any]:
+    async def audit_verify(
+        self, principal: Principal, seen: tuple[int, str] | None = None
+    ) -> dict[str, Any]:
+        """``seen``: a head noted earlier (entries, MAC), to tell a log cut back since."""
         require_org_admin(principal)
+        checkpoint = None if seen is None else audit.Checkpoint(*seen)
         async with self._db() as session:
-            broken = await audit.verify(session, principal.org_id)
-        return {"intact": broken is None, "first_broken_seq": broken}
+            return await audit.status(session, principal.org_id, checkpoint)
 
     # -- consent ----------------------------------------------------------------------------
 

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import re
 from typing import Any
 
 import socketio
 from aiohttp import web
+from socketio import packet as sio_packet
 
+from server.errors import AppError, ErrorCode
 from server.realtime.fanout import DirectFanoutManager
 from server.settings import Settings
+from server.wire import MAX_JSON_DEPTH, SocketJson, TooDeep
 
 log = logging.getLogger("officehours.realtime")
 
@@ -130,12 +135,57 @@ class _Server(socketio.AsyncServer):  # type: ignore[misc]
             data = [f"client:{data[0]}", *data[1:]]
         await super()._handle_event(eio_sid, namespace, id, data)
 
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        """A packet that cannot be decoded (nested too deep, a type a server never receives)
+        is refused here, with an error ack when it asked for one — not left to
+        python-engineio, which would log it as a crash."""
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+        except TooDeep:
+            log.info("realtime.packet_refused", extra={"reason": "too_deep"})
+            await self._refuse(eio_sid, data)
+        except ValueError as exc:
+            undecodable = isinstance(exc, json.JSONDecodeError) or str(exc) in _UNDECODABLE
+            if not (undecodable or str(exc).startswith("invalid literal for int()")):
+                raise  # a fault of ours, not the client's packet: logged as one
+            log.info("realtime.packet_refused", extra={"reason": "malformed"})
+
+    async def _refuse(self, eio_sid: str, data: Any) -> None:
+        header = _EVENT_HEADER.match(data) if isinstance(data, str) else None
+        if header is None or header["id"] is None:
+            return
+        error = AppError(ErrorCode.INVALID, f"arguments nest deeper than {MAX_JSON_DEPTH} levels")
+        ack = self.packet_class(
+            sio_packet.ACK,
+            namespace=header["namespace"] or "/",
+            data=[{"ok": False, "error": error.as_payload()}],
+            id=int(header["id"]),
+        )
+        await self._send_packet(eio_sid, ack)
+
+
+# What python-socketio raises for a packet no client should send (its own words).
+_UNDECODABLE = frozenset(
+    {
+        "Unexpected CONNECT_ERROR packet.",
+        "Unknown packet type.",
+        "Unexpected binary packet",
+        "Unexpected binary attachment",
+        "too many attachments",
+        "id field is too long",
+    }
+)
+
+# The head of an EVENT packet: type 2, an optional namespace, an optional ack id (digits).
+_EVENT_HEADER = re.compile(r"2(?:(?P<namespace>/[^,]{0,100}),)?(?P<id>[0-9]{1,15})?")
+
 
 def create_server(settings: Settings) -> Any:
     """An AsyncServer for aiohttp; on Redis when configured, so several processes share rooms.
 
     Origins are an explicit allow-list (never empty: python-socketio reads [] as "allow all"),
-    and inbound messages are capped at ``max_message_bytes``.
+    inbound messages are capped at ``max_message_bytes`` and their JSON nesting at
+    ``server.wire.MAX_JSON_DEPTH``.
     """
     origins = list(settings.allowed_origins)
     if not origins or "*" in origins:
@@ -151,8 +201,12 @@ def create_server(settings: Settings) -> Any:
         cors_allowed_origins=origins,
         cors_credentials=True,
         max_http_buffer_size=settings.max_message_bytes,
-        logger=False,
-        engineio_logger=False,
+        # Packets are decoded with bounded nesting, like HTTP bodies.
+        json=SocketJson,
+        # Logger objects, not False: given False, python-engineio adds a handler of its own
+        # that prints plain-text tracebacks beside our structured lines (server.log).
+        logger=logging.getLogger("socketio.server"),
+        engineio_logger=logging.getLogger("engineio.server"),
         ping_interval=20,
         ping_timeout=20,
     )

@@ -245,6 +245,13 @@ async def test_a_member_sees_what_admins_can_see_about_them(
     await expect(looks).to_have_count(1)
     await expect(looks.first.locator("th")).to_have_text("Ada Okafor")
     await expect(looks.first).to_contain_text("Viewed “Active people” for the whole organization")
+    # The log the looks come from checks out, and its head is shown (and kept by the browser,
+    # which has the server check it the next time).
+    await expect(chen.locator("#audit-summary")).to_contain_text(
+        "The audit log these looks come from checks out"
+    )
+    await chen.reload()
+    await expect(chen.locator("#audit-summary")).to_contain_text("checks out")
     await chen.screenshot(path=artifact("about-me.png"))
     for text in (await chen.content(), await chen.locator("body").inner_text()):
         assert marker not in text
