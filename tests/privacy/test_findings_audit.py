@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib
 import io
 import json
 import logging
@@ -195,7 +196,9 @@ async def test_finding_6_an_existing_unkeyed_chain_is_rekeyed_on_upgrade(
     verifies, and a link that was already broken stays broken."""
     engine = create_engine(settings)
     try:
-        await upgrade(engine, "0008")
+        # The schema as it was just before the keyed chain (the revision 0011 follows).
+        keyed = importlib.import_module("migrations.versions.0011_audit_keyed_chain")
+        await upgrade(engine, keyed.down_revision)
         for org_id, tampered in ((1, False), (2, True)):
             prev = GENESIS
             async with session_factory(engine)() as session:
