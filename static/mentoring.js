@@ -106,6 +106,7 @@ async function boot() {
     await loadAll(); // after a reconnect too: events may have been missed
   });
   socket.on("disconnect", () => setConnection(false));
+  socket.on("server:restarting", () => setConnection(false));
   socket.on("connect_error", (err) => { setConnection(false); if (err.data?.code === "unauthorized") location.href = "/"; });
   socket.on("mentoring:invited", (e) => { showToast(`You are invited to ${e.program_name} as ${e.role}`); loadInvitations(); });
   socket.on("mentoring:matched", () => { loadPrograms().then(loadPairs).then(loadInvitations); });

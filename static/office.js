@@ -42,6 +42,7 @@ async function boot() {
     connectedBefore = true;
   });
   socket.on("disconnect", () => setConnection(false));
+  socket.on("server:restarting", () => { setConnection(false); showToast("The server is restarting; you keep your place."); });
   socket.on("connect_error", (err) => { setConnection(false); if (err.data?.code === "unauthorized") location.href = "/"; });
   socket.on("office:delta", ({ people }) => { people.forEach(applyPerson); render(); });
   socket.on("office:layout", ({ floors, rooms }) => { setLayout(floors, rooms); render(); });

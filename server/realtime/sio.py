@@ -138,12 +138,22 @@ def register(server: Any, namespace: Any) -> None:
     server.register_namespace(namespace)
 
 
+def connection_count(server: Any) -> int:
+    return len(server.eio.sockets)
+
+
 async def disconnect_all(server: Any) -> None:
     """Close every connection (at shutdown: open WebSockets would otherwise hold the HTTP
     server open until they time out)."""
     for socket in list(server.eio.sockets.values()):
         # Send the close packet but do not wait for a long-polling client to fetch it.
         await socket.close(wait=False)
+
+
+async def announce(server: Any, event: str, payload: dict[str, Any]) -> None:
+    """Send ``event`` to this process's own connections only (on Redis a plain emit would
+    reach every process's): at shutdown, "server:restarting"."""
+    await DirectFanoutManager.emit(server.manager, event, payload, "/")
 
 
 async def shutdown(server: Any) -> None:
