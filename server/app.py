@@ -336,6 +336,8 @@ def create_app(
             "server:restarting",
             {"grace_seconds": settings.restart_grace_seconds},
         )
+        if MEETINGS in app:
+            await _bounded(app[MEETINGS].hang_up(), "shutdown.media", 1.0)
         await sio.disconnect_all(socket_server)
         log.info("server.connections_closed")
 
