@@ -148,6 +148,11 @@ async def disconnect_all(server: Any) -> None:
     for socket in list(server.eio.sockets.values()):
         # Send the close packet but do not wait for a long-polling client to fetch it.
         await socket.close(wait=False)
+        # Then end the socket's writer (None on its queue, as engine.io does itself), which
+        # closes the WebSocket or answers the pending long-poll: otherwise the handler stays
+        # until engine.io's ping timeout (40 s), browsers ignore the close packet, and the HTTP
+        # server's shutdown waits for that handler (tests/test_fanout.py checks ``queue``).
+        socket.queue.put_nowait(None)
 
 
 async def announce(server: Any, event: str, payload: dict[str, Any]) -> None:
