@@ -94,6 +94,7 @@ RETENTION_TICK_SECONDS = 3600
 log = logging.getLogger("officehours.app")
 
 SOCKETIO = web.AppKey("socketio", object)
+MEETING_ACCESS = web.AppKey("meeting_access", LocalMeetings)
 JOBS = web.AppKey("jobs", list[asyncio.Task[None]])
 
 
@@ -225,6 +226,7 @@ def create_app(
         )
         if isinstance(meeting_access, RoutedMeetings):
             await meeting_access.start()
+        app[MEETING_ACCESS] = meeting_access
         app[MENTORING] = Mentoring(
             app[DB],
             app[CLOCK],
@@ -336,6 +338,8 @@ def create_app(
             "server:restarting",
             {"grace_seconds": settings.restart_grace_seconds},
         )
+        if MEETING_ACCESS in app:
+            await _bounded(app[MEETING_ACCESS].hand_over(), "shutdown.hand_over", 1.0)
         if MEETINGS in app:
             await _bounded(app[MEETINGS].hang_up(), "shutdown.media", 1.0)
         await sio.disconnect_all(socket_server)
