@@ -105,7 +105,8 @@ class RoutedMeetings(LocalMeetings):
         prefix: str,
     ) -> None:
         super().__init__(meetings)
-        self.process = secrets.token_hex(6)
+        # The office's id for this process: its beat tells the others whether it is alive.
+        self.process = office.process
         self._office = office
         self._broadcaster = broadcaster
         self._redis = redis
@@ -120,6 +121,7 @@ class RoutedMeetings(LocalMeetings):
         self._callers: dict[str, str] = {}
         self._handing_over = False
         office.add_move_listener(self._moved)
+        office.add_death_listener(self._holder_died)
 
     def _inbox(self, process: str) -> str:
         return f"{self._prefix}:media:{process}"
@@ -175,14 +177,37 @@ class RoutedMeetings(LocalMeetings):
             del self._remote[sid]
             await self._broadcaster.to_connection(sid, "media:restart", {"room_id": remote.room_id})
 
+    async def _holder_died(self, process: str) -> None:
+        """A process was killed (its beat is overdue): the meetings it held are gone with it.
+        Its directory keys go now (not when they expire), and this process's tabs in those
+        meetings join again (``media:restart``), which places each meeting here or on
+        another process that is alive."""
+        gone = [(sid, r) for sid, r in self._remote.items() if r.holder == process]
+        for room in {room_key(r.org_id, r.room_id) for _, r in gone}:
+            if await self._current_holder(room) == process:
+                await self._redis.delete(self._claim_key(room))
+        for sid, remote in gone:
+            self._remote.pop(sid, None)
+            await self._broadcaster.to_connection(sid, "media:restart", {"room_id": remote.room_id})
+        if gone:
+            log.warning("meetings.holder_died", extra={"count": len(gone)})
+
     # -- the directory ----------------------------------------------------------------------
     async def _holder(self, room: str) -> str:
-        """The process holding ``room``'s meeting, claiming it for this one if nobody does."""
+        """The process holding ``room``'s meeting, claiming it for this one if nobody does
+        (or if its holder has been found dead)."""
         key = self._claim_key(room)
         for _ in range(3):
             if await self._redis.set(key, self.process, nx=True, ex=CLAIM_SECONDS):
                 return self.process
             holder = await self._current_holder(room)
+            if (
+                holder is not None
+                and holder != self.process
+                and holder not in await self._office.alive_processes()
+            ):
+                await self._redis.delete(key)
+                continue
             if holder is not None:
                 return holder
         raise AppError(ErrorCode.UNAVAILABLE, "the meeting could not be placed; try again")

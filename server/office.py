@@ -118,6 +118,7 @@ class Office:
         self._process = secrets.token_hex(4)
         self._layout_cache: dict[int, tuple[float, dict[int, RoomInfo]]] = {}
         self._move_listeners: list[Callable[[Moved], Awaitable[None]]] = []
+        self._death_listeners: list[Callable[[str], Awaitable[None]]] = []
         # This process's open connections, to announce again when the store lost them.
         self._local: dict[str, Principal] = {}
         # Disconnects the store did not take (it was unreachable): retried at each beat.
@@ -139,6 +140,18 @@ class Office:
 
     def _now(self) -> float:
         return self._clock.now().timestamp()
+
+    @property
+    def process(self) -> str:
+        """This server process's id in the shared state (its beat, its connections)."""
+        return self._process
+
+    def add_death_listener(self, listener: Callable[[str], Awaitable[None]]) -> None:
+        """``listener(process)`` when another process is found dead (its beat overdue)."""
+        self._death_listeners.append(listener)
+
+    async def alive_processes(self) -> set[str]:
+        return await self._store.members(PROCESSES)
 
     def connection_id(self, sid: str) -> str:
         return f"{self._process}:{sid}"
@@ -638,6 +651,11 @@ class Office:
             await self._store.remove_member(PROCESSES, process)
             await self._store.unschedule(PROCESS_QUEUE, process)
             log.warning("office.process_expired", extra={"server_process": process})
+            for listener in self._death_listeners:
+                try:
+                    await listener(process)
+                except Exception:
+                    log.exception("office.death_listener_failed")
 
     async def _drop_connections_of(self, key: str, process: str, now: float, grace: float) -> int:
         """Returns 1 if that left the person without connections (their grace began)."""

@@ -1,7 +1,8 @@
 """A rolling deploy: the process holding a meeting is stopped (SIGTERM) while two processes
 share the office on PostgreSQL and Redis. The meeting moves to the process that stays: its
 tabs there are told to join again, the stopped process's people reconnect to it, and media
-flows again, with everyone still in the room."""
+flows again, with everyone still in the room. And when the holder is killed (SIGKILL), the
+process that stays finds it dead and moves the meeting the same way, within 10 s."""
 
 from __future__ import annotations
 
@@ -30,6 +31,11 @@ pytestmark = [
 ]
 
 
+PROCESS_TIMEOUT = (
+    "2"  # a killed process counts as dead after this (OFFICEHOURS_PROCESS_TIMEOUT_SECONDS)
+)
+
+
 @pytest.fixture
 async def two_processes(
     tmp_path: Path,
@@ -46,7 +52,10 @@ async def two_processes(
                 "-m",
                 "server",
                 "serve",
-                env=server_env(tmp_path, database_url, redis_url, port, prefix),
+                env={
+                    **server_env(tmp_path, database_url, redis_url, port, prefix),
+                    "OFFICEHOURS_PROCESS_TIMEOUT_SECONDS": PROCESS_TIMEOUT,
+                },
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.DEVNULL,
             )
@@ -121,6 +130,55 @@ async def test_stopping_the_process_that_holds_a_meeting_moves_it_to_the_one_tha
         await eventually(lambda: any(n >= 5 for n in bob_again.frames.values()), 10)
         await eventually(lambda: any(n >= 5 for n in alice_again.frames.values()), 10)
         assert time.monotonic() - moved <= 10
+    finally:
+        for browser in browsers:
+            await browser.close()
+        for client in clients:
+            await client.disconnect()
+
+
+async def test_killing_the_process_that_holds_a_meeting_moves_it_within_10_s(
+    two_processes: tuple[list[asyncio.subprocess.Process], list[str], dict[str, int]],
+) -> None:
+    from tests.test_meetings import Browser
+
+    (holder, _), (base_a, base_b), ids = two_processes
+    alice_client, _ = await connect(base_a, "alice@twin.example")
+    bob_client, _ = await connect(base_b, "bob@twin.example")
+    restarts: list[Any] = []
+    bob_client.on("media:restart", restarts.append)
+    alice, bob = Browser(Tab(alice_client)), Browser(Tab(bob_client))  # type: ignore[arg-type]
+    browsers = [alice, bob]
+    clients = [alice_client, bob_client]
+    try:
+        for tab in (alice, bob):
+            assert (await tab.person.call("room:enter", {"room_id": ids["Lobby"]}))["ok"]
+        assert (await alice.person.call("media:join"))["ok"]  # process A holds the meeting
+        assert (await bob.person.call("media:join"))["ok"]
+        await alice.publish()
+        await bob.publish()
+        await eventually(lambda: any(n >= 5 for n in bob.frames.values()), 20)
+
+        killed = time.monotonic()
+        holder.send_signal(signal.SIGKILL)
+        await holder.wait()
+        # Alice's browser reconnects to the process that stays (a load balancer's doing).
+        alice_client2, _ = await connect(base_b, "alice@twin.example")
+        clients.append(alice_client2)
+        alice_again = Browser(Tab(alice_client2))  # type: ignore[arg-type]
+        browsers.append(alice_again)
+        # Bob's tab is told to join again once A is found dead.
+        await eventually(lambda: restarts == [{"room_id": ids["Lobby"]}], 8)
+        bob_again = Browser(bob.person)
+        browsers.append(bob_again)
+        for tab in (bob_again, alice_again):
+            assert (await tab.person.call("media:join"))["ok"]  # placed on B now
+            await tab.publish()
+        await eventually(lambda: any(n >= 5 for n in bob_again.frames.values()), 10)
+        await eventually(lambda: any(n >= 5 for n in alice_again.frames.values()), 10)
+        moved_after = time.monotonic() - killed
+        print(f"handover: media flowing again {moved_after:.1f} s after the holder was killed")
+        assert moved_after <= 10
     finally:
         for browser in browsers:
             await browser.close()
