@@ -8,7 +8,9 @@ the subscriber's own SSRC, sequence numbers, timestamp origin and VP8 picture id
 - keyframe gating: a subscriber that joins (or falls behind, or switches source) gets nothing
   until the next keyframe, and one is asked for;
 - keyframe requests (PLI/FIR from subscribers, and gating) go upstream as one PLI per
-  publication at most every ``PLI_INTERVAL`` seconds;
+  publication at most every ``PLI_INTERVAL`` seconds, naming the publisher's media SSRC (never
+  its RTX one); while a subscriber still waits for a keyframe the request is repeated every
+  ``KEYFRAME_RETRY`` seconds, so one lost or ignored PLI cannot leave it without video;
 - timestamps continue smoothly when a track switches to another publication (``switch_to``),
   so the subscriber's decoder sees one stream.
 """
@@ -31,6 +33,8 @@ from media.encoded import EncodedFrame
 log = logging.getLogger("officehours.media")
 
 PLI_INTERVAL = 0.3
+# A gated subscriber that has not seen a keyframe this long after a PLI asks again.
+KEYFRAME_RETRY = 0.5
 # Frames a subscriber may lag before it is reset to the next keyframe (half a second of video).
 QUEUE_FRAMES = 15
 # The pts step inserted at a source switch: one frame at 30 fps, or 20 ms of 48 kHz audio.
@@ -45,12 +49,15 @@ class Publication:
         track: MediaStreamTrack,
         receiver: RTCRtpReceiver | None,
         *,
+        media_ssrc: Callable[[], int | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.track = track
         self.kind: str = track.kind
         self._receiver = receiver
+        self._media_ssrc = media_ssrc
         self._clock = clock
+        self._keyframe_seen = asyncio.Event()
         self._subscribers: set[ForwardedTrack] = set()
         self._last_pli = -PLI_INTERVAL
         self._pli_pending: asyncio.Task[None] | None = None
@@ -92,6 +99,7 @@ class Publication:
                 self.codec = frame.codec
                 if frame.keyframe:
                     self.keyframes += 1
+                    self._keyframe_seen.set()
                 for subscriber in tuple(self._subscribers):
                     subscriber._offer(frame)
         except MediaStreamError:
@@ -117,23 +125,51 @@ class Publication:
         """Ask the publisher for a keyframe: now, or when the rate limit allows."""
         if self.kind != "video" or self._receiver is None or self.ended.is_set():
             return
-        wait = self._last_pli + PLI_INTERVAL - self._clock()
         if self._pli_pending is not None and not self._pli_pending.done():
             return
-        self._pli_pending = asyncio.create_task(self._send_pli(max(wait, 0.0)))
+        self._pli_pending = asyncio.create_task(self._ask_for_keyframe())
 
-    async def _send_pli(self, delay: float) -> None:
-        if delay:
-            await asyncio.sleep(delay)
+    def _someone_waits(self) -> bool:
+        return any(s.waiting_for_keyframe for s in self._subscribers)
+
+    async def _ask_for_keyframe(self) -> None:
+        """One PLI (rate limited); again every ``KEYFRAME_RETRY`` while no keyframe came and a
+        subscriber still waits for one (a PLI is a UDP packet: it can be lost)."""
+        while not self.ended.is_set():
+            wait = self._last_pli + PLI_INTERVAL - self._clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._keyframe_seen.clear()
+            if not await self._send_pli():
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(KEYFRAME_RETRY):
+                    await self._keyframe_seen.wait()
+            if self._keyframe_seen.is_set() or not self._someone_waits():
+                return
+
+    def _publisher_ssrc(self) -> int | None:
+        """The SSRC of the publisher's media. Not ``getSynchronizationSources()[0]``: that
+        lists retransmission (RTX) SSRCs too, and Chromium's bandwidth probes arrive on its RTX
+        SSRC before the first media packet, so the first source is often the RTX one; a PLI
+        naming it is ignored (that left reloaded tabs without video)."""
+        if self._media_ssrc is not None:
+            return self._media_ssrc()
         receiver = self._receiver
         sources = receiver.getSynchronizationSources() if receiver is not None else []
-        if receiver is None or not sources:
-            return
+        return sources[0].source if len(sources) == 1 else None
+
+    async def _send_pli(self) -> bool:
+        receiver = self._receiver
+        ssrc = self._publisher_ssrc()
+        if receiver is None or ssrc is None:
+            return False  # nothing received yet: the first frame will be a keyframe anyway
         self._last_pli = self._clock()
         self.plis_sent += 1
         # aiortc's receiver sends PLI for its own decoder errors; this private method is the
         # only way to send one for our subscribers (covered by tests/test_media_seams.py).
-        await receiver._send_rtcp_pli(sources[0].source)
+        await receiver._send_rtcp_pli(ssrc)
+        return True
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -163,6 +199,10 @@ class ForwardedTrack(MediaStreamTrack):
     @property
     def source(self) -> Publication | None:
         return self._source
+
+    @property
+    def waiting_for_keyframe(self) -> bool:
+        return self._waiting_for_keyframe and self._source is not None
 
     def switch_to(self, source: Publication | None) -> None:
         """Receive from another publication from its next keyframe on (None: pause)."""
@@ -243,6 +283,10 @@ class ForwardedTrack(MediaStreamTrack):
             # is stale, and sending it all at once is a burst. Start at the newest keyframe
             # queued (video) or the newest frame (audio).
             self._skip_to_latest_start()
+        elif self.frames_sent == 0 and self._queue.empty() and self.waiting_for_keyframe:
+            # The connection is up and nothing decodable is queued: ask now, whatever the
+            # request made when the subscription began has become.
+            self.request_keyframe()
         frame = await self._queue.get()
         if frame is None:
             self.stop()

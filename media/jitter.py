@@ -6,6 +6,10 @@ interval: 33 ms at 30 fps, most of what a relay adds (docs/benchmarks.md). The s
 the last packet of a frame with the RTP marker bit (RFC 7741 for VP8, RFC 6184 for H.264):
 once the packets from the origin up to a marked one are all there and share a timestamp, the
 frame is complete. A lost marker still completes the frame the old way, by timestamp change.
+
+The buffer also remembers the SSRC of the media it assembles: packets reach it after aiortc has
+unwrapped retransmissions (RTX), so this is the publisher's media SSRC, the one a keyframe
+request must name (see ``media.forwarding.Publication``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,11 @@ VIDEO_CAPACITY = 512  # what aiortc gives a video receiver
 class MarkerJitterBuffer(JitterBuffer):
     def __init__(self) -> None:
         super().__init__(capacity=VIDEO_CAPACITY, is_video=True)
+        self.media_ssrc: int | None = None
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        self.media_ssrc = packet.ssrc
+        return super().add(packet)
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
         assert self._origin is not None
@@ -44,7 +53,9 @@ class MarkerJitterBuffer(JitterBuffer):
         return frame
 
 
-def use_marker_jitter_buffer(receiver: RTCRtpReceiver) -> None:
+def use_marker_jitter_buffer(receiver: RTCRtpReceiver) -> MarkerJitterBuffer:
     """Give one video receiver the marker-aware buffer (before any packet arrives).
     The attribute is aiortc's private one; tests/test_media_seams.py checks it exists."""
-    receiver._RTCRtpReceiver__jitter_buffer = MarkerJitterBuffer()  # type: ignore[attr-defined]
+    buffer = MarkerJitterBuffer()
+    receiver._RTCRtpReceiver__jitter_buffer = buffer  # type: ignore[attr-defined]
+    return buffer

@@ -87,9 +87,13 @@ class PublishPeer:
             receiver = next(
                 t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track
             )
-            if receiver.track.kind == "video":
-                use_marker_jitter_buffer(receiver)
-            publication = Publication(receiver.track, receiver)
+            video = receiver.track.kind == "video"
+            buffer = use_marker_jitter_buffer(receiver) if video else None
+            publication = Publication(
+                receiver.track,
+                receiver,
+                media_ssrc=(lambda: buffer.media_ssrc) if buffer is not None else None,
+            )
             publication.start()
             self.publications.append(publication)
 

@@ -88,3 +88,20 @@ class MemoryStateStore:
 
     async def close(self) -> None:
         return None
+
+    def export(self) -> Doc:
+        """Everything, as one JSON-ready document (kept across a restart: ``server.restart``)."""
+        return {
+            "docs": {k: json.loads(v) for k, v in self._docs.items()},
+            "sets": {k: sorted(v) for k, v in self._sets.items() if v},
+            "schedules": {k: dict(v) for k, v in self._schedules.items() if v},
+        }
+
+    def load(self, exported: Doc) -> None:
+        """Replace everything with what ``export`` returned."""
+        self._docs = {str(k): json.dumps(v) for k, v in exported.get("docs", {}).items()}
+        self._sets = {str(k): {str(m) for m in v} for k, v in exported.get("sets", {}).items()}
+        self._schedules = {
+            str(k): {str(m): float(at) for m, at in v.items()}
+            for k, v in exported.get("schedules", {}).items()
+        }

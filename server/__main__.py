@@ -30,6 +30,9 @@ from server.settings import Settings, SettingsError
 
 log = logging.getLogger("officehours")
 T = TypeVar("T")
+# At SIGTERM, how long requests still in progress may take before they are cancelled (a
+# Socket.IO long-poll or WebSocket would otherwise hold the process for up to aiohttp's 60 s).
+SHUTDOWN_REQUESTS_SECONDS = 1.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,6 +182,7 @@ def _serve(settings: Settings) -> None:
         print=None,
         access_log=None,
         handle_signals=True,
+        shutdown_timeout=SHUTDOWN_REQUESTS_SECONDS,
     )
 
 

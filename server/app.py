@@ -19,6 +19,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 
 from media import encoded as media_encoded
 from rooms.store import MemoryStateStore, StateStore
+from server import restart
 from server.activity import Activity
 from server.analytics.rollup import FoldedOnly, fold_pending, purge_raw_events
 from server.auth import Authenticator
@@ -95,6 +96,7 @@ RETENTION_TICK_SECONDS = 3600
 log = logging.getLogger("officehours.app")
 
 SOCKETIO = web.AppKey("socketio", object)
+MEETING_ACCESS = web.AppKey("meeting_access", LocalMeetings)
 JOBS = web.AppKey("jobs", list[asyncio.Task[None]])
 
 
@@ -183,9 +185,18 @@ def create_app(
                 settings.idle_after_seconds,
                 settings.coalesce_ms,
                 settings.process_timeout_seconds,
+                restart_grace_seconds=settings.restart_grace_seconds,
             ),
         )
         app[OFFICE] = office
+        # One process without Redis: bring back the live office of the process before this
+        # one (people who were in rooms stay there while they reconnect).
+        live_office = restart.path_in(settings.data_dir)
+        if isinstance(store, MemoryStateStore) and restart.load(
+            live_office, store, app[CLOCK].now().timestamp(), settings.restart_grace_seconds
+        ):
+            waiting = await office.resume_after_restart()
+            log.info("restart.waiting_for", extra={"count": waiting})
         app[LAYOUT_EDITOR] = LayoutEditor(app[DB], office, app[CLOCK])
         writer = MessageWriter(app[DB], app[CLOCK], group_commit=settings.chat_group_commit)
         chat = Chat(
@@ -219,6 +230,7 @@ def create_app(
         )
         if isinstance(meeting_access, RoutedMeetings):
             await meeting_access.start()
+        app[MEETING_ACCESS] = meeting_access
         app[MENTORING] = Mentoring(
             app[DB],
             app[CLOCK],
@@ -278,13 +290,17 @@ def create_app(
             await expiry
         # Last deltas out while the Socket.IO manager (and its Redis link) still runs.
         await coalescer.stop()
-        await _bounded(namespace.drain(), "shutdown.drain")
+        await _bounded(namespace.drain(), "shutdown.drain", 2.0)
+        log.info("server.drained")
         if isinstance(meeting_access, RoutedMeetings):
             await _bounded(meeting_access.stop(), "shutdown.meeting_routing")
-        await _bounded(meetings.close(), "shutdown.meetings")
+        await _bounded(meetings.close(), "shutdown.meetings", 1.0)
         await writer.stop()
-        await _bounded(sio.shutdown(socket_server), "shutdown.socketio")
+        await _bounded(sio.shutdown(socket_server), "shutdown.socketio", 1.0)
+        if isinstance(store, MemoryStateStore) and settings.restart_grace_seconds > 0:
+            restart.save(live_office, store, app[CLOCK].now().timestamp())
         await store.close()
+        log.info("server.services_closed")
 
     async def fold_analytics() -> int:
         """Fold new events into the rollups, then drop raw events past their retention."""
@@ -328,8 +344,25 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def close_connections(_app: web.Application) -> None:
+    async def close_connections(app: web.Application) -> None:
+        """SIGTERM (the listening sockets are already closed): the connections closed now are
+        a restart, so browsers are told and their people keep their places for the restart
+        grace period; then every connection is closed (browsers reconnect by themselves, to
+        this server's successor or to another process)."""
+        log.info("server.stopping", extra={"connections": sio.connection_count(socket_server)})
+        if OFFICE in app:
+            app[OFFICE].stopping()
+        await sio.announce(
+            socket_server,
+            "server:restarting",
+            {"grace_seconds": settings.restart_grace_seconds},
+        )
+        if MEETING_ACCESS in app:
+            await _bounded(app[MEETING_ACCESS].hand_over(), "shutdown.hand_over", 1.0)
+        if MEETINGS in app:
+            await _bounded(app[MEETINGS].hang_up(), "shutdown.media", 1.0)
         await sio.disconnect_all(socket_server)
+        log.info("server.connections_closed")
 
     app.on_shutdown.append(close_connections)
     app.cleanup_ctx.extend([database, redis, services, jobs])

@@ -8,6 +8,11 @@ refreshing); a tab connected to another process has its ``media:*`` calls forwar
 holder over Redis pub/sub and answered the same way. The holder reaches the tab directly:
 Socket.IO's Redis manager delivers its events (offers, members, speaker) to a tab on any
 process. If the holder dies, its directory key expires and the next join claims the room.
+
+When the holder is stopped (SIGTERM: a rolling deploy), it hands its meetings over: it gives up
+its directory keys at once, tells each process with tabs in them which tabs those are, and
+those processes tell the tabs (``media:restart``) to join again, which places the meeting on a
+process that stays.
 """
 
 from __future__ import annotations
@@ -76,6 +81,9 @@ class LocalMeetings:
     async def disconnected(self, sid: str) -> None:
         await self._meetings.disconnected(sid)
 
+    async def hand_over(self) -> None:
+        """This process is stopping: its own tabs are told by the restart itself."""
+
 
 @dataclass(frozen=True)
 class _Remote:
@@ -97,7 +105,8 @@ class RoutedMeetings(LocalMeetings):
         prefix: str,
     ) -> None:
         super().__init__(meetings)
-        self.process = secrets.token_hex(6)
+        # The office's id for this process: its beat tells the others whether it is alive.
+        self.process = office.process
         self._office = office
         self._broadcaster = broadcaster
         self._redis = redis
@@ -108,7 +117,11 @@ class RoutedMeetings(LocalMeetings):
         self._handlers: set[asyncio.Task[None]] = set()
         self._pubsub: Any = None
         self._claimed: set[str] = set()  # rooms this process claimed and has not released
+        # Tabs of other processes in meetings held here: sid -> the process that forwards them.
+        self._callers: dict[str, str] = {}
+        self._handing_over = False
         office.add_move_listener(self._moved)
+        office.add_death_listener(self._holder_died)
 
     def _inbox(self, process: str) -> str:
         return f"{self._prefix}:media:{process}"
@@ -136,14 +149,65 @@ class RoutedMeetings(LocalMeetings):
         if self._pubsub is not None:
             await self._pubsub.aclose()
 
+    async def hand_over(self) -> None:
+        """SIGTERM: stop holding meetings. The directory keys go at once (so the next join
+        places each meeting on a process that stays), and every process with tabs in them is
+        told which, so it can tell its tabs to join again (``media:restart``)."""
+        self._handing_over = True
+        for task in self._tasks[1:]:  # no more claim refreshes
+            task.cancel()
+        for room in {*self._meetings.relay.rooms(), *self._claimed}:
+            await self._release(room)
+        self._claimed.clear()
+        by_process: dict[str, list[str]] = {}
+        for sid, process in self._callers.items():
+            by_process.setdefault(process, []).append(sid)
+        self._callers.clear()
+        for process, sids in by_process.items():
+            message = {"kind": "released", "holder": self.process, "sids": sids}
+            await self._redis.publish(self._inbox(process), json.dumps(message))
+        log.info("meetings.handed_over", extra={"count": sum(map(len, by_process.values()))})
+
+    async def _released(self, holder: str, sids: list[str]) -> None:
+        """The holder of these tabs' meeting stopped: they join again (and so move it)."""
+        for sid in sids:
+            remote = self._remote.get(sid)
+            if remote is None or remote.holder != holder:
+                continue
+            del self._remote[sid]
+            await self._broadcaster.to_connection(sid, "media:restart", {"room_id": remote.room_id})
+
+    async def _holder_died(self, process: str) -> None:
+        """A process was killed (its beat is overdue): the meetings it held are gone with it.
+        Its directory keys go now (not when they expire), and this process's tabs in those
+        meetings join again (``media:restart``), which places each meeting here or on
+        another process that is alive."""
+        gone = [(sid, r) for sid, r in self._remote.items() if r.holder == process]
+        for room in {room_key(r.org_id, r.room_id) for _, r in gone}:
+            if await self._current_holder(room) == process:
+                await self._redis.delete(self._claim_key(room))
+        for sid, remote in gone:
+            self._remote.pop(sid, None)
+            await self._broadcaster.to_connection(sid, "media:restart", {"room_id": remote.room_id})
+        if gone:
+            log.warning("meetings.holder_died", extra={"count": len(gone)})
+
     # -- the directory ----------------------------------------------------------------------
     async def _holder(self, room: str) -> str:
-        """The process holding ``room``'s meeting, claiming it for this one if nobody does."""
+        """The process holding ``room``'s meeting, claiming it for this one if nobody does
+        (or if its holder has been found dead)."""
         key = self._claim_key(room)
         for _ in range(3):
             if await self._redis.set(key, self.process, nx=True, ex=CLAIM_SECONDS):
                 return self.process
             holder = await self._current_holder(room)
+            if (
+                holder is not None
+                and holder != self.process
+                and holder not in await self._office.alive_processes()
+            ):
+                await self._redis.delete(key)
+                continue
             if holder is not None:
                 return holder
         raise AppError(ErrorCode.UNAVAILABLE, "the meeting could not be placed; try again")
@@ -273,6 +337,12 @@ class RoutedMeetings(LocalMeetings):
                         future = self._calls.get(body.get("id"))
                         if future is not None and not future.done():
                             future.set_result(body)
+                    elif body.get("kind") == "released":
+                        task = asyncio.create_task(
+                            self._released(str(body["holder"]), list(body["sids"]))
+                        )
+                        self._handlers.add(task)
+                        task.add_done_callback(self._handlers.discard)
                     elif body.get("kind") == "call":
                         task = asyncio.create_task(self._serve(body))
                         self._handlers.add(task)
@@ -290,13 +360,17 @@ class RoutedMeetings(LocalMeetings):
         try:
             op = call["op"]
             if op == "join":
+                if self._handing_over:
+                    raise AppError(ErrorCode.UNAVAILABLE, "the meeting is moving; try again")
                 sid, org_id, user_id, codecs = args
                 codecs = tuple(codecs) if codecs else None
                 self._claimed.add(room_key(org_id, await self._meetings.room_of(org_id, user_id)))
                 reply["result"] = await self._meetings.join(
                     org_id, user_id, sid, video_codecs=codecs
                 )
+                self._callers[sid] = str(call["from"])
             elif op == "leave":
+                self._callers.pop(args[0], None)
                 await self._meetings.leave(args[0])
                 await self._release_if_empty()
             elif op == "publish":

@@ -319,6 +319,11 @@ class Meetings:
     async def disconnected(self, sid: str) -> None:
         await self.leave(sid)
 
+    async def hang_up(self) -> None:
+        """Close every media connection now, all at once (at SIGTERM, before the Socket.IO
+        connections close and their members leave one by one)."""
+        await self._relay.hang_up()
+
     async def close(self) -> None:
         for sid in list(self._attending):
             await self.leave(sid)

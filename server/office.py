@@ -71,6 +71,9 @@ class OfficeConfig:
     coalesce_ms: int
     # A process that has not beaten for this long is dead: its connections are dropped.
     process_timeout_seconds: float = 15.0
+    # Connections closed by a restart (this process stopping, or restored from the one before)
+    # keep their people online and in their room this long, so the restart is a blip.
+    restart_grace_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -115,11 +118,13 @@ class Office:
         self._process = secrets.token_hex(4)
         self._layout_cache: dict[int, tuple[float, dict[int, RoomInfo]]] = {}
         self._move_listeners: list[Callable[[Moved], Awaitable[None]]] = []
+        self._death_listeners: list[Callable[[str], Awaitable[None]]] = []
         # This process's open connections, to announce again when the store lost them.
         self._local: dict[str, Principal] = {}
         # Disconnects the store did not take (it was unreachable): retried at each beat.
         self._unsettled: dict[str, Principal] = {}
         self._announced = False
+        self._stopping = False
 
     def add_move_listener(self, listener: Callable[[Moved], Awaitable[None]]) -> None:
         """Called after every completed room change in this process, going offline included
@@ -135,6 +140,18 @@ class Office:
 
     def _now(self) -> float:
         return self._clock.now().timestamp()
+
+    @property
+    def process(self) -> str:
+        """This server process's id in the shared state (its beat, its connections)."""
+        return self._process
+
+    def add_death_listener(self, listener: Callable[[str], Awaitable[None]]) -> None:
+        """``listener(process)`` when another process is found dead (its beat overdue)."""
+        self._death_listeners.append(listener)
+
+    async def alive_processes(self) -> set[str]:
+        return await self._store.members(PROCESSES)
 
     def connection_id(self, sid: str) -> str:
         return f"{self._process}:{sid}"
@@ -188,7 +205,33 @@ class Office:
         key = person_key(principal.org_id, principal.user_id)
         after = await self._store.transact([key], change)
         if after is not None and not after.connections:
-            await self._store.schedule(OFFLINE_QUEUE, key, now + self._config.grace_seconds)
+            grace = self._restart_grace() if self._stopping else self._config.grace_seconds
+            await self._store.schedule(OFFLINE_QUEUE, key, now + grace)
+
+    def _restart_grace(self) -> float:
+        return max(self._config.grace_seconds, self._config.restart_grace_seconds)
+
+    def stopping(self) -> None:
+        """This process is shutting down (SIGTERM): the connections it closes from now on are
+        a restart, not people leaving; they get the restart grace period to come back."""
+        self._stopping = True
+
+    async def resume_after_restart(self) -> int:
+        """After the live office of a stopped process was restored into this one's store
+        (``server.restart``): drop the connections the old process still held, so their people
+        stay where they were for the restart grace period and go offline after it unless they
+        reconnect. Returns how many people were waited for."""
+        now = self._now()
+        waiting = 0
+        for process in sorted(await self._store.members(PROCESSES)):
+            if process == self._process:
+                continue
+            for key in sorted(await self._store.members(process_people_key(process))):
+                waiting += await self._drop_connections_of(key, process, now, self._restart_grace())
+                await self._store.remove_member(process_people_key(process), key)
+            await self._store.remove_member(PROCESSES, process)
+            await self._store.unschedule(PROCESS_QUEUE, process)
+        return waiting
 
     async def set_status(self, principal: Principal, status: Status, text: str | None) -> Person:
         before, after = await self._update_person(
@@ -603,13 +646,19 @@ class Office:
             if process == self._process:
                 continue
             for key in sorted(await self._store.members(process_people_key(process))):
-                await self._drop_connections_of(key, process, now)
+                await self._drop_connections_of(key, process, now, self._config.grace_seconds)
                 await self._store.remove_member(process_people_key(process), key)
             await self._store.remove_member(PROCESSES, process)
             await self._store.unschedule(PROCESS_QUEUE, process)
             log.warning("office.process_expired", extra={"server_process": process})
+            for listener in self._death_listeners:
+                try:
+                    await listener(process)
+                except Exception:
+                    log.exception("office.death_listener_failed")
 
-    async def _drop_connections_of(self, key: str, process: str, now: float) -> None:
+    async def _drop_connections_of(self, key: str, process: str, now: float, grace: float) -> int:
+        """Returns 1 if that left the person without connections (their grace began)."""
         prefix = f"{process}:"
 
         def change(docs: list[Doc | None]) -> tuple[list[Doc | None], Person | None]:
@@ -625,7 +674,9 @@ class Office:
 
         after = await self._store.transact([key], change)
         if after is not None and not after.connections:
-            await self._store.schedule(OFFLINE_QUEUE, key, now + self._config.grace_seconds)
+            await self._store.schedule(OFFLINE_QUEUE, key, now + grace)
+            return 1
+        return 0
 
     async def _take_offline(
         self, org_id: int, user_id: int, now: float, *, after_grace: bool

@@ -72,6 +72,7 @@ class Settings:
     max_message_bytes: int = 64 * 1024
     presence_grace_seconds: int = 30
     process_timeout_seconds: int = 15
+    restart_grace_seconds: int = 60
     idle_after_seconds: int = 300
     knock_timeout_seconds: int = 60
     coalesce_ms: int = 50
@@ -183,6 +184,7 @@ class Settings:
             max_message_bytes=reader.integer("MAX_MESSAGE_BYTES", 65536, low=1024, high=16 << 20),
             presence_grace_seconds=reader.integer("PRESENCE_GRACE_SECONDS", 30, low=0, high=3600),
             process_timeout_seconds=reader.integer("PROCESS_TIMEOUT_SECONDS", 15, low=1, high=3600),
+            restart_grace_seconds=reader.integer("RESTART_GRACE_SECONDS", 60, low=0, high=3600),
             idle_after_seconds=reader.integer("IDLE_AFTER_SECONDS", 300, low=30, high=86400),
             knock_timeout_seconds=reader.integer("KNOCK_TIMEOUT_SECONDS", 60, low=5, high=3600),
             coalesce_ms=reader.integer("COALESCE_MS", 50, low=10, high=2000),

@@ -30,6 +30,14 @@ export class Meeting {
     socket.on("media:offer", (offer) => this.onOffer(offer).catch((e) => showToast(e.message)));
     socket.on("media:closed", ({ peer_id }) => this.dropPeer(peer_id));
     socket.on("media:left", () => this.reset());
+    // The process holding this room's meeting is stopping (a rolling deploy): join again, which
+    // places the meeting on a process that stays. (A tab of the stopping process itself is
+    // told "server:restarting" instead and rejoins after reconnecting.)
+    socket.on("media:restart", () => {
+      const wasJoined = this.joined;
+      this.reset();
+      if (wasJoined && !socket.restarting) this.join();
+    });
     socket.on("media:speaker", ({ user_id }) => this.highlight(user_id));
     socket.on("disconnect", () => this.reset());
     root.querySelector(".mic").addEventListener("click", () => this.toggle("audio"));

@@ -106,6 +106,7 @@ async function boot() {
     await loadAll(); // after a reconnect too: events may have been missed
   });
   socket.on("disconnect", () => setConnection(false));
+  socket.on("server:restarting", () => setConnection(false));
   socket.on("connect_error", (err) => { setConnection(false); if (signedOut(err.data?.code)) location.href = "/"; });
   socket.on("session:ended", () => { location.href = "/"; });
   socket.on("account:ended", () => { location.href = "/"; });

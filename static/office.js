@@ -42,6 +42,7 @@ async function boot() {
     connectedBefore = true;
   });
   socket.on("disconnect", () => setConnection(false));
+  socket.on("server:restarting", () => { setConnection(false); showToast("The server is restarting; you keep your place."); });
   socket.on("connect_error", (err) => { setConnection(false); if (signedOut(err.data?.code)) location.href = "/"; });
   // This session ended (signed out here or elsewhere, expired, password changed or reset).
   socket.on("session:ended", () => { location.href = "/"; });

@@ -11,7 +11,21 @@ export class EventError extends Error {
 }
 
 export function connect() {
-  const socket = io({ transports: ["websocket", "polling"], withCredentials: true });
+  // Reconnect soon and often (at most 2 s apart): after a server restart the new process is up
+  // within seconds, and people should be back in their room as soon as it is.
+  const socket = io({
+    transports: ["websocket", "polling"], withCredentials: true,
+    reconnectionDelay: 250, reconnectionDelayMax: 2000, randomizationFactor: 0.5,
+  });
+  // The server says it is restarting (SIGTERM) just before it closes every connection: the
+  // pages show "reconnecting…", and the client reconnects by itself even if the close came as
+  // a server-side disconnect (which Socket.IO would otherwise take as final).
+  socket.restarting = false;
+  socket.on("server:restarting", () => { socket.restarting = true; });
+  socket.on("disconnect", (reason) => {
+    if (reason === "io server disconnect" && socket.restarting) socket.connect();
+  });
+  socket.on("connect", () => { socket.restarting = false; });
   socket.call = async (event, payload = {}, timeoutMs = 8000) => {
     const ack = await socket.timeout(timeoutMs).emitWithAck(event, payload);
     if (!ack || ack.ok !== true) {

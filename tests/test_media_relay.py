@@ -157,6 +157,25 @@ async def test_leaving_closes_their_connections_and_rejoining_gets_media_again(
             await pub.close()
 
 
+async def test_hanging_up_closes_every_connection_at_once_and_leaving_after_it_works(
+    relay_setup: tuple[Relay, Signalled],
+) -> None:
+    relay, signals = relay_setup
+    pubs, watcher = await meeting(relay, signals, publishers=2)
+    try:
+        await until(lambda: all(len(watcher.video(p)) >= 3 for p in watcher.pcs))
+        peers = relay.peers()
+        assert len(peers) == 6  # two publications, each received by the two others
+        await relay.hang_up()
+        assert {peer.pc.connectionState for peer in peers} == {"closed"}
+        for key in ("pub0", "pub1", "watcher"):
+            await relay.leave(key)
+        assert relay.meeting(ROOM) is None
+    finally:
+        for pub in pubs:
+            await pub.close()
+
+
 @pytest.mark.parametrize(
     "sdp", ["", "hello", "v=0\r\nthis is not sdp\r\n", 42, None, "v=0" + "x" * 70000]
 )

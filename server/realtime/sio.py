@@ -220,12 +220,27 @@ def register(server: Any, namespace: Any) -> None:
     server.register_namespace(namespace)
 
 
+def connection_count(server: Any) -> int:
+    return len(server.eio.sockets)
+
+
 async def disconnect_all(server: Any) -> None:
     """Close every connection (at shutdown: open WebSockets would otherwise hold the HTTP
     server open until they time out)."""
     for socket in list(server.eio.sockets.values()):
         # Send the close packet but do not wait for a long-polling client to fetch it.
         await socket.close(wait=False)
+        # Then end the socket's writer (None on its queue, as engine.io does itself), which
+        # closes the WebSocket or answers the pending long-poll: otherwise the handler stays
+        # until engine.io's ping timeout (40 s), browsers ignore the close packet, and the HTTP
+        # server's shutdown waits for that handler (tests/test_fanout.py checks ``queue``).
+        socket.queue.put_nowait(None)
+
+
+async def announce(server: Any, event: str, payload: dict[str, Any]) -> None:
+    """Send ``event`` to this process's own connections only (on Redis a plain emit would
+    reach every process's): at shutdown, "server:restarting"."""
+    await DirectFanoutManager.emit(server.manager, event, payload, "/")
 
 
 async def disconnect_rooms(server: Any, rooms: list[str]) -> None:
