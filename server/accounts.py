@@ -16,7 +16,7 @@ from server.db.models import Group, Membership, Organization, Unit, User
 from server.errors import conflict, invalid
 from server.floorplans import add_floor
 from server.identity import Grant, Role, UserStatus
-from server.wire import has_visible_character
+from server.wire import has_visible_character, name_problem
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s.]{2,63}$")
 MAX_DISPLAY_NAME = 80
@@ -33,6 +33,8 @@ def clean_display_name(name: str) -> str:
     name = " ".join(name.split())
     if not name or not has_visible_character(name):
         raise invalid("a display name is required (one with a visible character)")
+    if (problem := name_problem(name)) is not None:
+        raise invalid(problem)
     if len(name) > MAX_DISPLAY_NAME:
         raise invalid(f"a display name has at most {MAX_DISPLAY_NAME} characters")
     if any(ord(c) < 32 for c in name):

@@ -76,13 +76,33 @@ def has_visible_character(text: str) -> bool:
     )
 
 
+# Embeddings, overrides and isolates reorder what is shown: "\u202eecilA" displays as "Alice".
+_BIDI_REORDERING = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def name_problem(text: str) -> str | None:
+    """Why a name cannot be used, or None: nobody could see it, or its shown order differs
+    from its letters (one person passing for another)."""
+    if not has_visible_character(text):
+        return "a name needs at least one visible character"
+    if any(char in _BIDI_REORDERING for char in text):
+        return "a name cannot hold direction overrides or isolates"
+    return None
+
+
 def visible_name(value: str) -> str:
-    """A pydantic validator for every name field: refuses names nobody could see."""
-    if not has_visible_character(value):
-        raise ValueError("a name needs at least one visible character")
+    """A pydantic validator for every name field (see ``name_problem``)."""
+    if (problem := name_problem(value)) is not None:
+        raise ValueError(problem)
     return value
 
 
 def is_ascii_id(raw: str, max_digits: int = 16) -> bool:
     """An id as a client may write it: 1 to ``max_digits`` ASCII digits, not full-width or other."""
     return 0 < len(raw) <= max_digits and raw.isascii() and raw.isdigit()
+
+
+# Ids are 32-bit integer columns on PostgreSQL: past this no row can exist, and a larger
+# number would overflow the column's type before it could be "not found" (a 500). Path ids,
+# query ids and ids in bodies and Socket.IO payloads stop here.
+MAX_ID = 2**31 - 1

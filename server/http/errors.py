@@ -16,9 +16,7 @@ log = logging.getLogger("officehours.http")
 B = TypeVar("B", bound=BaseModel)
 
 MAX_JSON_BODY = 64 * 1024
-# Past this no row can exist (ids stay exact JSON numbers), and a larger number would
-# overflow the database's integer before it could be "not found": path ids and body ids stop here.
-MAX_ID = 2**53
+MAX_ID = wire.MAX_ID
 
 
 def error_response(error: AppError) -> web.Response:

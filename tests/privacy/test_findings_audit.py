@@ -404,6 +404,63 @@ async def test_finding_13_names_made_of_invisible_characters_are_refused(
     assert guest.status == 201
 
 
+async def test_finding_13_names_shown_in_another_order_are_refused(
+    client: TestClient[Any, Any], office: Office
+) -> None:
+    """ "\u202eecilA" shows as "Alice": a name with direction overrides could pass for
+    someone else's, in the office and in chat."""
+    csrf = await sign_in(client, "admin@acme.example")
+    room_id = (await rooms_by_name(client, office.org.id))["Team room"]
+    link = await client.post(
+        f"/api/office/rooms/{room_id}/guest-links", json={}, headers={"X-CSRF-Token": csrf}
+    )
+    token = (await link.json())["token"]
+    floor = await client.post(
+        "/api/office/floors",
+        json={"name": "\u202eexennA", "width": 100, "height": 100},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert floor.status == 400, await floor.text()
+    client.session.cookie_jar.clear()
+    for name in ("\u202eecilA", "Al\u2066ice\u2069"):
+        guest = await client.post(
+            f"/api/guest-links/{token}/join",
+            json={"display_name": name},
+            headers={"Origin": ORIGIN},
+        )
+        assert guest.status == 400, (repr(name), guest.status)
+        assert "direction" in (await guest.json())["error"]["message"]
+
+
+async def test_finding_13_ids_past_the_columns_range_are_not_found(
+    client: TestClient[Any, Any], office: Office, realtime: Callable[[], RealtimeClient]
+) -> None:
+    """Ids are 32-bit columns on PostgreSQL: a larger id must be "not found" or "invalid",
+    never an overflow inside the database (500 / internal)."""
+    csrf = await sign_in(client, "admin@acme.example")
+    for huge in (2**31, 2**53):
+        for path in (
+            f"/api/mentoring/pairs/{huge}",
+            f"/api/office/rooms/{huge}/guest-links",
+            f"/api/mentoring/sessions/{huge}/notes",
+        ):
+            response = await client.get(path)
+            assert response.status == 404, (path, response.status, await response.text())
+        body = await client.post(
+            "/api/org/invite-codes", json={"group_id": huge}, headers={"X-CSRF-Token": csrf}
+        )
+        assert body.status == 400, await body.text()
+    socket = realtime()
+    await socket.connect(client, cookie=session_cookie(client))
+    for event, payload in (
+        ("room:enter", {"room_id": 2**31}),
+        ("chat:history", {"conversation_id": 2**31}),
+        ("chat:sync", {"cursors": [{"conversation_id": 2**31, "after_seq": 0}]}),
+    ):
+        ack = await socket.call(event, payload)
+        assert ack["ok"] is False and ack["error"]["code"] == "invalid", (event, ack)
+
+
 # -- finding 14: python-engineio's logs --------------------------------------------------------
 
 FORGED = '{"level":"critical","logger":"officehours.auth","event":"forged-entry"}'
