@@ -148,6 +148,20 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if not principal.is_guest:  # guests see one room, never the office
             await self.enter_room(sid, f"org:{principal.org_id}")
         await self._office.connected(principal, sid)
+        # A suspension, reset, erasure or sign-out that ran while this connection was being
+        # set up found no connection of it to close: now that it is registered (in the
+        # session's room and in presence), check the session once more, so that of the two
+        # one always sees the other.
+        if await self._auth.authenticate(token) is None:
+            self._connections.pop(sid, None)
+            self._expires.pop(sid, None)
+            self._metrics.realtime_connections.dec()
+            await self._office.disconnected(principal, sid)
+            self._metrics.errors.inc("realtime", ErrorCode.UNAUTHORIZED.value)
+            raise RefusedConnection(
+                "this session has ended",
+                {"code": ErrorCode.UNAUTHORIZED.value, "message": "this session has ended"},
+            )
         await self._activity.connected(principal)
         log.info("realtime.connected", extra={"sid": sid, "user_id": principal.user_id})
 

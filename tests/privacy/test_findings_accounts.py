@@ -19,7 +19,7 @@ from server import auth, passwords
 from server.app import create_app
 from server.audit.tables import AuditEntry
 from server.clock import FakeClock
-from server.http.keys import DB
+from server.http.keys import DB, OFFICE
 from server.settings import Settings
 from tests.browsers import Browser
 from tests.conftest import PASSWORD, Backend, Office, RealtimeClient, make_settings
@@ -279,6 +279,33 @@ async def test_finding_7_sign_out_closes_that_sessions_connections_only(
         await tab.closed_within()
         assert tab.ended == [{"reason": "signed_out"}]
     await still_works(phone_tab)
+
+
+async def test_finding_7_a_suspension_while_a_tab_connects_still_shuts_it_out(
+    client: TestClient[Any, Any],
+    office: Office,
+    browser: Callable[[], Browser],
+    realtime: Callable[[], RealtimeClient],
+) -> None:
+    """The suspension lands after the connection's session was checked but before the
+    connection is registered anywhere the suspension looks: it must not survive."""
+    alice = await browser().sign_in("alice@acme.example")
+    admin = await browser().sign_in("admin@acme.example")
+    live_office = client.app[OFFICE]
+    register = live_office.connected
+
+    async def suspended_meanwhile(principal: Any, sid: str) -> None:
+        if principal.user_id == office.alice.id:
+            answer = await admin.request("POST", f"/api/org/people/{office.alice.id}/suspend")
+            assert answer.status == 204
+        await register(principal, sid)
+
+    live_office.connected = suspended_meanwhile  # type: ignore[method-assign]
+    rt = realtime()
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await alice.connect(rt)
+    assert rt.connect_error["data"]["code"] == "unauthorized"
+    assert await live_office.connection_sids(office.org.id, office.alice.id) == []
 
 
 async def test_finding_7_sign_out_everywhere_ends_every_session_and_connection(
