@@ -819,7 +819,7 @@ class Mentoring:
                 MatchMode.MANAGER,
             )
             await session.commit()
-            doc = _pair_doc(pair)
+            doc = _pair_doc(pair, manager=True)
         await self._after_pair_made(principal.org_id, pair)
         return doc
 
@@ -849,7 +849,7 @@ class Mentoring:
                 session, principal, program, mentor_enrolment_id, mentee.id, MatchMode.MENTEE_PICK
             )
             await session.commit()
-            doc = _pair_doc(pair)
+            doc = _pair_doc(pair, manager=False)
         await self._after_pair_made(principal.org_id, pair)
         return doc
 
@@ -1124,7 +1124,8 @@ class Mentoring:
                     .order_by(Pair.id)
                 )
             ).all()
-            return [_pair_doc(p) for p in pairs]
+            manager = self.is_manager(principal)
+            return [_pair_doc(p, manager=manager) for p in pairs]
 
     async def program_pairs(self, principal: Principal, program_id: int) -> list[dict[str, Any]]:
         """For managers: who is paired with whom, how and when — no content."""
@@ -1136,7 +1137,7 @@ class Mentoring:
                     select(Pair).where(Pair.program_id == program.id).order_by(Pair.id)
                 )
             ).all()
-            return [_pair_doc(p) for p in pairs]
+            return [_pair_doc(p, manager=True) for p in pairs]
 
     async def get_pair(self, principal: Principal, pair_id: int) -> dict[str, Any]:
         """The pair sees everything of theirs; a manager sees the pair's metadata only."""
@@ -1145,7 +1146,7 @@ class Mentoring:
             is_member = principal.user_id in (pair.mentor_id, pair.mentee_id)
             if not is_member and not self.is_manager(principal):
                 raise forbidden("only the pair sees this")
-            doc = _pair_doc(pair)
+            doc = _pair_doc(pair, manager=self.is_manager(principal))
             names = dict(
                 (
                     await session.execute(
@@ -1811,8 +1812,10 @@ def _enrolment_doc(e: Enrolment, *, profile: bool, for_program: bool = False) ->
     return doc
 
 
-def _pair_doc(pair: Pair) -> dict[str, Any]:
-    return {
+def _pair_doc(pair: Pair, *, manager: bool) -> dict[str, Any]:
+    """``score`` is for managers only: it is computed from both whole profiles, so a mentee
+    who knows the program's weights could read a mentor's hidden profile parts out of it."""
+    doc = {
         "id": pair.id,
         "program_id": pair.program_id,
         "mentor_enrolment_id": pair.mentor_enrolment_id,
@@ -1826,6 +1829,9 @@ def _pair_doc(pair: Pair) -> dict[str, Any]:
         "ended_at": _iso(pair.ended_at),
         "room_id": pair.room_id,
     }
+    if not manager:
+        del doc["score"]
+    return doc
 
 
 def _item_doc(item: Goal | Milestone) -> dict[str, Any]:

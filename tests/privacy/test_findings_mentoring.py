@@ -449,6 +449,38 @@ async def test_finding_9_mentee_cannot_read_a_mentors_private_profile_by_probing
     assert "overlapping hours: 3/week" in managed["reasons"]
 
 
+async def test_finding_9_the_pair_score_does_not_give_hidden_parts_away(
+    client: TestClient[Any, Any], cast: Cast
+) -> None:
+    """The pair's score is computed from both whole profiles: with the program's weights
+    (which members see), a mentee who picks a mentor could subtract what they were shown and
+    read the mentor's hidden skills and time-zone gap out of it (found in review)."""
+    api = Api(client)
+    pid = await new_program(api)
+    await enrol(api, pid, cast.office.bob, "mentor", MENTOR_PROFILE)
+    mentee = await enrol(
+        api, pid, cast.office.alice, "mentee", {"skills": ["python"], "languages": ["English"]}
+    )
+    await api.as_("alice@acme.example")
+    (suggested,) = (
+        await api.call("GET", f"/programs/{pid}/suggestions?mentee_enrolment_id={mentee}")
+    )["suggestions"]
+    picked = await api.call(
+        "POST",
+        f"/programs/{pid}/pick",
+        {"mentor_enrolment_id": suggested["mentor_enrolment_id"]},
+        status=201,
+    )
+    assert "score" not in picked
+    (mine,) = (await api.call("GET", "/pairs"))["pairs"]
+    assert mine["id"] == picked["id"] and "score" not in mine
+    pair = await api.call("GET", f"/pairs/{picked['id']}")
+    assert pair["id"] == picked["id"] and "score" not in pair
+    await api.as_("pm@acme.example")
+    (managed,) = (await api.call("GET", f"/programs/{pid}/pairs"))["pairs"]
+    assert managed["score"] > suggested["score"]  # the whole profiles score higher
+
+
 # -- finding 10: guests see a room's chat from their admission on ---------------------------
 
 
