@@ -16,6 +16,7 @@ from rooms.layout import RoomKind
 from server.analytics import read
 from server.analytics.metrics import Channel, Metric
 from server.analytics.read import Dashboard, Granularity, Window
+from server.analytics.publish import publish_due
 from server.analytics.record import Event, Subject, record, record_events
 from server.analytics.rollup import (
     CHANNEL_BITS,
@@ -38,6 +39,7 @@ UNIT_A, G101, G102 = 100, 101, 102
 UNIT_B, G201 = 200, 201
 WEEK1 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)  # a Monday
 WEEK2 = WEEK1 + timedelta(days=7)
+AFTER = datetime(2026, 1, 19, 0, 10, tzinfo=UTC)  # both weeks closed, so published
 ONE_WEEK = Window(date(2026, 1, 5), date(2026, 1, 11), Granularity.WEEK)
 TWO_WEEKS = Window(date(2026, 1, 5), date(2026, 1, 18), Granularity.WEEK)
 UNIT_OF = {G101: UNIT_A, G102: UNIT_A, G201: UNIT_B}
@@ -121,6 +123,7 @@ async def build_dataset(client: TestClient[Any, Any], org_id: int) -> People:
         await put(G101, 1, Metric.SIGNED_IN, WEEK2)
         await session.commit()
     await fold_pending(client.app[DB], secret=SECRET)
+    await publish_due(client.app[DB], AFTER, 5)
     return p
 
 

@@ -21,6 +21,7 @@ class Cell:
     people: int  # distinct people the figure covers
     suppressed: bool = False
     primary: bool = False
+    pending: bool = False  # its period is not published yet (not closed): no value, not hidden
 
     def shown(self) -> float | None:
         return None if self.suppressed else self.value
