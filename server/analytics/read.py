@@ -11,8 +11,6 @@ admin sub-app runs it on the service's main connection (the dashboard role canno
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -405,12 +403,16 @@ def csv_cell(value: Any) -> str:
 
 
 def csv_text(lines: list[list[Any]]) -> str:
-    """Every CSV the service writes, cells escaped by ``csv_cell``."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    for line in lines:
-        writer.writerow([csv_cell(value) for value in line])
-    return out.getvalue()
+    """Every CSV the service writes, cells escaped by ``csv_cell``. A cell holding a comma, a
+    quote or a line break of either kind is quoted (the csv module leaves a lone CR bare)."""
+
+    def field(value: Any) -> str:
+        text = csv_cell(value)
+        if any(c in text for c in ',"\r\n'):
+            return '"' + text.replace('"', '""') + '"'
+        return text
+
+    return "".join(",".join(field(v) for v in line) + "\n" for line in lines)
 
 
 # -- per-person activity (policy) -----------------------------------------------------------

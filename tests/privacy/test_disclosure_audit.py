@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import random
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -51,6 +50,7 @@ DASHBOARDS = [
     "ties_minutes",
     "ties_new_pairs",
 ]
+ORG = ("org", None)
 GROUP_COLUMNS = {"active", "ties_minutes", "ties_new_pairs"}
 NOT_ADDITIVE_IN_TIME = {"active"}
 NOT_LINEAR = {("meetings", "median_minutes")}
@@ -67,6 +67,9 @@ class Org:
     org_id: int
     units: dict[int, list[int]]  # unit -> its groups
     people: dict[int, list[uuid.UUID]] = field(default_factory=dict)  # group -> people
+    # Whether someone outside every group is active in the period (the admin signing in to
+    # read): then the organization's figures hold an unknown rest beyond its units.
+    outside: bool = False
 
     def unit_of(self, group: int) -> int:
         return next(u for u, groups in self.units.items() if group in groups)
@@ -253,6 +256,10 @@ def relations(org: Org, seen: Seen) -> list[tuple[FigureKey, list[FigureKey]]]:
     scenarios is in exactly one group, so nothing sits outside the groups."""
     found: list[tuple[FigureKey, list[FigureKey]]] = []
     keys = seen.hidden | set(seen.shown)
+
+    def rest(*where: Any) -> list[Any]:
+        return [("rest", *where)] if org.outside else []
+
     periods = {(k[1], k[2]) for k in keys}
     groups = sorted(g for gs in org.units.values() for g in gs)
     for dashboard in DASHBOARDS:
@@ -261,8 +268,13 @@ def relations(org: Org, seen: Seen) -> list[tuple[FigureKey, list[FigureKey]]]:
         )
         for granularity, period in periods:
 
-            def key(level: str, scope_id: int | None, column: str) -> FigureKey:
-                return (dashboard, granularity, period, level, scope_id, column)
+            def key(
+                level: str,
+                scope_id: int | None,
+                column: str,
+                where: tuple[str, str, str] = (dashboard, granularity, period),
+            ) -> FigureKey:
+                return (*where, level, scope_id, column)
 
             if dashboard in ("ties_minutes", "ties_new_pairs"):
                 for g in groups:
@@ -281,9 +293,8 @@ def relations(org: Org, seen: Seen) -> list[tuple[FigureKey, list[FigureKey]]]:
                             [key("group", g, "value") for g in unit_groups],
                         )
                     )
-                found.append(
-                    (key("org", None, "total"), [key("unit", u, "total") for u in org.units])
-                )
+                units = [key("unit", u, "total") for u in org.units]
+                found.append((key("org", None, "total"), [*units, *rest(key(*ORG, "total"))]))
                 continue
             scopes = [
                 ("org", None),
@@ -297,7 +308,10 @@ def relations(org: Org, seen: Seen) -> list[tuple[FigureKey, list[FigureKey]]]:
                         (key("unit", unit, column), [key("group", g, column) for g in unit_groups])
                     )
                 found.append(
-                    (key("org", None, column), [key("unit", u, column) for u in org.units])
+                    (
+                        key("org", None, column),
+                        [*(key("unit", u, column) for u in org.units), *rest(key(*ORG, column))],
+                    )
                 )
             if dashboard in ("messages", "rooms"):
                 for level, scope_id in scopes:
@@ -457,7 +471,7 @@ async def test_a_week_polled_daily(
 ) -> None:
     """Someone reads every morning: each day's figures appear once the day has closed and
     never change; the week appears after Sunday; all of it together still pins nothing."""
-    org = Org(office.org.id, {100: [101, 102], 200: [201]})
+    org = Org(office.org.id, {100: [101, 102], 200: [201]}, outside=True)
     org.people = {
         101: [uuid.uuid4() for _ in range(7)],
         102: [uuid.uuid4() for _ in range(3)],
