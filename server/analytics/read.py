@@ -439,9 +439,18 @@ async def people_activity(
     session: AsyncSession, scope: Scope, window: Window
 ) -> list[PersonActivity]:
     """Counts in the window and the last active day (up to its end) of each person seen in
-    the scope. Refused unless the organization's policy turns it on."""
+    the scope, over published (ended) days only: today's activity is not shown as it happens.
+    Refused unless the organization's policy turns it on."""
     if not await per_person_activity_allowed(session, scope.org_id):
         raise forbidden("this organization's policy does not show per-person activity")
+    last = await session.scalar(
+        select(func.max(PublishedPeriod.period)).where(
+            PublishedPeriod.org_id == scope.org_id,
+            PublishedPeriod.granularity == Granularity.DAY,
+        )
+    )
+    if last is None:
+        return []
     P = PersonDay
     in_window = P.day >= window.start
 
@@ -456,7 +465,7 @@ async def people_activity(
             within(P.meetings),
             func.max(case((P.events > 0, P.day))),
         )
-        .where(_in_scope(P, scope), P.day <= window.end)
+        .where(_in_scope(P, scope), P.day <= min(window.end, last))
         .group_by(P.person)
         .order_by(P.person)
     )

@@ -220,3 +220,31 @@ def test_finding_12_every_formula_start_is_neutralised() -> None:
     lines = list(csv.reader(io.StringIO(csv_text([dangerous, [-5, 2.5, None]]), newline="")))
     assert lines[0] == ["'" + d for d in dangerous]
     assert lines[1] == ["-5", "2.5", ""]  # numbers stay numbers
+
+
+async def test_finding_4_per_person_activity_shows_ended_days_only(
+    client: TestClient[Any, Any], office: Office, clock: FakeClock
+) -> None:
+    """Where the policy shows per-person activity, it still shows only ended days: what
+    someone does today does not appear as they do it."""
+    g1, _ = office.group_ids
+    unit = await unit_of(client, g1)
+    csrf = await sign_in(client, "admin@acme.example")
+    assert (
+        await client.put(
+            "/api/org/analytics-policy",
+            json={"per_person_activity": True},
+            headers={"X-CSRF-Token": csrf},
+        )
+    ).status == 200
+    assert office.alice.analytics_id is not None
+    await send(client, office.org.id, unit, g1, [office.alice.analytics_id])
+    await analytics_job(client, clock)
+    path = f"/api/admin/people?scope=group:{g1}&granularity=day&from=2026-01-05&to=2026-01-05"
+    today = await cells(client, path)
+    assert all(p["user_id"] != office.alice.id for p in today["people"])
+    clock.advance((NEXT_MONDAY - clock.now()).total_seconds())
+    await analytics_job(client, clock)
+    ended = await cells(client, path)
+    alice = next(p for p in ended["people"] if p["user_id"] == office.alice.id)
+    assert alice["messages"] == 1
