@@ -14,6 +14,7 @@ reads them, filtered to the caller's scope, so every role reads one and the same
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import statistics
 from collections import defaultdict
@@ -509,7 +510,8 @@ async def publish_period(
                 )
                 system.add((Granularity.DAY, day), periods[(Granularity.DAY, day)], shown[day])
             system.over_time(label, [(Granularity.DAY, d) for d in days], periods)
-        outcome = decide(system.figures, system.relations, k)
+        # Linear programs are CPU work: off the event loop, so the office stays responsive.
+        outcome = await asyncio.to_thread(decide, system.figures, system.relations, k)
         publication.linear_programs += outcome.linear_programs
         publication.unresolved += len(outcome.unresolved)
         for (level, scope_id, column), figure in current.figures.items():
