@@ -252,3 +252,34 @@ async def test_what_admins_can_see_about_me(
     assert [(x["dashboard"], x["scope"]) for x in bob["looks"]] == [
         ("active", f"group:{ids['g2']}")
     ]
+
+
+async def test_me_lists_figures_only_once_published(
+    client: TestClient[Any, Any], office: Office, clock: FakeClock
+) -> None:
+    """What happened today is in no figure an admin can read yet, so /me does not list it."""
+    g1, g2 = office.group_ids
+    async with client.app[DB]() as session:
+        unit = await session.scalar(select(Group.unit_id).where(Group.id == g1))
+        for group, people in (
+            (g1, [office.alice.analytics_id, *(uuid.uuid4() for _ in range(5))]),
+            (g2, [uuid.uuid4() for _ in range(7)]),
+        ):
+            for person in people:
+                await record(
+                    session,
+                    Metric.MESSAGE_SENT,
+                    Subject(office.org.id, unit, group, person),
+                    at=clock.now(),
+                    channel=Channel.ROOM,
+                )
+        await session.commit()
+    await fold_pending(client.app[DB], secret=client.app[SETTINGS].secret_key)
+    await publish_due(client.app[DB], clock.now(), 5)
+    await sign_in(client, "alice@acme.example")
+    assert (await (await client.get("/api/me/analytics")).json())["figures"] == []
+    clock.advance(7 * 86400)
+    await fold_pending(client.app[DB], secret=client.app[SETTINGS].secret_key)
+    await publish_due(client.app[DB], clock.now(), 5)
+    figures = (await (await client.get("/api/me/analytics")).json())["figures"]
+    assert [f["dashboard"] for f in figures] == ["active", "messages"]
