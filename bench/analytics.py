@@ -34,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import and_, case, distinct, func, select
+from sqlalchemy import and_, case, distinct, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rooms.layout import RoomKind
@@ -172,6 +172,8 @@ async def record_one_by_one(
 
 def _period(column: Any, periods: list[tuple[date, date]]) -> Any:
     starts = [datetime(e.year, e.month, e.day, tzinfo=UTC) for _, e in periods[:-1]]
+    if not starts:  # one period: CASE needs at least one WHEN
+        return literal(0)
     return case(*[(column < s, i) for i, s in enumerate(starts)], else_=len(periods) - 1)
 
 
@@ -386,6 +388,7 @@ async def main() -> None:
             end - timedelta(weeks=args.weeks - 1), end, read.Granularity.WEEK
         )  # whole ISO weeks
         publication = await publish_weeks(db, [start for start, _ in window.periods()])
+        print(f"  publication: {publication}", file=sys.stderr)
         result = await measure(db, window, args.repeat, group=1)
         dashboards = await every_dashboard(db, window, 5)
         async with db() as session:
