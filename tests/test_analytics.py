@@ -538,3 +538,34 @@ async def test_record_events_writes_a_batch_inside_the_callers_transaction(
         await record_events(session, batch)
         await session.commit()
     assert await stored() == 3
+
+
+async def test_concurrent_publishers_write_each_period_once(
+    client: TestClient[Any, Any], office: Office
+) -> None:
+    """Two processes' jobs publishing at once: each period is written by one of them."""
+    from server.analytics.publish import publish_org
+    from server.analytics.tables import PublishedFigure, PublishedPeriod
+
+    async with client.app[DB]() as session:
+        for i in range(6):
+            subject = Subject(office.org.id, UNIT_A, G101, uuid.uuid4())
+            await record(session, Metric.SIGNED_IN, subject, at=WEEK1 + timedelta(minutes=i))
+        await session.commit()
+    await fold_pending(client.app[DB], secret=SECRET)
+    now = datetime(2026, 1, 12, 1, tzinfo=UTC)  # the first week has just ended
+    done = await asyncio.gather(*(publish_org(client.app[DB], office.org.id, now, 5) for _ in "ab"))
+    async with client.app[DB]() as session:
+        periods = (await session.scalars(select(PublishedPeriod))).all()
+        figures = await session.scalar(
+            select(func.count())
+            .select_from(PublishedFigure)
+            .where(
+                PublishedFigure.period == date(2026, 1, 5),
+                PublishedFigure.granularity == Granularity.DAY,
+                PublishedFigure.dashboard == Dashboard.ACTIVE,
+            )
+        )
+    assert sum(done) == len(periods) == 7 + 1  # the week's seven days, then the week
+    assert figures == 1 + 1 + 1  # the organization, unit 100, group 101: once each
+    assert await publish_org(client.app[DB], office.org.id, now, 5) == 0

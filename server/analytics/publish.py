@@ -491,6 +491,20 @@ async def publish_period(
     now: datetime,
 ) -> Publication:
     """Compute, suppress and store one period's figures of every dashboard (caller commits)."""
+    publication = await prepare_period(session, org_id, granularity, start, k)
+    if publication.rows:
+        await session.execute(insert(table_of(PublishedFigure)), publication.rows)
+    session.add(
+        PublishedPeriod(org_id=org_id, granularity=granularity, period=start, published_at=now)
+    )
+    return publication
+
+
+async def prepare_period(
+    session: AsyncSession, org_id: int, granularity: Granularity, start: date, k: int
+) -> Publication:
+    """Compute and suppress one period's figures of every dashboard; writes nothing (so the
+    linear programs run outside any write transaction: SQLite has one writer)."""
     tree = await tree_of(session, org_id)
     publication = Publication([])
     label = (granularity, start)
@@ -530,11 +544,6 @@ async def publish_period(
                     "suppressed": hidden,
                 }
             )
-    if publication.rows:
-        await session.execute(insert(table_of(PublishedFigure)), publication.rows)
-    session.add(
-        PublishedPeriod(org_id=org_id, granularity=granularity, period=start, published_at=now)
-    )
     return publication
 
 
@@ -590,31 +599,51 @@ def closed(day: date, now: datetime, oldest_unfolded: datetime | None) -> bool:
     return end + GRACE <= now and (oldest_unfolded is None or oldest_unfolded >= end)
 
 
+async def _store(
+    db: async_sessionmaker[AsyncSession],
+    org_id: int,
+    granularity: Granularity,
+    start: date,
+    publication: Publication,
+    now: datetime,
+) -> bool:
+    """Write a prepared period in one short transaction, unless another publisher has;
+    returns whether this one did."""
+    async with db() as session:
+        await _lock(session)
+        if await _is_published(session, org_id, granularity, start):
+            return False
+        if publication.rows:
+            await session.execute(insert(table_of(PublishedFigure)), publication.rows)
+        session.add(
+            PublishedPeriod(org_id=org_id, granularity=granularity, period=start, published_at=now)
+        )
+        await session.commit()
+    _logged(org_id, granularity, start, publication)
+    return True
+
+
 async def publish_org(
     db: async_sessionmaker[AsyncSession], org_id: int, now: datetime, k: int
 ) -> int:
     """Publish the organization's closed days (and each week once its Sunday is published),
-    one committed transaction per period; returns how many periods."""
+    one committed transaction per period; returns how many periods this call wrote."""
     done = 0
-    while done < MAX_PERIODS_PER_RUN:
+    for _ in range(MAX_PERIODS_PER_RUN):
         async with db() as session:
-            await _lock(session)
             day = await _next_day(session, org_id)
             if day is None or not closed(day, now, await _oldest_unfolded(session, org_id)):
                 return done
-            result = await publish_period(session, org_id, Granularity.DAY, day, k, now)
-            await session.commit()
-        done += 1
-        _logged(org_id, Granularity.DAY, day, result)
-        if day.weekday() == 6:
-            async with db() as session:
-                await _lock(session)
-                monday = week_of(day)
-                if not await _is_published(session, org_id, Granularity.WEEK, monday):
-                    result = await publish_period(session, org_id, Granularity.WEEK, monday, k, now)
-                    await session.commit()
-                    done += 1
-                    _logged(org_id, Granularity.WEEK, monday, result)
+            prepared = await prepare_period(session, org_id, Granularity.DAY, day, k)
+        done += await _store(db, org_id, Granularity.DAY, day, prepared, now)
+        if day.weekday() != 6:
+            continue
+        monday = week_of(day)
+        async with db() as session:
+            if await _is_published(session, org_id, Granularity.WEEK, monday):
+                continue
+            prepared = await prepare_period(session, org_id, Granularity.WEEK, monday, k)
+        done += await _store(db, org_id, Granularity.WEEK, monday, prepared, now)
     return done
 
 
