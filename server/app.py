@@ -21,6 +21,7 @@ from media import encoded as media_encoded
 from rooms.store import MemoryStateStore, StateStore
 from server import restart
 from server.activity import Activity
+from server.analytics.publish import publish_due
 from server.analytics.rollup import FoldedOnly, fold_pending, purge_raw_events
 from server.auth import Authenticator
 from server.broadcast import DeltaCoalescer
@@ -303,8 +304,10 @@ def create_app(
         log.info("server.services_closed")
 
     async def fold_analytics() -> int:
-        """Fold new events into the rollups, then drop raw events past their retention."""
+        """Fold new events into the rollups, publish the periods that have closed (the only
+        figures dashboards show), then drop raw events past their retention."""
         folded = await fold_pending(app[DB], secret=settings.secret_key)
+        await publish_due(app[DB], app[CLOCK].now(), settings.analytics_min_group_size)
         async with app[DB]() as session:
             await purge_raw_events(
                 session, app[CLOCK].now(), retention_days=settings.analytics_raw_retention_days

@@ -119,7 +119,9 @@ async function show() {
   $("legend").replaceChildren(
     el("span", { class: "hidden-cell", "aria-hidden": "true" }, HIDDEN),
     ` means ${hiddenText()}, so that nobody can be picked out of a small group. `,
-    "Zero looks the same, and where totals are shown a second figure may be hidden so that it cannot be worked out by subtraction.",
+    "Zero looks the same, and other figures may be hidden too so that none can be worked out from the rest. ",
+    el("span", { class: "pending-cell", "aria-hidden": "true" }, "…"),
+    ` means ${PENDING}.`,
   );
   $("csv").href = `/api/admin/dashboards/${encodeURIComponent(name)}/csv?${q}`;
   $("result").hidden = false; // before the chart, so it can take the width it is given
@@ -154,8 +156,14 @@ async function showPeople(q) {
   $("result").hidden = false;
 }
 
+const PENDING = "not yet published: figures of a day or week appear once it has ended";
+
 function figure(cell) {
   if (!cell) return el("td", {}, "");
+  if (cell.pending) {
+    return el("td", { class: "pending-cell", title: PENDING, "data-pending": "true" },
+      el("span", { "aria-hidden": "true" }, "…"), el("span", { class: "visually-hidden" }, PENDING));
+  }
   if (cell.suppressed) {
     return el("td", { class: "hidden-cell", title: hiddenText(), "data-suppressed": "true" },
       el("span", { "aria-hidden": "true" }, HIDDEN), el("span", { class: "visually-hidden" }, hiddenText()));
@@ -177,10 +185,6 @@ function renderTable(table, title) {
     el("thead", {}, head),
     el("tbody", {}, ...body),
   ];
-  if (table.column_totals) {
-    parts.push(el("tfoot", {}, el("tr", {}, el("th", { scope: "row" }, "Whole period"),
-      ...table.column_totals.map(figure), figure(table.total))));
-  }
   $("table").replaceChildren(...parts);
 }
 
@@ -190,7 +194,7 @@ function renderChart(table) {
   const labels = table.rows.map((r) => periodName(r.period, table.granularity, true));
   const series = table.columns.map((_, c) => table.rows.map((r) => {
     const cell = r.cells[c];
-    return cell && !cell.suppressed ? cell.value : null;
+    return cell && !cell.suppressed && !cell.pending ? cell.value : null;
   }));
   const shown = series.filter((s) => s.some((v) => v !== null)).length;
   const hiddenAll = shown === 0;

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -13,6 +14,7 @@ from sqlalchemy import select
 
 from server import accounts
 from server.analytics.metrics import Channel, Metric
+from server.analytics.publish import publish_due
 from server.analytics.record import Subject, record
 from server.analytics.rollup import fold_pending
 from server.audit.actions import AuditAction
@@ -45,7 +47,10 @@ async def seed(client: TestClient[Any, Any], office: Office, clock: FakeClock) -
                     channel=Channel.ROOM if metric is Metric.MESSAGE_SENT else None,
                 )
         await session.commit()
+    # The analytics job once the week has ended: fold, then publish the closed days and week.
+    clock.advance((datetime(2026, 1, 12, 0, 10, tzinfo=UTC) - clock.now()).total_seconds())
     await fold_pending(client.app[DB], secret=client.app[SETTINGS].secret_key)
+    await publish_due(client.app[DB], clock.now(), client.app[SETTINGS].analytics_min_group_size)
     return {"g1": g1, "g2": g2, "unit": unit}
 
 
@@ -72,9 +77,16 @@ async def test_org_admin_views_and_exports_and_each_look_is_audited(
     assert response.status == 200, await response.text()
     assert response.headers["Cache-Control"] == "no-store"
     table = await response.json()
-    # By default the last four ISO weeks, whole: up to the Sunday of this week.
-    assert table["scope"] == f"group:{ids['g1']}" and table["to"] == "2026-01-11"
-    assert table["total"]["value"] == 6
+    # By default the last four ISO weeks, whole: up to the Sunday of this week, which is
+    # not over, so not published yet ("pending"); last week's figures are.
+    assert table["scope"] == f"group:{ids['g1']}" and table["to"] == "2026-01-18"
+    this_week, last_week = table["rows"][-1], table["rows"][-2]
+    assert this_week["pending"] and this_week["total"] == {
+        "value": None,
+        "suppressed": False,
+        "pending": True,
+    }
+    assert last_week["period"] == "2026-01-05" and not last_week["pending"]
 
     export = await client.get(
         f"/api/admin/dashboards/messages/csv?scope=group:{ids['g1']}&granularity=day"
@@ -83,11 +95,12 @@ async def test_org_admin_views_and_exports_and_each_look_is_audited(
     assert export.status == 200 and export.content_type == "text/csv"
     assert "attachment" in export.headers["Content-Disposition"]
     # Six people sent 6 room messages; the other channels cover nobody (hidden: 0 and 1
-    # must look alike), so the room figure is hidden as their complement; the total shows.
+    # must look alike). Group 1 is also the whole organization's messages: showing its 6
+    # would show that group 2 (hidden) sent none, so the whole table is hidden. No line of
+    # totals down the periods (two windows could be subtracted).
     assert list(csv.reader(io.StringIO(await export.text()))) == [
         ["period", "room", "direct", "group", "pair", "total"],
-        ["2026-01-05", "suppressed", "suppressed", "suppressed", "suppressed", "6"],
-        ["total", "suppressed", "suppressed", "suppressed", "suppressed", "6"],
+        ["2026-01-05", *["suppressed"] * 5],
     ]
 
     async with client.app[DB]() as session:
@@ -97,7 +110,7 @@ async def test_org_admin_views_and_exports_and_each_look_is_audited(
     assert viewed.detail["dashboard"] == "messages"
     assert viewed.detail["scope"] == f"group:{ids['g1']}"
     assert viewed.detail["group_id"] == ids["g1"] and viewed.detail["unit_id"] == ids["unit"]
-    assert (viewed.detail["from"], viewed.detail["to"]) == ("2025-12-15", "2026-01-11")
+    assert (viewed.detail["from"], viewed.detail["to"]) == ("2025-12-22", "2026-01-18")
     assert exported.action is AuditAction.DASHBOARD_EXPORTED
     assert (exported.detail["from"], exported.detail["granularity"]) == ("2026-01-05", "day")
 
@@ -239,3 +252,34 @@ async def test_what_admins_can_see_about_me(
     assert [(x["dashboard"], x["scope"]) for x in bob["looks"]] == [
         ("active", f"group:{ids['g2']}")
     ]
+
+
+async def test_me_lists_figures_only_once_published(
+    client: TestClient[Any, Any], office: Office, clock: FakeClock
+) -> None:
+    """What happened today is in no figure an admin can read yet, so /me does not list it."""
+    g1, g2 = office.group_ids
+    async with client.app[DB]() as session:
+        unit = await session.scalar(select(Group.unit_id).where(Group.id == g1))
+        for group, people in (
+            (g1, [office.alice.analytics_id, *(uuid.uuid4() for _ in range(5))]),
+            (g2, [uuid.uuid4() for _ in range(7)]),
+        ):
+            for person in people:
+                await record(
+                    session,
+                    Metric.MESSAGE_SENT,
+                    Subject(office.org.id, unit, group, person),
+                    at=clock.now(),
+                    channel=Channel.ROOM,
+                )
+        await session.commit()
+    await fold_pending(client.app[DB], secret=client.app[SETTINGS].secret_key)
+    await publish_due(client.app[DB], clock.now(), 5)
+    await sign_in(client, "alice@acme.example")
+    assert (await (await client.get("/api/me/analytics")).json())["figures"] == []
+    clock.advance(7 * 86400)
+    await fold_pending(client.app[DB], secret=client.app[SETTINGS].secret_key)
+    await publish_due(client.app[DB], clock.now(), 5)
+    figures = (await (await client.get("/api/me/analytics")).json())["figures"]
+    assert [f["dashboard"] for f in figures] == ["active", "messages"]

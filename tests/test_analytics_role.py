@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from server import accounts
 from server.analytics.metrics import Channel, Metric
+from server.analytics.publish import publish_due
 from server.analytics.record import Subject, record
 from server.analytics.rollup import fold_pending
 from server.app import create_app
@@ -31,7 +32,8 @@ GRANTS = """
 GRANT CONNECT ON DATABASE "{database}" TO {role};
 GRANT USAGE ON SCHEMA public TO {role};
 GRANT SELECT ON analytics_rollups, analytics_person_days, analytics_person_weeks, analytics_pairs,
-    analytics_lengths, analytics_groups, analytics_policies TO {role};
+    analytics_lengths, analytics_groups, analytics_policies, analytics_published,
+    analytics_published_periods TO {role};
 """
 
 
@@ -84,11 +86,16 @@ async def test_dashboards_work_as_a_role_that_cannot_read_messages(
                         channel=Channel.ROOM,
                     )
                 await session.commit()
+            day = clock.now().date().isoformat()
+            clock.advance(86400)  # the day is over: the analytics job publishes it
             await fold_pending(client.app[DB], secret=settings.secret_key)
+            await publish_due(client.app[DB], clock.now(), settings.analytics_min_group_size)
             await sign_in(client, "admin@acme.example")
-            response = await client.get("/api/admin/dashboards/messages?scope=group:1")
+            response = await client.get(
+                f"/api/admin/dashboards/messages?scope=group:1&granularity=day&from={day}&to={day}"
+            )
             assert response.status == 200, await response.text()
-            assert (await response.json())["total"]["value"] == 6
+            assert (await response.json())["rows"][0]["total"]["value"] == 6
 
             dashboards = await asyncpg.connect(with_user(admin_dsn, role, secret))
             try:

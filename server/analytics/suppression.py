@@ -1,5 +1,11 @@
 """Minimum group size, with complementary suppression. Pure functions over a grid.
 
+``Cell`` is a dashboard table's figure. Dashboards no longer suppress table by table: the
+publication decides over the whole organization (``server.analytics.disclosure``, which applies
+the same primary rule and subtraction rules, then verifies by linear programming). These
+per-grid rules (``suppress_small``, ``suppress_table``) are no longer called by the server; they
+stay with their tests as the reference for a single table.
+
 Primary: a figure that covers fewer than ``k`` distinct people is hidden. Complementary: in a
 table whose rows and columns add up to shown totals, hiding one cell is not enough — the
 total minus the visible cells gives it back. So in every line (a row with its row total, a
@@ -21,6 +27,7 @@ class Cell:
     people: int  # distinct people the figure covers
     suppressed: bool = False
     primary: bool = False
+    pending: bool = False  # its period is not published yet (not closed): no value, not hidden
 
     def shown(self) -> float | None:
         return None if self.suppressed else self.value

@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rooms.layout import RoomKind
+from server.analytics.figures import Column, Dashboard, Granularity, ScopeLevel
 from server.analytics.metrics import Channel, Metric
 from server.db.base import Base
 from server.db.types import UTCDateTime, text_enum
@@ -204,3 +205,52 @@ class AnalyticsPolicy(Base):
     org_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     # Show org admins per-person activity (counts and last-active day) in their scope.
     per_person_activity: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PublishedFigure(Base):
+    """One figure of a closed period as published: written once by the publication job
+    (``server.analytics.publish``), never changed; dashboards read only these. ``value`` is
+    NULL where the figure is hidden. The whole organization's figures of a period are decided
+    together (docs/analytics.md, "Publication")."""
+
+    __tablename__ = "analytics_published"
+    __table_args__ = (
+        UniqueConstraint(
+            "org_id", "dashboard", "granularity", "period", "scope", "scope_id", "column"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    org_id: Mapped[int] = mapped_column(Integer)
+    dashboard: Mapped[Dashboard] = mapped_column(
+        text_enum(Dashboard, name="analytics_dashboard", length=16, checked=False)
+    )
+    granularity: Mapped[Granularity] = mapped_column(
+        text_enum(Granularity, name="analytics_granularity", length=8, checked=False)
+    )
+    period: Mapped[date] = mapped_column(Date)  # the day, or the Monday of the ISO week
+    scope: Mapped[ScopeLevel] = mapped_column(
+        text_enum(ScopeLevel, name="analytics_scope_level", length=8, checked=False)
+    )
+    scope_id: Mapped[int | None] = mapped_column(Integer)  # the unit or group; NULL for org
+    unit_id: Mapped[int | None] = mapped_column(Integer)  # a group's unit (scope filtering)
+    column: Mapped[Column] = mapped_column(
+        text_enum(Column, name="analytics_column", length=24, checked=False)
+    )
+    value: Mapped[float | None] = mapped_column(Float)
+    suppressed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PublishedPeriod(Base):
+    """A period of an organization whose figures are published (all dashboards at once):
+    a period without a row is not yet published ("pending"), whatever its figures."""
+
+    __tablename__ = "analytics_published_periods"
+
+    org_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    granularity: Mapped[Granularity] = mapped_column(
+        text_enum(Granularity, name="analytics_granularity", length=8, checked=False),
+        primary_key=True,
+    )
+    period: Mapped[date] = mapped_column(Date, primary_key=True)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,7 +1,9 @@
 """ "What admins can see about me": the figures a person is counted in, and who looked.
 
 Figures come from the person's own ``analytics_person_days`` rows (which dashboards, which
-weeks, which scopes: their group, its unit, the organization). Looks come from the audit log:
+weeks, which scopes: their group, its unit, the organization), kept only where a published
+figure that includes them is shown (``analytics_published``, not hidden, of that day or its
+week): a figure that is pending or hidden shows nobody anything. Looks come from the audit log:
 every DASHBOARD_VIEWED / DASHBOARD_EXPORTED entry whose dashboard, scope and period cover one
 of those figures.
 """
@@ -9,6 +11,7 @@ of those figures.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -16,9 +19,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.analytics import policy
+from server.analytics.figures import Granularity, ScopeLevel
+from server.analytics.publish import GROUP_COLUMNS
 from server.analytics.read import Dashboard, figure_mask
 from server.analytics.rollup import week_of
-from server.analytics.tables import PersonDay
+from server.analytics.tables import PersonDay, PublishedFigure
 from server.audit.actions import AuditAction
 from server.audit.tables import AuditEntry
 from server.db.models import User
@@ -33,6 +38,61 @@ def _included(dashboard: Dashboard, row: PersonDay) -> bool:
     return row.contributions & mask != 0
 
 
+_Shown = set[tuple[Dashboard, Granularity, date, ScopeLevel, int | None]]
+
+
+async def _shown(session: AsyncSession, org_id: int, start: date, end: date) -> _Shown:
+    """The published, shown figures of the period: (dashboard, granularity, period, scope)."""
+    P = PublishedFigure
+    rows = await session.execute(
+        select(P.dashboard, P.granularity, P.period, P.scope, P.scope_id)
+        .where(P.org_id == org_id, P.suppressed.is_(False))
+        .where(P.period >= week_of(start), P.period <= end)
+        .distinct()
+    )
+    return {(d, g, p, level, scope_id) for d, g, p, level, scope_id in rows}
+
+
+def _seen_in(shown: _Shown, dashboard: Dashboard, row: PersonDay) -> set[str]:
+    """The scopes whose shown figures (of the row's day or week) include this person-day."""
+    if dashboard is Dashboard.PEOPLE:  # per-person activity: shown as it is, by policy
+        return _labels(row, (ScopeLevel.GROUP, ScopeLevel.UNIT, ScopeLevel.ORG))
+
+    def published(level: ScopeLevel, scope_id: int | None) -> bool:
+        return any(
+            (dashboard, granularity, period, level, scope_id) in shown
+            for granularity, period in (
+                (Granularity.DAY, row.day),
+                (Granularity.WEEK, week_of(row.day)),
+            )
+        )
+
+    levels: list[ScopeLevel] = []
+    if row.group_id is not None and published(ScopeLevel.GROUP, row.group_id):
+        # A group's own figure; where columns are groups it shows in its unit's and the
+        # organization's tables too.
+        levels.append(ScopeLevel.GROUP)
+        if dashboard in GROUP_COLUMNS:
+            levels += [ScopeLevel.UNIT, ScopeLevel.ORG]
+    if row.unit_id is not None and published(ScopeLevel.UNIT, row.unit_id):
+        levels.append(ScopeLevel.UNIT)
+    if published(ScopeLevel.ORG, None):
+        levels.append(ScopeLevel.ORG)
+    return _labels(row, levels)
+
+
+def _labels(row: PersonDay, levels: Iterable[ScopeLevel]) -> set[str]:
+    labels = set()
+    for level in levels:
+        if level is ScopeLevel.ORG:
+            labels.add("org")
+        elif level is ScopeLevel.UNIT and row.unit_id is not None:
+            labels.add(f"unit:{row.unit_id}")
+        elif level is ScopeLevel.GROUP and row.group_id is not None:
+            labels.add(f"group:{row.group_id}")
+    return labels
+
+
 async def about_me(
     session: AsyncSession, org_id: int, user_id: int, start: date, end: date
 ) -> dict[str, Any]:
@@ -43,6 +103,7 @@ async def about_me(
     if await policy.per_person_activity(session, org_id):
         dashboards.append(Dashboard.PEOPLE)
     if person is not None:
+        shown = await _shown(session, org_id, start, end)
         rows = await session.scalars(
             select(PersonDay).where(
                 PersonDay.org_id == org_id,
@@ -52,13 +113,9 @@ async def about_me(
             )
         )
         for row in rows:
-            scopes = {"org"}
-            if row.unit_id is not None:
-                scopes.add(f"unit:{row.unit_id}")
-            if row.group_id is not None:
-                scopes.add(f"group:{row.group_id}")
             for dashboard in dashboards:
-                if _included(dashboard, row):
+                scopes = _seen_in(shown, dashboard, row)
+                if scopes and _included(dashboard, row):
                     figures[(dashboard.value, week_of(row.day))] |= scopes
                     for scope in scopes:
                         days[(dashboard.value, scope)].add(row.day)

@@ -238,13 +238,19 @@ GUEST_LINKS: dict[str, Any] = {
 
 _FIGURE: dict[str, Any] = {
     "type": ["object", "null"],
-    "required": ["value", "suppressed"],
+    "required": ["value", "suppressed", "pending"],
     "properties": {
-        "value": {"type": ["number", "null"], "description": "null when suppressed"},
+        "value": {"type": ["number", "null"], "description": "null when suppressed or pending"},
         "suppressed": {
             "type": "boolean",
             "description": "hidden: it covers fewer people than the minimum group size, or "
-            "it would let a hidden figure be recovered by subtraction",
+            "together with the other published figures it would pin a hidden figure within "
+            "less than the minimum group size (decided once for the whole organization)",
+        },
+        "pending": {
+            "type": "boolean",
+            "description": "the day or week has not ended (or not been published yet): no "
+            "figure yet, which is not the same as hidden",
         },
     },
 }
@@ -278,13 +284,12 @@ DASHBOARD_TABLE: dict[str, Any] = {
                 "type": "object",
                 "properties": {
                     "period": {"type": "string", "format": "date"},
+                    "pending": {"type": "boolean", "description": "not published yet"},
                     "cells": {"type": "array", "items": _FIGURE},
                     "total": _FIGURE,
                 },
             },
         },
-        "column_totals": {"type": ["array", "null"], "items": _FIGURE},
-        "total": _FIGURE,
     },
 }
 

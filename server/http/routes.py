@@ -944,7 +944,9 @@ ADMIN_ROUTES: tuple[Route, ...] = (
         "GET",
         "/dashboards/{name}",
         admin_app.view_dashboard,
-        f"One dashboard table, small figures suppressed (audited); {_DASHBOARD_QUERY}",
+        "One dashboard table, read from the figures published for closed days and weeks "
+        "(suppressed once over the whole organization; the current day or week is pending; "
+        f"no totals down the periods; audited); {_DASHBOARD_QUERY}",
         "admin",
         responses={200: "the table", **_DASHBOARD_ERRORS},
         response_schema="DashboardTable",
@@ -955,7 +957,8 @@ ADMIN_ROUTES: tuple[Route, ...] = (
         "GET",
         "/dashboards/{name}/csv",
         admin_app.export_dashboard,
-        f"One dashboard table as CSV (audited as an export); {_DASHBOARD_QUERY}",
+        "One dashboard table as CSV: 'suppressed' or 'pending' where there is no figure, "
+        f"text cells escaped against formulas (audited as an export); {_DASHBOARD_QUERY}",
         "admin",
         responses={200: "the CSV", **_DASHBOARD_ERRORS},
         signed_in=True,

@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, async_playwright
 
 from server.app import create_app
+from server.clock import Clock
 from server.settings import Settings
 from tests.conftest import IN_CI
 
@@ -65,10 +66,10 @@ async def browser(live_server: tuple[str, Settings]) -> AsyncIterator[Browser]:
 
 @contextlib.asynccontextmanager
 async def serving(
-    tmp_path: Path, env: dict[str, str] | None = None
+    tmp_path: Path, env: dict[str, str] | None = None, clock: Clock | None = None
 ) -> AsyncIterator[tuple[str, Settings]]:
     """The app on a fixed loopback port, so the browser's Origin matches the base URL;
-    ``env`` adds settings."""
+    ``env`` adds settings, ``clock`` replaces the system clock."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -81,7 +82,7 @@ async def serving(
             **(env or {}),
         }
     )
-    server = TestServer(create_app(settings), host="127.0.0.1", port=port)
+    server = TestServer(create_app(settings, clock), host="127.0.0.1", port=port)
     await server.start_server()
     try:
         yield base, settings

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,8 +16,10 @@ from sqlalchemy import select
 from rooms.layout import RoomKind
 from server import demo
 from server.analytics.metrics import Channel, Metric
+from server.analytics.publish import publish_due
 from server.analytics.record import Subject, record
 from server.analytics.rollup import fold_pending
+from server.clock import FakeClock
 from server.db.engine import create_engine, session_factory
 from server.db.models import Group, Membership, User
 from server.identity import Role
@@ -29,10 +31,17 @@ MIN_GROUP_SIZE = 3  # the demo's teams have four people; the floor is 3, never l
 
 
 @pytest.fixture
-async def live_server(tmp_path: Path) -> AsyncIterator[tuple[str, Settings]]:
+def clock() -> FakeClock:
+    """The server's clock: now, until the test moves it past the end of the week (figures
+    are published only for periods that have ended)."""
+    return FakeClock(datetime.now(UTC))
+
+
+@pytest.fixture
+async def live_server(tmp_path: Path, clock: FakeClock) -> AsyncIterator[tuple[str, Settings]]:
     """As in conftest, with a minimum group size the demo's four-person teams can reach."""
     env = {"OFFICEHOURS_ANALYTICS_MIN_GROUP_SIZE": str(MIN_GROUP_SIZE)}
-    async with serving(tmp_path, env) as served:
+    async with serving(tmp_path, env, clock) as served:
         yield served
 
 
@@ -84,12 +93,19 @@ async def past_weeks(settings: Settings, org_id: int) -> None:
         await engine.dispose()
 
 
-async def fold(settings: Settings) -> None:
-    """The analytics job's fold, run now on the live server's database (the job runs every
-    60 s and may have folded some already: folding is idempotent)."""
+async def fold(settings: Settings, clock: FakeClock) -> None:
+    """The analytics job once this week has ended: the server's clock moves on to next
+    Monday, then the fold and the publication run on the live server's database (the job
+    runs every 60 s and may have done some already: both are idempotent)."""
+    today = clock.now().date()
+    next_monday = today + timedelta(days=7 - today.weekday())
+    clock.advance(
+        (datetime.combine(next_monday, time(0, 10), tzinfo=UTC) - clock.now()).total_seconds()
+    )
     engine = create_engine(settings)
     try:
         await fold_pending(session_factory(engine), secret=settings.secret_key)
+        await publish_due(session_factory(engine), clock.now(), MIN_GROUP_SIZE)
     finally:
         await engine.dispose()
 
@@ -109,7 +125,7 @@ async def chat_in_room(pages: list[Page], room_id: int, marker: str) -> None:
 
 
 async def test_the_admin_sees_figures_and_no_message_text(
-    browser: Browser, live_server: tuple[str, Settings]
+    browser: Browser, live_server: tuple[str, Settings], clock: FakeClock
 ) -> None:
     base, settings = live_server
     office, rooms = await seeded(settings)
@@ -120,7 +136,7 @@ async def test_the_admin_sees_figures_and_no_message_text(
         for name in ("ada", "bruno", "chen")
     ]
     await chat_in_room([ada, bruno, chen], rooms["Meeting room A"], marker)
-    await fold(settings)
+    await fold(settings, clock)
 
     # Admins get a Dashboard link in the office bar; members do not.
     await expect(chen.get_by_role("link", name="Dashboard")).to_be_hidden()
@@ -167,10 +183,10 @@ async def test_the_admin_sees_figures_and_no_message_text(
     await ada.keyboard.press("Enter")
     await expect(ada.locator("#result-title")).to_have_text("Messages sent · Platform team")
     await expect(table.locator("tbody tr")).to_have_count(7)
-    # Today the three sent one room message each: the whole period's total shows 3 at least.
-    grand_total = table.locator("tfoot td").last
-    await expect(grand_total).not_to_have_class("hidden-cell")
-    assert int(await grand_total.inner_text()) >= 3
+    # Every day of it has ended by the server's clock: published, none pending; no line of
+    # totals down the days (two periods could be subtracted).
+    await expect(table.locator("td.pending-cell")).to_have_count(0)
+    await expect(table.locator("tfoot")).to_have_count(0)
     csv_link = ada.get_by_role("link", name="Download CSV")
     href = await csv_link.get_attribute("href")
     assert href is not None and href.startswith("/api/admin/dashboards/messages/csv?")
@@ -212,14 +228,15 @@ async def test_the_admin_sees_figures_and_no_message_text(
 
 
 async def test_a_member_sees_what_admins_can_see_about_them(
-    browser: Browser, live_server: tuple[str, Settings]
+    browser: Browser, live_server: tuple[str, Settings], clock: FakeClock
 ) -> None:
     base, settings = live_server
     office, rooms = await seeded(settings)
+    await past_weeks(settings, office.org_id)
     marker = f"canary-{uuid.uuid4().hex}"
     chen = await signed_in(browser, base, "chen@demo.officehours.example", office.password)
     await chat_in_room([chen], rooms["Meeting room A"], marker)
-    await fold(settings)
+    await fold(settings, clock)
 
     await chen.get_by_role("link", name="What admins see").click()
     await expect(chen).to_have_url(f"{base}/me")
@@ -232,7 +249,8 @@ async def test_a_member_sees_what_admins_can_see_about_them(
     )
     await expect(chen.locator("#looks-summary")).to_have_text(
         "Nobody has looked at a figure that includes you"
-        f" between {await date_text(chen, 365)} and {await date_text(chen, 0)}."
+        f" between {await date_text(chen, 365, clock.now().date())}"
+        f" and {await date_text(chen, 0, clock.now().date())}."
     )
 
     # Ada opens the dashboard (its first table: active people, whole organization).
@@ -264,9 +282,10 @@ async def test_a_member_sees_what_admins_can_see_about_them(
     await expect(chen.locator("#controls")).to_be_hidden()
 
 
-async def date_text(page: Page, days_ago: int) -> str:
-    """A date as the page writes it (the browser's locale), so the test does not assume one."""
-    day = (datetime.now(UTC).date() - timedelta(days=days_ago)).isoformat()
+async def date_text(page: Page, days_ago: int, today: date) -> str:
+    """A date as the page writes it (the browser's locale), so the test does not assume one;
+    ``today`` by the server's clock."""
+    day = (today - timedelta(days=days_ago)).isoformat()
     text = await page.evaluate(
         """(iso) => new Intl.DateTimeFormat(undefined, {day: "numeric", month: "long",
             year: "numeric", timeZone: "UTC"}).format(new Date(iso + "T00:00:00Z"))""",
