@@ -132,3 +132,49 @@ async def test_stray_datagrams_and_unknown_username_fragments_reach_no_connectio
         assert replies == []
     finally:
         await pub.close()
+
+
+async def test_connections_sharing_a_username_fragment_are_told_apart_by_their_password() -> None:
+    """Two connections with the same fragment: a check is answered by the one whose password
+    signed it, and what that address sends afterwards (DTLS, RTP) reaches that one only."""
+    import asyncio
+
+    from aioice import ice, stun
+
+    udp = UdpMux(0, announced=["127.0.0.1"], bind_host="127.0.0.1")
+    await udp.start()
+    first = ice.Connection(ice_controlling=False, local_username="same")
+    second = ice.Connection(ice_controlling=False, local_username="same")
+    loop = asyncio.get_running_loop()
+    replies: asyncio.Queue[bytes] = asyncio.Queue()
+
+    class Browser(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: object) -> None:
+            replies.put_nowait(data)
+
+    transport, _ = await loop.create_datagram_endpoint(Browser, local_addr=("127.0.0.1", 0))
+    try:
+        with udp.gathering():
+            await first.gather_candidates()
+            await second.gather_candidates()
+        assert [c.port for c in first.local_candidates + second.local_candidates] == [udp.port] * 2
+        request = stun.Message(stun.Method.BINDING, stun.Class.REQUEST)
+        request.attributes["USERNAME"] = "same:browser"
+        request.attributes["PRIORITY"] = 1
+        request.add_message_integrity(second.local_password.encode())
+        request.add_fingerprint()
+        transport.sendto(bytes(request), ("127.0.0.1", udp.port))
+        response = stun.parse_message(await asyncio.wait_for(replies.get(), 5))
+        assert response.message_class == stun.Class.RESPONSE
+        assert response.check_message_integrity(second.local_password.encode())
+        transport.sendto(b"\x17\xfe\xfd" + bytes(20), ("127.0.0.1", udp.port))  # DTLS-like
+        received = await asyncio.wait_for(second._queue.get(), 5)  # what recv() would return
+        assert received is not None
+        data, _ = received
+        assert data.startswith(b"\x17\xfe\xfd") and first._queue.empty()
+    finally:
+        transport.close()
+        await first.close()
+        await second.close()
+        assert udp.connections == 0
+        udp.close()
