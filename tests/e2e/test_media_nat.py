@@ -58,6 +58,10 @@ table ip edge {{
     iifname "e0" tcp dport {http} dnat to {server}
     iifname "e0" udp dport {media} dnat to {server}
   }}
+  chain out {{
+    type nat hook output priority -100;
+    ip daddr {public} udp dport {media} dnat to {server}
+  }}
   chain post {{
     type nat hook postrouting priority 100;
     oifname "e0" masquerade
@@ -69,6 +73,15 @@ table ip edge {{
     iifname "e1" accept
   }}
 }}
+"""
+# On a network that lets no UDP out (only TCP, as many corporate ones).
+NO_UDP_RULES = """
+table ip strict {
+  chain passing {
+    type filter hook forward priority 0;
+    meta l4proto udp drop
+  }
+}
 """
 
 
@@ -88,8 +101,9 @@ def _needs(tool: str) -> None:
 
 
 @contextlib.contextmanager
-def namespaces() -> Iterator[dict[str, str]]:
-    """Four namespaces wired as in the module docstring; deleted on the way out."""
+def namespaces(*, udp: bool = True) -> Iterator[dict[str, str]]:
+    """Four namespaces wired as in the module docstring, the home router dropping all UDP
+    unless ``udp``; deleted on the way out."""
     _needs("ip")
     _needs("nft")
     tag = secrets.token_hex(3)
@@ -119,8 +133,10 @@ def namespaces() -> Iterator[dict[str, str]]:
         for router in ("nat", "edge"):
             _run("ip", "netns", "exec", ns[router], "sysctl", "-qw", "net.ipv4.ip_forward=1")
         home = HOME_RULES
-        edge = EDGE_RULES.format(http=HTTP_PORT, media=MEDIA_PORT, server=SERVER)
+        edge = EDGE_RULES.format(http=HTTP_PORT, media=MEDIA_PORT, server=SERVER, public=PUBLIC)
         _run("ip", "netns", "exec", ns["nat"], "nft", "-f", "-", stdin=home)
+        if not udp:
+            _run("ip", "netns", "exec", ns["nat"], "nft", "-f", "-", stdin=NO_UDP_RULES)
         _run("ip", "netns", "exec", ns["edge"], "nft", "-f", "-", stdin=edge)
         yield ns
     finally:
@@ -129,7 +145,7 @@ def namespaces() -> Iterator[dict[str, str]]:
 
 
 @contextlib.asynccontextmanager
-async def server_in(ns: str, tmp_path: Path) -> AsyncIterator[Settings]:
+async def server_in(ns: str, tmp_path: Path, **extra: str) -> AsyncIterator[Settings]:
     env = process_env(
         tmp_path / "var",
         HTTP_PORT,
@@ -139,6 +155,7 @@ async def server_in(ns: str, tmp_path: Path) -> AsyncIterator[Settings]:
         log_format="json",
         media_udp_port=str(MEDIA_PORT),
         media_announced_addresses=PUBLIC,
+        **extra,
     )
     env["PYTHONPATH"] = REPOSITORY
     log = tmp_path / "server.log"
@@ -177,39 +194,117 @@ async def reachable_from(ns: str, url: str, seconds: float) -> bool:
     return await process.wait() == 0
 
 
+# The transport of each nominated candidate pair of the page's incoming connections: the
+# local candidate's type and, for a relayed one, how the page reaches its TURN server.
+PATHS = """async () => {
+  const out = [];
+  for (const [, entry] of window.officehoursMeeting.receiving) {
+    const stats = await entry.pc.getStats();
+    stats.forEach((s) => {
+      if (s.type !== "candidate-pair" || !s.nominated || s.state !== "succeeded") return;
+      const local = stats.get(s.localCandidateId);
+      out.push(local.candidateType + (local.relayProtocol ? "/" + local.relayProtocol : ""));
+    });
+  }
+  return out;
+}"""
+
+
+async def meet(ns: dict[str, str], tmp_path: Path, **settings: str) -> list[str]:
+    """Ada and Bruno (Chromium in ``cli``) meet through the server in ``srv``; both receive
+    each other's video and audio (framesDecoded and bytesReceived grow). Returns the
+    transports of their incoming connections' nominated pairs."""
+    async with server_in(ns["srv"], tmp_path, **settings) as served:
+        assert await reachable_from(ns["cli"], f"{BASE}/readyz", 40), (
+            tmp_path / "server.log"
+        ).read_text()[-3000:]
+        # Only the forwarded ports are open: nothing else on the server answers.
+        assert not await reachable_from(ns["cli"], f"http://{SERVER}:{HTTP_PORT}/readyz", 2)
+        office, rooms = await seeded(served)
+        wrapper = tmp_path / "chromium-in-namespace"
+        wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {ns["cli"]} {chromium_path()} "$@"\n')
+        wrapper.chmod(0o755)
+        args = [
+            *CHROMIUM_ARGS,
+            f"--unsafely-treat-insecure-origin-as-secure={BASE}",
+            "--ignore-certificate-errors",  # the test TURN server's self-signed certificate
+        ]
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=str(wrapper), args=args)
+            try:
+                ada, bruno = [
+                    await signed_in(
+                        browser, BASE, f"{name}@demo.officehours.example", office.password
+                    )
+                    for name in ("ada", "bruno")
+                ]
+                for page in (ada, bruno):
+                    await room(page, rooms["Meeting room A"]).click()
+                for page in (ada, bruno):
+                    await expect(page.locator(".meeting video")).to_have_count(2, timeout=20000)
+                for page in (ada, bruno):
+                    assert len(await flowing(page, 1, [], 25.0)) >= 1
+                await bruno.screenshot(path=artifact(f"meeting-{tmp_path.name}.png"))
+                return [path for page in (ada, bruno) for path in await page.evaluate(PATHS)]
+            finally:
+                await browser.close()
+
+
 async def test_two_people_behind_nat_meet_a_server_behind_port_forwarding(
     tmp_path: Path,
 ) -> None:
     with namespaces() as ns:
-        async with server_in(ns["srv"], tmp_path) as settings:
-            assert await reachable_from(ns["cli"], f"{BASE}/readyz", 40), (
-                tmp_path / "server.log"
-            ).read_text()[-3000:]
-            # Only the forwarded ports are open: nothing else on the server answers.
-            assert not await reachable_from(ns["cli"], f"http://{SERVER}:{HTTP_PORT}/readyz", 2)
-            office, rooms = await seeded(settings)
-            wrapper = tmp_path / "chromium-in-namespace"
-            wrapper.write_text(
-                f'#!/bin/sh\nexec ip netns exec {ns["cli"]} {chromium_path()} "$@"\n'
-            )
-            wrapper.chmod(0o755)
-            args = [*CHROMIUM_ARGS, f"--unsafely-treat-insecure-origin-as-secure={BASE}"]
-            async with async_playwright() as playwright:
-                browser = await playwright.chromium.launch(executable_path=str(wrapper), args=args)
-                try:
-                    ada, bruno = [
-                        await signed_in(
-                            browser, BASE, f"{name}@demo.officehours.example", office.password
-                        )
-                        for name in ("ada", "bruno")
-                    ]
-                    for page in (ada, bruno):
-                        await room(page, rooms["Meeting room A"]).click()
-                    for page in (ada, bruno):
-                        await expect(page.locator(".meeting video")).to_have_count(2, timeout=20000)
-                    # framesDecoded and bytesReceived grow, both ways.
-                    for page in (ada, bruno):
-                        assert len(await flowing(page, 1, [], 25.0)) >= 1
-                    await bruno.screenshot(path=artifact("meeting-nat.png"))
-                finally:
-                    await browser.close()
+        paths = await meet(ns, tmp_path)
+    assert paths and all(not p.startswith("relay") for p in paths), paths
+
+
+@contextlib.asynccontextmanager
+async def coturn_in(ns: str, tmp_path: Path, secret: str) -> AsyncIterator[None]:
+    """coturn on the edge router's public address: TURN on 3478 (UDP and TCP), TLS on 443."""
+    if shutil.which("turnserver") is None:
+        message = "coturn is needed (apt-get install coturn)"
+        if IN_CI:
+            pytest.fail(f"{message}; CI must provide it")
+        pytest.skip(message)
+    key, cert = tmp_path / "turn.key", tmp_path / "turn.crt"
+    _run(
+        "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        "-subj", "/CN=turn.officehours.test", "-keyout", str(key), "-out", str(cert),
+    )  # fmt: skip
+    process = await asyncio.create_subprocess_exec(
+        "ip", "netns", "exec", ns, "turnserver", "--listening-ip", PUBLIC,
+        "--listening-port", "3478", "--tls-listening-port", "443", "--relay-ip", PUBLIC,
+        "--min-port", "49200", "--max-port", "49300", "--use-auth-secret",
+        "--static-auth-secret", secret, "--realm", "officehours.test", "--no-cli", "--no-dtls",
+        "--cert", str(cert), "--pkey", str(key), "--pidfile", str(tmp_path / "turn.pid"),
+        "--log-file", str(tmp_path / "turn.log"), "--simple-log", "--no-stdout-log",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                async with asyncio.timeout(10):
+                    await process.wait()
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+@pytest.mark.parametrize(
+    ("url", "relayed"),
+    [(f"turn:{PUBLIC}:3478?transport=tcp", "relay/tcp"), (f"turns:{PUBLIC}:443", "relay/tls")],
+    ids=["tcp", "tls"],
+)
+async def test_with_udp_blocked_the_meeting_goes_through_turn(
+    tmp_path: Path, url: str, relayed: str
+) -> None:
+    """The browsers' network drops all UDP: the time-limited credentials from media:join get
+    them through coturn over TCP, or over TLS on 443."""
+    secret = secrets.token_urlsafe(24)
+    with namespaces(udp=False) as ns:
+        async with coturn_in(ns["edge"], tmp_path, secret):
+            paths = await meet(ns, tmp_path, turn_urls=url, turn_secret=secret)
+    assert paths and all(p == relayed for p in paths), paths
