@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import socket
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -33,6 +34,8 @@ from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 log = logging.getLogger("officehours.media")
 
 SUPPORTED_AIOICE = "0.13.0"
+# Asked for; the kernel caps it at net.core.rmem_max / wmem_max.
+SOCKET_BUFFER_BYTES = 4 << 20
 
 _ACTIVE: contextvars.ContextVar[UdpMux | None] = contextvars.ContextVar(
     "officehours_udp_mux", default=None
@@ -95,10 +98,19 @@ class UdpMux(asyncio.DatagramProtocol):
     # -- life ----------------------------------------------------------------------------
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: self, local_addr=(self._bind_host, self.port)
-        )
+        try:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: self, local_addr=(self._bind_host, self.port)
+            )
+        except OSError as error:
+            raise OSError(
+                error.errno, f"media UDP port {self._bind_host}:{self.port}: {error.strerror}"
+            ) from error
         self._transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # one socket carries every connection: give it room
+            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER_BYTES)
         self.port = transport.get_extra_info("sockname")[1]  # port 0: the one given
         install()
         log.info("media on UDP port %s", self.port)

@@ -178,3 +178,13 @@ async def test_connections_sharing_a_username_fragment_are_told_apart_by_their_p
         await second.close()
         assert udp.connections == 0
         udp.close()
+
+
+async def test_a_media_port_already_taken_is_named_in_the_error() -> None:
+    first = UdpMux(0, bind_host="127.0.0.1")
+    await first.start()
+    try:
+        with pytest.raises(OSError, match=f"media UDP port 127.0.0.1:{first.port}: "):
+            await UdpMux(first.port, bind_host="127.0.0.1").start()
+    finally:
+        first.close()
