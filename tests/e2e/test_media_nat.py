@@ -277,6 +277,10 @@ async def coturn_in(ns: str, tmp_path: Path, secret: str) -> AsyncIterator[None]
         "--min-port", "49200", "--max-port", "49300", "--use-auth-secret",
         "--static-auth-secret", secret, "--realm", "officehours.test", "--no-cli", "--no-dtls",
         "--cert", str(cert), "--pkey", str(key), "--pidfile", str(tmp_path / "turn.pid"),
+        # As docs/operations.md and docker-compose.yml configure it: relay to the media
+        # port's public address only, never into a private network.
+        "--no-multicast-peers", "--denied-peer-ip", "0.0.0.0-255.255.255.255",
+        "--allowed-peer-ip", PUBLIC,
         "--log-file", str(tmp_path / "turn.log"), "--simple-log", "--no-stdout-log",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
