@@ -131,13 +131,15 @@ class UdpMux(asyncio.DatagramProtocol):
 
     @property
     def connections(self) -> int:
+        """Host candidates attached and not yet closed (one per connection and address)."""
         return len(self._addrs_of)
 
     # -- attaching connections -----------------------------------------------------------
     def attach(
         self, connection: ice.Connection, component: int, addresses: Sequence[str]
     ) -> list[Candidate]:
-        """Host candidates for ``connection`` on the shared port (announced addresses first)."""
+        """Host candidates for ``connection`` on the shared port: one per announced address, or
+        else per IPv4 interface address aioice found."""
         hosts = list(self.announced) or [a for a in addresses if ":" not in a]
         candidates = []
         for host in hosts:
