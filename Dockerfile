@@ -50,7 +50,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     OFFICEHOURS_HOST=0.0.0.0 \
     OFFICEHOURS_DATA_DIR=/data \
-    OFFICEHOURS_BASE_URL=http://localhost:8080
+    OFFICEHOURS_BASE_URL=http://localhost:8080 \
+    OFFICEHOURS_MEDIA_UDP_PORT=50000
 
 RUN groupadd --system --gid 10001 officehours \
  && useradd --system --uid 10001 --gid officehours --no-create-home \
@@ -76,7 +77,7 @@ RUN python -m compileall -q server rooms media migrations
 USER 10001:10001
 # SQLite database and, when OFFICEHOURS_SECRET_KEY is unset, the generated secret_key file.
 VOLUME ["/data"]
-EXPOSE 8080
+EXPOSE 8080 50000/udp
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('OFFICEHOURS_PORT', '8080'), timeout=4)"]

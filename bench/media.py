@@ -1,9 +1,12 @@
 """Media relay benchmark: one publisher to N subscribers, and rooms where everyone publishes.
 
-Two relays, one after another in the same run, each in its own process pinned to core 0:
+Relays one after another in the same run, each in its own process pinned to core 0:
 
   forwarding  media.relay.Relay: encoded frames forwarded, each subscriber's sender only
               re-packetizes them (media.encoded.install() in the relay process)
+  forwarding-mux
+              the same relay with every connection on one UDP port (media.udp.UdpMux, as
+              OFFICEHOURS_MEDIA_UDP_PORT configures it), to show the mux costs no capacity
   stock       aiortc's MediaRelay (aiortc.contrib.media): each published track is decoded once
               and every subscriber's sender encodes it again (subscribe(track, buffered=False):
               the latest frame, so a relay that cannot keep up drops frames instead of
@@ -24,7 +27,7 @@ falls clearly below real time. Phase 2, rooms of 2, 4 and 8 publishers: every me
 publishes and receives every other member.
 
     python bench/media.py [--quick] [--fanout 25,50,100,150,200] [--stock 2,4,6,8,12]
-                          [--rooms 2,4,8] [--warmup 4] [--window 10]
+                          [--rooms 2,4,8] [--warmup 4] [--window 10] [--no-mux]
 
 The last line of output is one JSON object (see ``summary``).
 """
@@ -184,6 +187,13 @@ async def serve_relay(mode: str, port: int) -> None:
         from media.relay import Relay
 
         relay: Any = Relay(signals)
+    elif mode == "forwarding-mux":
+        from media.relay import Relay
+        from media.udp import UdpMux
+
+        udp = UdpMux(0, announced=["127.0.0.1"], bind_host="127.0.0.1")
+        await udp.start()
+        relay = Relay(signals, udp=udp)
     else:
         relay = StockRelay(signals)
 
@@ -240,7 +250,7 @@ def relay_worker(mode: str, port: int) -> None:
     from media_load import loopback_only
 
     loopback_only()
-    if mode == "forwarding":
+    if mode.startswith("forwarding"):
         from media import encoded
 
         encoded.install()
@@ -464,7 +474,7 @@ async def fan_out(
     trace(f"{mode}: starting relay")
     relay, url = await start_relay(mode, log)
     trace(f"{mode}: relay up")
-    probes = mode == "forwarding"
+    probes = mode.startswith("forwarding")
     rows: list[dict[str, Any]] = []
     idle: dict[str, Any] = {}
     try:
@@ -568,7 +578,11 @@ def summary(fanout: dict[str, dict[str, Any]], rooms: list[dict[str, Any]]) -> d
     stock_mb, stock_cpu = per_subscriber(stock, best_stock)
     light = forwarding["steps"][0] if forwarding["steps"] else {}
     top = forwarding["steps"][-1] if forwarding["steps"] else {}
+    muxed = realtime(fanout["forwarding-mux"]["steps"]) if "forwarding-mux" in fanout else None
     return {
+        "mux_realtime_subscribers": muxed["n"] if muxed else None,
+        "mux_relay_cpu_pct_at_realtime": muxed["relay_cpu_pct"] if muxed else None,
+        "mux_fps_median_at_realtime": muxed["fps_median"] if muxed else None,
         "realtime_subscribers": best["n"] if best else 0,
         "baseline_realtime_subscribers": best_stock["n"] if best_stock else 0,
         "mb_per_subscriber": mb,
@@ -627,6 +641,9 @@ async def main() -> None:
     parser.add_argument("--warmup", type=float, default=4.0, help="seconds before each window")
     parser.add_argument("--window", type=float, default=10.0, help="seconds measured per step")
     parser.add_argument("--subscriber-procs", type=int, default=2)
+    parser.add_argument(
+        "--no-mux", action="store_true", help="skip the relay on one UDP port (forwarding-mux)"
+    )
     parser.add_argument("--trace", action="store_true", help="phase timings on stderr")
     args = parser.parse_args()
     TRACE["on"] = args.trace
@@ -658,8 +675,12 @@ async def main() -> None:
             print(HEADER, flush=True)
             fanout = {
                 "forwarding": await fan_out("forwarding", args.fanout, load, args, log),
-                "stock": await fan_out("stock", args.stock, load, args, log),
             }
+            if not args.no_mux:
+                fanout["forwarding-mux"] = await fan_out(
+                    "forwarding-mux", args.fanout, load, args, log
+                )
+            fanout["stock"] = await fan_out("stock", args.stock, load, args, log)
             rooms: list[dict[str, Any]] = []
             for mode in ("forwarding", "stock"):
                 for publishers in args.rooms:
@@ -692,7 +713,8 @@ async def main() -> None:
         f"{result['mb_per_subscriber']} MB and {result['cpu_pct_per_subscriber']} % CPU per "
         f"subscriber (stock {result['baseline_mb_per_subscriber']} MB, "
         f"{result['baseline_cpu_pct_per_subscriber']} %); added video latency "
-        f"{result['added_video_latency_ms']} ms"
+        f"{result['added_video_latency_ms']} ms; on one UDP port "
+        f"{result['mux_realtime_subscribers']} subscribers"
     )
     print(json.dumps(result))
 

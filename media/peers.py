@@ -29,6 +29,7 @@ from media.errors import SignallingError
 from media.forwarding import ForwardedTrack, Publication
 from media.jitter import use_marker_jitter_buffer
 from media.transcoding import TranscodedTrack
+from media.udp import UdpMux
 
 log = logging.getLogger("officehours.media")
 
@@ -54,6 +55,10 @@ def _configuration(ice_servers: Sequence[IceServer]) -> RTCConfiguration:
     )
 
 
+def _gathering(udp: UdpMux | None) -> contextlib.AbstractContextManager[None]:
+    return udp.gathering() if udp is not None else contextlib.nullcontext()
+
+
 def _parse(sdp: object, kind: str) -> RTCSessionDescription:
     if not isinstance(sdp, str) or not sdp.strip():
         raise SignallingError("sdp must be a non-empty string")
@@ -76,9 +81,16 @@ def _forwardable(kind: str, only: str | None = None) -> list[RTCRtpCodecCapabili
 class PublishPeer:
     """Receives one source (camera + microphone, or a screen) from one person."""
 
-    def __init__(self, peer_id: str, source: str, ice_servers: Sequence[IceServer]) -> None:
+    def __init__(
+        self,
+        peer_id: str,
+        source: str,
+        ice_servers: Sequence[IceServer],
+        udp: UdpMux | None = None,
+    ) -> None:
         self.peer_id = peer_id
         self.source = source
+        self._udp = udp
         self.pc = RTCPeerConnection(_configuration(ice_servers))
         self.publications: list[Publication] = []
 
@@ -113,7 +125,8 @@ class PublishPeer:
         answer = await self.pc.createAnswer()
         if answer is None:
             raise SignallingError("no answer could be made for this offer")
-        await self.pc.setLocalDescription(answer)
+        with _gathering(self._udp):
+            await self.pc.setLocalDescription(answer)
         return self.pc.localDescription.sdp
 
     def codec(self, kind: str) -> str | None:
@@ -142,8 +155,10 @@ class SubscribePeer:
         publish: PublishPeer,
         ice_servers: Sequence[IceServer],
         video_codecs: Sequence[str] | None = None,
+        udp: UdpMux | None = None,
     ):
         self.peer_id = peer_id
+        self._udp = udp
         self.publish = publish
         self.pc = RTCPeerConnection(_configuration(ice_servers))
         self.tracks: list[ForwardedTrack] = []
@@ -167,7 +182,8 @@ class SubscribePeer:
             transceiver.setCodecPreferences(_forwardable(publication.kind, codec))
             track.bind(transceiver.sender)
         offer = await self.pc.createOffer()
-        await self.pc.setLocalDescription(offer)
+        with _gathering(self._udp):
+            await self.pc.setLocalDescription(offer)
         return self.pc.localDescription.sdp
 
     async def accept(self, answer_sdp: object) -> None:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from media.errors import SignallingError
 from media.peers import IceServer, PublishPeer, SubscribePeer
 from media.speaker import ActiveSpeaker
+from media.udp import UdpMux
 
 log = logging.getLogger("officehours.media")
 
@@ -57,9 +58,16 @@ class Meeting:
 
 
 class Relay:
-    def __init__(self, signals: Signals, ice_servers: Sequence[IceServer] = ()) -> None:
+    def __init__(
+        self,
+        signals: Signals,
+        ice_servers: Sequence[IceServer] = (),
+        udp: UdpMux | None = None,
+    ) -> None:
+        """``udp``: the one UDP port every connection uses (else an ephemeral port each)."""
         self._signals = signals
         self._ice = tuple(ice_servers)
+        self._udp = udp
         self._meetings: dict[str, Meeting] = {}
         self._members: dict[str, Member] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -137,7 +145,7 @@ class Relay:
             raise SignallingError(f"source must be one of {', '.join(SOURCES)}")
         if not member.may_publish:
             raise PermissionError("only speakers may publish in this room")
-        peer = PublishPeer(self._new_id("pub"), source, self._ice)
+        peer = PublishPeer(self._new_id("pub"), source, self._ice, self._udp)
         try:
             answer = await peer.answer(offer_sdp)
         except Exception:
@@ -178,7 +186,9 @@ class Relay:
 
     # -- receiving -----------------------------------------------------------------------
     async def _subscribe(self, member: Member, publisher: Member, publish: PublishPeer) -> None:
-        peer = SubscribePeer(self._new_id("sub"), publish, self._ice, member.video_codecs)
+        peer = SubscribePeer(
+            self._new_id("sub"), publish, self._ice, member.video_codecs, self._udp
+        )
         sdp = await peer.offer()
         still_there = (
             self._members.get(member.key) is member

@@ -18,6 +18,7 @@ from aiohttp import web
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from media import encoded as media_encoded
+from media.udp import UdpMux
 from rooms.store import MemoryStateStore, StateStore
 from server import restart
 from server.activity import Activity
@@ -220,8 +221,23 @@ def create_app(
             app[DB], settings, app[CLOCK], auth, office, broadcaster, guest_failures
         )
         media_encoded.install()  # this process relays media: receive encoded frames
+        udp: UdpMux | None = None
+        if settings.media_udp_port:
+            udp = UdpMux(
+                settings.media_udp_port,
+                settings.media_announced_addresses,
+                settings.media_bind_address,
+            )
+            await udp.start()
         meetings = Meetings(
-            office, app[DB], app[CLOCK], broadcaster, settings.ice_servers, app[METRICS]
+            office,
+            app[DB],
+            app[CLOCK],
+            broadcaster,
+            settings.ice_servers,
+            app[METRICS],
+            udp=udp,
+            turn=settings.turn,
         )
         app[MEETINGS] = meetings
         meeting_access: LocalMeetings = (
@@ -296,6 +312,8 @@ def create_app(
         if isinstance(meeting_access, RoutedMeetings):
             await _bounded(meeting_access.stop(), "shutdown.meeting_routing")
         await _bounded(meetings.close(), "shutdown.meetings", 1.0)
+        if udp is not None:
+            udp.close()
         await writer.stop()
         await _bounded(sio.shutdown(socket_server), "shutdown.socketio", 1.0)
         if isinstance(store, MemoryStateStore) and settings.restart_grace_seconds > 0:

@@ -24,6 +24,7 @@ from media import quality
 from media.errors import SignallingError
 from media.peers import IceServer as MediaIceServer
 from media.relay import Relay
+from media.udp import UdpMux
 from rooms.layout import RoomKind
 from server import accounts
 from server.analytics.metrics import Metric
@@ -33,7 +34,8 @@ from server.clock import Clock
 from server.errors import AppError, ErrorCode, forbidden
 from server.metrics import Registry
 from server.office import Moved, Office
-from server.settings import IceServer
+from server.settings import IceServer, Turn
+from server.turn import turn_credentials
 
 log = logging.getLogger("officehours.meetings")
 
@@ -69,16 +71,23 @@ class Meetings:
         broadcaster: Broadcaster,
         ice_servers: tuple[IceServer, ...],
         metrics: Registry,
+        *,
+        udp: UdpMux | None = None,
+        turn: Turn | None = None,
     ) -> None:
+        """``udp``: every media connection on one known UDP port; ``turn``: a TURN server whose
+        time-limited credentials each browser gets when it joins."""
         self._office = office
         self._db = db
         self._clock = clock
         self._broadcaster = broadcaster
         self._ice_servers = ice_servers
+        self._turn = turn
         self._metrics = metrics
         self._relay = Relay(
             self,  # the relay's Signals: offers, closed connections, speakers
             [MediaIceServer(s.urls, s.username, s.credential) for s in ice_servers],
+            udp=udp,
         )
         self._attending: dict[str, _Attendance] = {}
         self._held: dict[tuple[int, int], _Held] = {}
@@ -131,7 +140,7 @@ class Meetings:
         return {
             "room_id": room_id,
             "may_publish": may_publish,
-            "ice_servers": [s.as_dict() for s in self._ice_servers],
+            "ice_servers": [s.as_dict() for s in self._browser_ice_servers()],
             "members": self._members(org_id, room_id),
         }
 
@@ -334,6 +343,13 @@ class Meetings:
         if attendance is None:
             raise AppError(ErrorCode.CONFLICT, "join the room's media first (media:join)")
         return attendance
+
+    def _browser_ice_servers(self) -> list[IceServer]:
+        """The configured servers, and a TURN entry with credentials of this browser's own."""
+        servers = list(self._ice_servers)
+        if self._turn is not None:
+            servers.append(turn_credentials(self._turn, self._clock.now()))
+        return servers
 
     def _now(self) -> float:
         return self._clock.now().timestamp()

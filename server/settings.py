@@ -45,6 +45,15 @@ class IceServer:
 
 
 @dataclass(frozen=True)
+class Turn:
+    """A TURN server sharing a secret with this one (the TURN REST API scheme)."""
+
+    urls: tuple[str, ...]
+    secret: str = field(repr=False)
+    ttl_seconds: int = 24 * 3600
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     database_url: str
@@ -57,6 +66,12 @@ class Settings:
     extra_origins: tuple[str, ...] = ()
     trusted_proxies: tuple[str, ...] = ()
     ice_servers: tuple[IceServer, ...] = ()
+    # Media on one known UDP port (0: an ephemeral port per connection), announced as these
+    # addresses (none: the interfaces' own) and bound on media_bind_address.
+    media_udp_port: int = 0
+    media_announced_addresses: tuple[str, ...] = ()
+    media_bind_address: str = "0.0.0.0"  # noqa: S104
+    turn: Turn | None = None
     analytics_min_group_size: int = 5
     chat_retention_days: int = 0
     inactive_account_days: int = 730
@@ -151,6 +166,19 @@ class Settings:
         audit_key = reader.optional("AUDIT_KEY")
         if audit_key is not None and len(audit_key) < 32:
             raise SettingsError("AUDIT_KEY", "must be at least 32 characters")
+        media_udp_port = reader.integer("MEDIA_UDP_PORT", 0, low=0, high=65535)
+        announced = reader.addresses("MEDIA_ANNOUNCED_ADDRESSES")
+        bind_address = reader.text("MEDIA_BIND_ADDRESS", "0.0.0.0")  # noqa: S104
+        for name, values in (
+            ("MEDIA_ANNOUNCED_ADDRESSES", announced),
+            ("MEDIA_BIND_ADDRESS", (bind_address,)),
+        ):
+            for value in values:
+                if not _is_ipv4(value):
+                    raise SettingsError(name, f"{value!r} is not an IPv4 address")
+        if announced and media_udp_port == 0:
+            raise SettingsError("MEDIA_ANNOUNCED_ADDRESSES", "needs OFFICEHOURS_MEDIA_UDP_PORT")
+        turn = reader.turn()
         previous = reader.optional("AUDIT_PREVIOUS_KEYS")
         audit_previous = tuple(k.strip() for k in (previous or "").split(",") if k.strip())
         if any(len(k) < 32 for k in audit_previous):
@@ -167,6 +195,10 @@ class Settings:
             extra_origins=extra_origins,
             trusted_proxies=reader.addresses("TRUSTED_PROXIES"),
             ice_servers=reader.ice_servers("ICE_SERVERS"),
+            media_udp_port=media_udp_port,
+            media_announced_addresses=announced,
+            media_bind_address=bind_address,
+            turn=turn,
             analytics_min_group_size=min_group,
             analytics_database_url=analytics_database_url,
             chat_retention_days=reader.integer("CHAT_RETENTION_DAYS", 0, low=0, high=36500),
@@ -295,6 +327,24 @@ class _Reader:
                 raise SettingsError(name, f"{item.strip()!r} is not an IP address") from None
         return tuple(result)
 
+    def turn(self) -> Turn | None:
+        raw_urls, secret = self.optional("TURN_URLS"), self.optional("TURN_SECRET")
+        if raw_urls is None and secret is None:
+            return None
+        if raw_urls is None or secret is None:
+            given, missing = (
+                ("TURN_SECRET", "TURN_URLS") if raw_urls is None else ("TURN_URLS", "TURN_SECRET")
+            )
+            raise SettingsError(given, f"goes together with {PREFIX}{missing}, which is unset")
+        urls = tuple(u.strip() for u in raw_urls.split(","))
+        for url in urls:
+            if not url.startswith(("turn:", "turns:")):
+                raise SettingsError("TURN_URLS", f"{url!r} is not a turn: or turns: URL")
+        if len(secret) < 16:
+            raise SettingsError("TURN_SECRET", "must be at least 16 characters")
+        ttl = self.integer("TURN_TTL_SECONDS", 24 * 3600, low=60, high=7 * 24 * 3600)
+        return Turn(urls, secret, ttl)
+
     def ice_servers(self, name: str) -> tuple[IceServer, ...]:
         """A JSON list as in RTCConfiguration.iceServers, or comma-separated stun: URLs."""
         raw = self.optional(name)
@@ -326,6 +376,13 @@ class _Reader:
                 raise SettingsError(name, "username and credential must be strings")
             servers.append(IceServer(url_list, username, credential))
         return tuple(servers)
+
+
+def _is_ipv4(value: str) -> bool:
+    try:
+        return ipaddress.ip_address(value).version == 4
+    except ValueError:
+        return False
 
 
 def _check_ice_urls(name: str, urls: tuple[str, ...]) -> None:

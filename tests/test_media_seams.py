@@ -125,3 +125,49 @@ def test_the_h264_packer_needs_a_real_av_packet_and_gets_one() -> None:
     packet = asyncio.run(forward_one())
     payloads, _ = H264Encoder().pack(packet)  # type: ignore[arg-type]
     assert payloads
+
+
+def test_the_pinned_aioice_is_the_one_installed() -> None:
+    import aioice
+
+    from media.udp import SUPPORTED_AIOICE
+
+    assert aioice.__version__ == SUPPORTED_AIOICE
+
+
+def test_the_udp_mux_hooks_into_aioices_gathering_where_it_expects() -> None:
+    """media.udp replaces Connection.get_component_candidates, appends to the connection's
+    protocol list, and drives aioice's StunProtocol through its transport."""
+    from aioice import ice
+
+    from media import udp
+
+    assert list(inspect.signature(udp._STOCK_GATHER).parameters) == [
+        "self",
+        "component",
+        "addresses",
+        "timeout",
+    ]
+    gather = inspect.getsource(ice.Connection.gather_candidates)
+    assert "self.get_component_candidates(" in gather
+    assert "self._local_candidates += candidates" in gather
+    stock = inspect.getsource(udp._STOCK_GATHER)
+    assert "self._protocols += host_protocols" in stock
+    assert "self._protocols" in inspect.getsource(ice.Connection.close)
+    assert "for protocol in self._protocols" in inspect.getsource(
+        ice.Connection._pair_remote_candidate
+    )
+    # StunProtocol: the transport does all I/O; close() waits for connection_lost.
+    protocol_source = inspect.getsource(ice.StunProtocol)
+    assert "self.transport.sendto(" in protocol_source
+    assert "self.transport.close()" in inspect.getsource(ice.StunProtocol.close)
+    assert "self.receiver.request_received(message, addr, self)" in protocol_source
+    assert "self.receiver.data_received(data, self.local_candidate.component)" in protocol_source
+    assert "self.transactions" in protocol_source
+    assert {"local_username", "local_password"} <= {
+        n for n, v in vars(ice.Connection).items() if isinstance(v, property)
+    }
+    # The ICE username fragment is fixed when the connection is made, before gathering.
+    assert "local_username = random_string(4)" in inspect.getsource(ice.Connection.__init__)
+    udp.install()
+    assert udp.installed()

@@ -56,6 +56,12 @@ def test_secret_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:
         ("AUDIT_KEY", "short", "32 characters"),
         ("AUDIT_PREVIOUS_KEYS", f"{'k' * 40},short", "32 characters"),
         ("LOG_FORMAT", "xml", "auto, json or text"),
+        ("MEDIA_UDP_PORT", "70000", "between 0 and 65535"),
+        ("MEDIA_ANNOUNCED_ADDRESSES", "203.0.113.7", "needs OFFICEHOURS_MEDIA_UDP_PORT"),
+        ("MEDIA_ANNOUNCED_ADDRESSES", "office.example.org", "not an IP address"),
+        ("MEDIA_BIND_ADDRESS", "::", "not an IPv4 address"),
+        ("TURN_URLS", "turn:t.example:3478", "goes together"),
+        ("TURN_SECRET", "x" * 20, "goes together"),
     ],
 )
 def test_invalid_settings_name_the_variable(
@@ -86,6 +92,25 @@ def test_ice_servers_accept_browser_form(tmp_path: Path) -> None:
         {"urls": ["turn:t.example:3478"], "username": "u", "credential": "c"},
         {"urls": ["stun:s.example"]},
     ]
+
+
+def test_media_ports_announced_addresses_and_turn(tmp_path: Path) -> None:
+    settings = build(
+        tmp_path,
+        MEDIA_UDP_PORT="50000",
+        MEDIA_ANNOUNCED_ADDRESSES="203.0.113.7, 198.51.100.9",
+        TURN_URLS="turn:turn.example:3478?transport=udp,turns:turn.example:443?transport=tcp",
+        TURN_SECRET="s" * 32,
+    )
+    assert settings.media_udp_port == 50000
+    assert settings.media_announced_addresses == ("203.0.113.7", "198.51.100.9")
+    assert settings.turn is not None and settings.turn.ttl_seconds == 86400
+    assert settings.turn.urls[1] == "turns:turn.example:443?transport=tcp"
+    assert "s" * 32 not in repr(settings)
+    with pytest.raises(SettingsError, match="OFFICEHOURS_TURN_URLS: 'stun:x' is not a turn"):
+        build(tmp_path, TURN_URLS="stun:x", TURN_SECRET="s" * 32)
+    with pytest.raises(SettingsError, match="OFFICEHOURS_TURN_SECRET: must be at least 16"):
+        build(tmp_path, TURN_URLS="turn:x", TURN_SECRET="short")
 
 
 def test_the_process_refuses_to_start_with_an_invalid_setting(tmp_path: Path) -> None:
