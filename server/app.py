@@ -317,7 +317,10 @@ def create_app(
         await writer.stop()
         await _bounded(sio.shutdown(socket_server), "shutdown.socketio", 1.0)
         if isinstance(store, MemoryStateStore) and settings.restart_grace_seconds > 0:
-            restart.save(live_office, store, app[CLOCK].now().timestamp())
+            try:
+                restart.save(live_office, store, app[CLOCK].now().timestamp())
+            except OSError:  # a restart then starts everyone in the hallway, as before
+                log.exception("shutdown.live_office_not_saved")
         await store.close()
         log.info("server.services_closed")
 

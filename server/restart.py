@@ -35,6 +35,7 @@ def path_in(data_dir: Path) -> Path:
 def save(path: Path, store: MemoryStateStore, now: float) -> None:
     """Write the store atomically (a half-written file is never read)."""
     document = {"version": VERSION, "saved_at": now, "store": store.export()}
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # not made yet on PostgreSQL
     temporary = path.with_suffix(".tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as out:

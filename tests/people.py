@@ -31,7 +31,9 @@ class Person:
         self.rt.sio.on("*", record)  # every server event, in arrival order
 
     async def call(self, event: str, payload: dict[str, Any] | None = None) -> Any:
-        return await self.rt.sio.call(event, payload if payload is not None else {}, timeout=5)
+        # Generous: a media:publish answer waits for the relay's ICE gathering and DTLS set-up,
+        # which on a loaded 2-core CI machine took more than 5 s once.
+        return await self.rt.sio.call(event, payload if payload is not None else {}, timeout=15)
 
     def deltas_for(self, user_id: int) -> list[dict[str, Any]]:
         return [
