@@ -505,3 +505,22 @@ async def test_finding_8_a_browser_that_signed_in_before_is_not_held_back_by_a_g
     for i in range(5):
         assert (await attempt(laptop, "198.51.100.9", f"typo-{i}"))[0] == 401
     assert (await attempt(laptop, "198.51.100.9", PASSWORD))[0] == 429
+
+
+async def test_finding_8_guest_link_lookups_cannot_be_raced(
+    client: TestClient[Any, Any], office: Office
+) -> None:
+    """Guessing guest links in parallel (found in review: 60 lookups in flight were all
+    looked up against a limit of 20): each lookup is counted before the token is."""
+    from server.guests import FAILED_LOOKUPS
+
+    async def look(i: int) -> int:
+        r = await client.get(
+            f"/api/guest-links/not-a-real-link-{i:04d}",
+            headers={"X-Forwarded-For": "203.0.113.50"},
+        )
+        return r.status
+
+    statuses = await asyncio.gather(*(look(i) for i in range(3 * FAILED_LOOKUPS)))
+    assert statuses.count(404) == FAILED_LOOKUPS
+    assert statuses.count(429) == 2 * FAILED_LOOKUPS
