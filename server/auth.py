@@ -33,7 +33,7 @@ from server.permissions import may_manage
 from server.ratelimit import FailureWindow, Limit
 from server.resets import SignInMethod
 from server.settings import Settings
-from server.tokens import keyed_hash, new_token
+from server.tokens import keyed_hash, new_token, same
 
 log = logging.getLogger("officehours.auth")
 
@@ -109,25 +109,46 @@ class Authenticator:
         for key, attempt in taken:
             await self._failures.release(key, attempt)
 
-    def _limits(self, email: str | None, address: str) -> list[tuple[str, Limit]]:
+    def _limits(
+        self, email: str | None, address: str, *, known_device: bool = False
+    ) -> list[tuple[str, Limit]]:
         """Most specific first: an attacker's own (email, address) pair gets the strict
         limit; the address a looser one (shared networks); the email from anywhere a
-        back-off capped at ``login_backoff_cap_seconds``, so it can be slowed, not locked."""
+        back-off capped at ``login_backoff_cap_seconds``, so it can be slowed, not locked —
+        and not even slowed for its owner on a browser that signed in to it before
+        (``known_device``): a guesser who keeps the back-off going from many addresses
+        would otherwise keep the owner waiting for as long as they keep guessing."""
         limit = self._settings.login_max_failures
         limits = []
         if email is not None:
             limits.append((self._key("pair", f"{email}|{address}"), Limit(limit)))
         limits.append((self._key("addr", address), Limit(limit * ADDRESS_FAILURE_FACTOR)))
-        if email is not None:
+        if email is not None and not known_device:
             cap = float(self._settings.login_backoff_cap_seconds)
             limits.append((self._key("email", email), Limit(limit, backoff_cap=cap)))
         return limits
 
-    async def sign_in(self, email: str, password: str, address: str) -> SignedIn:
+    def device_token(self, email: str) -> str:
+        """A browser's proof that it signed in to this email before (the device cookie):
+        a random part and a keyed hash binding it to the email. It grants nothing but
+        skipping the email's back-off; the password is still checked."""
+        nonce = new_token()
+        return f"{nonce}.{self._key('device', f'{email.strip().lower()}|{nonce}')}"
+
+    def _known_device(self, email: str, token: str | None) -> bool:
+        if not token or len(token) > 200 or token.count(".") != 1:
+            return False
+        nonce, mac = token.split(".")
+        return same(mac, self._key("device", f"{email}|{nonce}"))
+
+    async def sign_in(
+        self, email: str, password: str, address: str, device: str | None = None
+    ) -> SignedIn:
         """Email and password, or email and the one-time credential of an admin's reset (whose
-        session may only set a new password)."""
+        session may only set a new password). ``device``: the browser's device cookie."""
         email = email.strip().lower()
-        taken = await self._take(self._limits(email, address))
+        known = self._known_device(email, device)
+        taken = await self._take(self._limits(email, address, known_device=known))
         now = self._clock.now()
         async with self._db() as session:
             user = await session.scalar(select(User).where(User.email == email))

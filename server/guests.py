@@ -29,7 +29,7 @@ from server.errors import AppError, ErrorCode, forbidden, not_found
 from server.identity import Principal, Role, UserStatus
 from server.layout_store import room_info
 from server.office import Office
-from server.ratelimit import FailureWindow
+from server.ratelimit import FailureWindow, Limit
 from server.settings import Settings
 from server.tokens import keyed_hash
 
@@ -190,31 +190,26 @@ class Guests:
 
     # -- guests -----------------------------------------------------------------------------
 
-    async def _count_failure(self, address: str) -> None:
+    async def inspect(self, token: str, address: str) -> invites.GuestLinkView:
+        """The link's terms. Each lookup is counted against the address before the token is
+        looked up (atomically, like sign-in attempts), so lookups sent in parallel cannot all
+        slip past the limit; a valid link gives its attempt back."""
         key = keyed_hash(self._settings.secret_key, f"guestaddr:{address}")
-        await self._failures.add(key, self._clock.now().timestamp())
-
-    async def _refuse_if_guessing(self, address: str) -> None:
-        key = keyed_hash(self._settings.secret_key, f"guestaddr:{address}")
-        now = self._clock.now().timestamp()
-        count, oldest = await self._failures.failures(key, now)
-        if count >= FAILED_LOOKUPS and oldest is not None:
+        attempt, wait = await self._failures.acquire(
+            key, self._clock.now().timestamp(), Limit(FAILED_LOOKUPS)
+        )
+        if attempt is None:
             raise AppError(
                 ErrorCode.RATE_LIMITED,
                 "too many invalid links; wait and retry",
-                retry_after=max(1.0, oldest + self._settings.login_window_seconds - now),
+                retry_after=max(1.0, wait),
             )
-
-    async def inspect(self, token: str, address: str) -> invites.GuestLinkView:
-        await self._refuse_if_guessing(address)
-        try:
-            async with self._db() as session:
-                return await invites.inspect_link(
-                    session, self._settings.secret_key, token, self._clock.now()
-                )
-        except AppError:
-            await self._count_failure(address)
-            raise
+        async with self._db() as session:
+            view = await invites.inspect_link(
+                session, self._settings.secret_key, token, self._clock.now()
+            )
+        await self._failures.release(key, attempt)
+        return view
 
     async def join(self, token: str, display_name: str, address: str) -> SignedIn:
         """A guest with this name enters by this link: a session confined to its room."""

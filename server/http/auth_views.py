@@ -14,6 +14,8 @@ from server.http.middleware import require_session, session_cookie_name
 from server.http.schemas import ChangePasswordBody, InviteCodeBody, JoinBody, SignInBody
 from server.settings import Settings
 
+DEVICE_COOKIE_DAYS = 365
+
 
 def session_json(info: SessionInfo) -> dict[str, object]:
     p = info.principal
@@ -59,10 +61,30 @@ def with_cookie(settings: Settings, signed_in: SignedIn, status: int) -> web.Res
     return response
 
 
+def device_cookie_name(secure: bool) -> str:
+    return "__Host-officehours_device" if secure else "officehours_device"
+
+
 async def sign_in(request: web.Request) -> web.Response:
     body = await parse_body(request, SignInBody)
-    signed_in = await request.app[AUTH].sign_in(body.email, body.password, client_address(request))
-    return with_cookie(request.app[SETTINGS], signed_in, 200)
+    settings = request.app[SETTINGS]
+    auth = request.app[AUTH]
+    cookie = device_cookie_name(settings.secure_cookies)
+    signed_in = await auth.sign_in(
+        body.email, body.password, client_address(request), request.cookies.get(cookie)
+    )
+    response = with_cookie(settings, signed_in, 200)
+    # This browser now knows the account: guesses from elsewhere will not slow it down.
+    response.set_cookie(
+        cookie,
+        auth.device_token(body.email),
+        max_age=DEVICE_COOKIE_DAYS * 86400,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=settings.secure_cookies,
+    )
+    return response
 
 
 async def join(request: web.Request) -> web.Response:

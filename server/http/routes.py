@@ -393,7 +393,8 @@ ROUTES: tuple[Route, ...] = (
         "POST",
         "/api/auth/sign-in",
         auth_views.sign_in,
-        "Sign in with email and password; sets the session cookie",
+        "Sign in with email and password; sets the session cookie and a device cookie (a "
+        "browser that signed in before is spared the per-email back-off)",
         "auth",
         body=SignInBody,
         responses={

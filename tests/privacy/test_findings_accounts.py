@@ -22,7 +22,7 @@ from server.clock import FakeClock
 from server.http.keys import DB, OFFICE
 from server.settings import Settings
 from tests.browsers import Browser
-from tests.conftest import PASSWORD, Backend, Office, RealtimeClient, make_settings
+from tests.conftest import ORIGIN, PASSWORD, Backend, Office, RealtimeClient, make_settings
 
 NEW_PASSWORD = "a-brand-new-passphrase"
 SECOND = 1.5  # "within a second", plus a little for a loaded machine
@@ -474,3 +474,53 @@ async def test_finding_8_guesses_from_elsewhere_do_not_lock_the_owner_out(
     assert status == 200
     # The attacker's own address stays refused for that email.
     assert (await attempt("203.0.113.7", PASSWORD))[0] == 429
+
+
+async def test_finding_8_a_browser_that_signed_in_before_is_not_held_back_by_a_guesser(
+    client: TestClient[Any, Any], office: Office, browser: Callable[[], Browser]
+) -> None:
+    """A guesser who keeps the email's back-off going from address after address (found in
+    review: 36 of 36 rounds refused the owner) does not slow the owner's own browser, which
+    signed in before; a browser that never did still only waits the back-off."""
+    laptop = browser()
+    stranger = browser()
+
+    async def attempt(who: Browser, address: str, password: str) -> tuple[int, Any]:
+        r = await who.http.post(
+            f"{who.base}/api/auth/sign-in",
+            json={"email": "alice@acme.example", "password": password},
+            headers={"X-Forwarded-For": address, "Origin": ORIGIN},
+        )
+        return r.status, await r.json()
+
+    assert (await attempt(laptop, "198.51.100.9", PASSWORD))[0] == 200
+    guesser = browser()
+    for i in range(12):  # two addresses' worth of wrong guesses: the email backs off
+        await attempt(guesser, f"203.0.113.{1 + i // 5}", f"wrong-guess-{i}")
+    status, body = await attempt(stranger, "198.51.100.20", PASSWORD)
+    assert status == 429 and 0 < body["error"]["retry_after"] <= BACKOFF_CAP
+    assert (await attempt(laptop, "198.51.100.9", PASSWORD))[0] == 200
+    # The device cookie spares the back-off only: wrong passwords from it are still limited,
+    # and it is bound to the email it signed in to.
+    for i in range(5):
+        assert (await attempt(laptop, "198.51.100.9", f"typo-{i}"))[0] == 401
+    assert (await attempt(laptop, "198.51.100.9", PASSWORD))[0] == 429
+
+
+async def test_finding_8_guest_link_lookups_cannot_be_raced(
+    client: TestClient[Any, Any], office: Office
+) -> None:
+    """Guessing guest links in parallel (found in review: 60 lookups in flight were all
+    looked up against a limit of 20): each lookup is counted before the token is."""
+    from server.guests import FAILED_LOOKUPS
+
+    async def look(i: int) -> int:
+        r = await client.get(
+            f"/api/guest-links/not-a-real-link-{i:04d}",
+            headers={"X-Forwarded-For": "203.0.113.50"},
+        )
+        return r.status
+
+    statuses = await asyncio.gather(*(look(i) for i in range(3 * FAILED_LOOKUPS)))
+    assert statuses.count(404) == FAILED_LOOKUPS
+    assert statuses.count(429) == 2 * FAILED_LOOKUPS
