@@ -70,7 +70,7 @@ class OfficeConfig:
     idle_after_seconds: int
     coalesce_ms: int
     # A process that has not beaten for this long is dead: its connections are dropped.
-    process_timeout_seconds: float = 15.0
+    process_timeout_seconds: float = 8.0
     # Connections closed by a restart (this process stopping, or restored from the one before)
     # keep their people online and in their room this long, so the restart is a blip.
     restart_grace_seconds: float = 0.0

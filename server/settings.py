@@ -86,7 +86,7 @@ class Settings:
     reset_credential_hours: int = 24
     max_message_bytes: int = 64 * 1024
     presence_grace_seconds: int = 30
-    process_timeout_seconds: int = 15
+    process_timeout_seconds: int = 8
     restart_grace_seconds: int = 60
     idle_after_seconds: int = 300
     knock_timeout_seconds: int = 60
@@ -215,7 +215,7 @@ class Settings:
             reset_credential_hours=reader.integer("RESET_CREDENTIAL_HOURS", 24, low=1, high=24 * 7),
             max_message_bytes=reader.integer("MAX_MESSAGE_BYTES", 65536, low=1024, high=16 << 20),
             presence_grace_seconds=reader.integer("PRESENCE_GRACE_SECONDS", 30, low=0, high=3600),
-            process_timeout_seconds=reader.integer("PROCESS_TIMEOUT_SECONDS", 15, low=1, high=3600),
+            process_timeout_seconds=reader.integer("PROCESS_TIMEOUT_SECONDS", 8, low=1, high=3600),
             restart_grace_seconds=reader.integer("RESTART_GRACE_SECONDS", 60, low=0, high=3600),
             idle_after_seconds=reader.integer("IDLE_AFTER_SECONDS", 300, low=30, high=86400),
             knock_timeout_seconds=reader.integer("KNOCK_TIMEOUT_SECONDS", 60, low=5, high=3600),
