@@ -159,7 +159,7 @@ def _print_demo(settings: Settings, office: demo.DemoOffice) -> None:
 async def _settle_garbage_collector(_app: web.Application) -> None:
     """Move everything built at start-up out of the cyclic collector's view and collect less
     often: full collections over long-lived objects stall the loop and show up as tail
-    latency (shared/notes/socketio-performance.md)."""
+    latency (the presence benchmark in docs/benchmarks.md)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)

@@ -141,7 +141,7 @@ def _route_name(request: web.Request) -> str:
 async def no_websocket_compression(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse permessage-deflate on Socket.IO's WebSocket: compressing every frame once per
     recipient costs a zlib context per connection (≈100 KB) and about a third of fan-out
-    capacity (shared/notes/socketio-performance.md). Events are small JSON."""
+    capacity (the presence benchmark in docs/benchmarks.md). Events are small JSON."""
     if request.path.startswith(SOCKETIO_PREFIX) and "Sec-WebSocket-Extensions" in request.headers:
         headers = request.headers.copy()
         del headers["Sec-WebSocket-Extensions"]
