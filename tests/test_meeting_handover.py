@@ -7,11 +7,13 @@ process that stays finds it dead and moves the meeting the same way, within 10 s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -82,27 +84,54 @@ async def two_processes(
                     await process.wait()
 
 
+@dataclass
+class Meeting:
+    """Alice's tab on process A, Bob's on B, and what the test opens on top of them."""
+
+    alice: Any
+    bob: Any
+    restarts: list[Any]  # media:restart events Bob's tab received
+    browsers: list[Any] = field(default_factory=list)
+    clients: list[Any] = field(default_factory=list)
+
+
+@contextlib.asynccontextmanager
+async def meeting_held_by_a(base_a: str, base_b: str, lobby: int) -> AsyncIterator[Meeting]:
+    """Alice (on A, which so holds the meeting) and Bob (on B, forwarded to A) in the Lobby,
+    each receiving the other's camera; closes every tab and client the test added too."""
+    from tests.test_meetings import Browser
+
+    alice_client, _ = await connect(base_a, "alice@twin.example")
+    bob_client, _ = await connect(base_b, "bob@twin.example")
+    restarts: list[Any] = []
+    bob_client.on("media:restart", restarts.append)
+    alice, bob = Browser(Tab(alice_client)), Browser(Tab(bob_client))  # type: ignore[arg-type]
+    meeting = Meeting(alice, bob, restarts, [alice, bob], [alice_client, bob_client])
+    try:
+        for tab in (alice, bob):
+            assert (await tab.person.call("room:enter", {"room_id": lobby}))["ok"]
+        assert (await alice.person.call("media:join"))["ok"]  # process A holds the meeting
+        assert (await bob.person.call("media:join"))["ok"]  # forwarded from B to A
+        await alice.publish()
+        await bob.publish()
+        await eventually(lambda: any(n >= 5 for n in bob.frames.values()), 20)
+        yield meeting
+    finally:
+        for browser in meeting.browsers:
+            await browser.close()
+        for client in meeting.clients:
+            await client.disconnect()
+
+
 async def test_stopping_the_process_that_holds_a_meeting_moves_it_to_the_one_that_stays(
     two_processes: tuple[list[asyncio.subprocess.Process], list[str], dict[str, int]],
 ) -> None:
     from tests.test_meetings import Browser
 
     (holder, _), (base_a, base_b), ids = two_processes
-    alice_client, _ = await connect(base_a, "alice@twin.example")
-    bob_client, _ = await connect(base_b, "bob@twin.example")
-    restarts: list[Any] = []
-    bob_client.on("media:restart", restarts.append)
-    alice, bob = Browser(Tab(alice_client)), Browser(Tab(bob_client))  # type: ignore[arg-type]
-    browsers = [alice, bob]
-    clients = [alice_client, bob_client]
-    try:
-        for tab in (alice, bob):
-            assert (await tab.person.call("room:enter", {"room_id": ids["Lobby"]}))["ok"]
-        assert (await alice.person.call("media:join"))["ok"]  # process A holds the meeting
-        assert (await bob.person.call("media:join"))["ok"]  # forwarded from B to A
-        await alice.publish()
-        await bob.publish()
-        await eventually(lambda: any(n >= 5 for n in bob.frames.values()), 20)
+    async with meeting_held_by_a(base_a, base_b, ids["Lobby"]) as meeting:
+        bob, restarts = meeting.bob, meeting.restarts
+        browsers, clients = meeting.browsers, meeting.clients
 
         started = time.monotonic()
         holder.send_signal(signal.SIGTERM)
@@ -130,11 +159,6 @@ async def test_stopping_the_process_that_holds_a_meeting_moves_it_to_the_one_tha
         await eventually(lambda: any(n >= 5 for n in bob_again.frames.values()), 10)
         await eventually(lambda: any(n >= 5 for n in alice_again.frames.values()), 10)
         assert time.monotonic() - moved <= 10
-    finally:
-        for browser in browsers:
-            await browser.close()
-        for client in clients:
-            await client.disconnect()
 
 
 async def test_killing_the_process_that_holds_a_meeting_moves_it_within_10_s(
@@ -143,21 +167,9 @@ async def test_killing_the_process_that_holds_a_meeting_moves_it_within_10_s(
     from tests.test_meetings import Browser
 
     (holder, _), (base_a, base_b), ids = two_processes
-    alice_client, _ = await connect(base_a, "alice@twin.example")
-    bob_client, _ = await connect(base_b, "bob@twin.example")
-    restarts: list[Any] = []
-    bob_client.on("media:restart", restarts.append)
-    alice, bob = Browser(Tab(alice_client)), Browser(Tab(bob_client))  # type: ignore[arg-type]
-    browsers = [alice, bob]
-    clients = [alice_client, bob_client]
-    try:
-        for tab in (alice, bob):
-            assert (await tab.person.call("room:enter", {"room_id": ids["Lobby"]}))["ok"]
-        assert (await alice.person.call("media:join"))["ok"]  # process A holds the meeting
-        assert (await bob.person.call("media:join"))["ok"]
-        await alice.publish()
-        await bob.publish()
-        await eventually(lambda: any(n >= 5 for n in bob.frames.values()), 20)
+    async with meeting_held_by_a(base_a, base_b, ids["Lobby"]) as meeting:
+        bob, restarts = meeting.bob, meeting.restarts
+        browsers, clients = meeting.browsers, meeting.clients
 
         killed = time.monotonic()
         holder.send_signal(signal.SIGKILL)
@@ -179,8 +191,3 @@ async def test_killing_the_process_that_holds_a_meeting_moves_it_within_10_s(
         moved_after = time.monotonic() - killed
         print(f"handover: media flowing again {moved_after:.1f} s after the holder was killed")
         assert moved_after <= 10
-    finally:
-        for browser in browsers:
-            await browser.close()
-        for client in clients:
-            await client.disconnect()
