@@ -167,14 +167,19 @@ async def server_in(ns: str, tmp_path: Path, **extra: str) -> AsyncIterator[Sett
     try:
         yield Settings.from_env(env)
     finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                async with asyncio.timeout(10):
-                    await process.wait()
-            except TimeoutError:
-                process.kill()
+        await stop(process)
+
+
+async def stop(process: asyncio.subprocess.Process) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 10 s."""
+    if process.returncode is None:
+        process.terminate()
+        try:
+            async with asyncio.timeout(10):
                 await process.wait()
+        except TimeoutError:
+            process.kill()
+            await process.wait()
 
 
 async def reachable_from(ns: str, url: str, seconds: float) -> bool:
@@ -287,14 +292,7 @@ async def coturn_in(ns: str, tmp_path: Path, secret: str) -> AsyncIterator[None]
     try:
         yield
     finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                async with asyncio.timeout(10):
-                    await process.wait()
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await stop(process)
 
 
 @pytest.mark.parametrize(
