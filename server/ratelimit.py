@@ -11,7 +11,6 @@ any of them was counted; a caller whose attempt succeeded ``release``s it.
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections import deque
 from dataclasses import dataclass
@@ -39,11 +38,9 @@ class Limit:
 
 
 class FailureWindow(Protocol):
-    async def failures(self, key: str, now: float) -> tuple[int, float | None]:
-        """How many failures fall in the window ending at ``now``, and the oldest one's time."""
-        ...
-
-    async def add(self, key: str, now: float) -> None: ...
+    """Attempts counted per key in a sliding window. Only ``acquire`` counts, and it checks
+    and counts in one step: a separate "how many so far?" then "add one" would let attempts
+    sent in parallel all pass the check."""
 
     async def clear(self, key: str) -> None: ...
 
@@ -74,10 +71,6 @@ class MemoryFailureWindow:
             return None
         return events
 
-    async def failures(self, key: str, now: float) -> tuple[int, float | None]:
-        events = self._trim(key, now)
-        return (0, None) if events is None else (len(events), events[0][0])
-
     def _append(self, key: str, now: float, attempt: str) -> None:
         if key not in self._events and len(self._events) >= self._max_keys:
             # Bounded memory under a flood of distinct keys: drop the stalest entries.
@@ -85,9 +78,6 @@ class MemoryFailureWindow:
                 del self._events[stale]
         self._trim(key, now)
         self._events.setdefault(key, deque()).append((now, attempt))
-
-    async def add(self, key: str, now: float) -> None:
-        self._append(key, now, "")
 
     async def clear(self, key: str) -> None:
         self._events.pop(key, None)
@@ -155,20 +145,6 @@ class RedisFailureWindow:
 
     def _key(self, key: str) -> str:
         return f"{self._prefix}:fail:{key}"
-
-    async def failures(self, key: str, now: float) -> tuple[int, float | None]:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.zremrangebyscore(self._key(key), "-inf", now - self._window)
-            pipe.zcard(self._key(key))
-            pipe.zrange(self._key(key), 0, 0, withscores=True)
-            _, count, oldest = await pipe.execute()
-        return int(count), (float(oldest[0][1]) if oldest else None)
-
-    async def add(self, key: str, now: float) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(self._key(key), {uuid.uuid4().hex: now})
-            pipe.expire(self._key(key), math.ceil(self._window) + 1)
-            await pipe.execute()
 
     async def clear(self, key: str) -> None:
         await self._redis.delete(self._key(key))

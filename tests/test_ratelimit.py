@@ -24,30 +24,31 @@ async def window(request: pytest.FixtureRequest) -> AsyncIterator[FailureWindow]
     await redis.aclose()
 
 
-async def test_failures_are_counted_in_a_sliding_window(window: FailureWindow) -> None:
-    assert await window.failures("k", 1000.0) == (0, None)
-    await window.add("k", 1000.0)
-    await window.add("k", 1030.0)
-    assert await window.failures("k", 1030.0) == (2, 1000.0)
-    assert await window.failures("other", 1030.0) == (0, None)
-    assert await window.failures("k", 1061.0) == (1, 1030.0)  # the first slid out
-    assert await window.failures("k", 1091.0) == (0, None)
+async def test_attempts_are_counted_in_a_sliding_window(window: FailureWindow) -> None:
+    two = Limit(2)
+    assert (await window.acquire("k", 1000.0, two))[0] is not None
+    assert (await window.acquire("k", 1030.0, two))[0] is not None
+    assert await window.acquire("k", 1030.0, two) == (None, 30.0)  # until 1000 slides out
+    assert (await window.acquire("other", 1030.0, two))[0] is not None
+    assert (await window.acquire("k", 1061.0, two))[0] is not None  # the first slid out
+    assert await window.acquire("k", 1061.0, two) == (None, 29.0)
 
 
 async def test_clear_forgets_a_key(window: FailureWindow) -> None:
-    await window.add("k", 1.0)
-    await window.add("j", 1.0)
+    one = Limit(1)
+    await window.acquire("k", 1.0, one)
+    await window.acquire("j", 1.0, one)
     await window.clear("k")
-    assert await window.failures("k", 2.0) == (0, None)
-    assert await window.failures("j", 2.0) == (1, 1.0)
+    assert (await window.acquire("k", 2.0, one))[0] is not None
+    assert (await window.acquire("j", 2.0, one))[0] is None
 
 
 async def test_memory_window_stays_bounded() -> None:
     window = MemoryFailureWindow(60, max_keys=2000)
     for i in range(5000):
-        await window.add(f"k{i}", float(i))
+        await window.acquire(f"k{i}", float(i), Limit(1))
     assert len(window._events) <= 2000
-    assert (await window.failures("k4999", 4999.0))[0] == 1
+    assert (await window.acquire("k4999", 4999.0, Limit(1)))[0] is None  # still counted
 
 
 async def test_parallel_attempts_cannot_pass_a_limit(window: FailureWindow) -> None:
