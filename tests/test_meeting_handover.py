@@ -94,6 +94,24 @@ class Meeting:
     browsers: list[Any] = field(default_factory=list)
     clients: list[Any] = field(default_factory=list)
 
+    async def alice_reconnects(self, base: str) -> Any:
+        """Alice's browser connects again, to the process at ``base``: its new tab."""
+        from tests.test_meetings import Browser
+
+        client, _ = await connect(base, "alice@twin.example")
+        self.clients.append(client)
+        tab = Browser(Tab(client))  # type: ignore[arg-type]
+        self.browsers.append(tab)
+        return tab
+
+    def bob_again(self) -> Any:
+        """A fresh camera connection on Bob's tab, as the page makes after media:restart."""
+        from tests.test_meetings import Browser
+
+        tab = Browser(self.bob.person)
+        self.browsers.append(tab)
+        return tab
+
 
 @contextlib.asynccontextmanager
 async def meeting_held_by_a(base_a: str, base_b: str, lobby: int) -> AsyncIterator[Meeting]:
@@ -126,31 +144,22 @@ async def meeting_held_by_a(base_a: str, base_b: str, lobby: int) -> AsyncIterat
 async def test_stopping_the_process_that_holds_a_meeting_moves_it_to_the_one_that_stays(
     two_processes: tuple[list[asyncio.subprocess.Process], list[str], dict[str, int]],
 ) -> None:
-    from tests.test_meetings import Browser
-
     (holder, _), (base_a, base_b), ids = two_processes
     async with meeting_held_by_a(base_a, base_b, ids["Lobby"]) as meeting:
-        bob, restarts = meeting.bob, meeting.restarts
-        browsers, clients = meeting.browsers, meeting.clients
-
         started = time.monotonic()
         holder.send_signal(signal.SIGTERM)
         async with asyncio.timeout(5):
             await holder.wait()
         assert time.monotonic() - started <= 5
         # Bob's tab, on the process that stays, is told to join again.
-        await eventually(lambda: restarts == [{"room_id": ids["Lobby"]}], 5)
+        await eventually(lambda: meeting.restarts == [{"room_id": ids["Lobby"]}], 5)
 
         moved = time.monotonic()
-        bob_again = Browser(bob.person)  # a fresh camera connection, as the page makes
-        browsers.append(bob_again)
-        assert (await bob.person.call("media:join"))["ok"]  # now held by B
+        bob_again = meeting.bob_again()
+        assert (await meeting.bob.person.call("media:join"))["ok"]  # now held by B
         await bob_again.publish()
         # Alice's browser reconnects to the process that stays, still in the Lobby.
-        alice_client2, _ = await connect(base_b, "alice@twin.example")
-        clients.append(alice_client2)
-        alice_again = Browser(Tab(alice_client2))  # type: ignore[arg-type]
-        browsers.append(alice_again)
+        alice_again = await meeting.alice_reconnects(base_b)
         snapshot = await alice_again.person.call("office:snapshot")
         where = {p["user_id"]: p["room_id"] for p in snapshot["people"]}
         assert where[ids["user:alice"]] == ids["Lobby"] == where[ids["user:bob"]]
@@ -164,25 +173,16 @@ async def test_stopping_the_process_that_holds_a_meeting_moves_it_to_the_one_tha
 async def test_killing_the_process_that_holds_a_meeting_moves_it_within_10_s(
     two_processes: tuple[list[asyncio.subprocess.Process], list[str], dict[str, int]],
 ) -> None:
-    from tests.test_meetings import Browser
-
     (holder, _), (base_a, base_b), ids = two_processes
     async with meeting_held_by_a(base_a, base_b, ids["Lobby"]) as meeting:
-        bob, restarts = meeting.bob, meeting.restarts
-        browsers, clients = meeting.browsers, meeting.clients
-
         killed = time.monotonic()
         holder.send_signal(signal.SIGKILL)
         await holder.wait()
         # Alice's browser reconnects to the process that stays (a load balancer's doing).
-        alice_client2, _ = await connect(base_b, "alice@twin.example")
-        clients.append(alice_client2)
-        alice_again = Browser(Tab(alice_client2))  # type: ignore[arg-type]
-        browsers.append(alice_again)
+        alice_again = await meeting.alice_reconnects(base_b)
         # Bob's tab is told to join again once A is found dead.
-        await eventually(lambda: restarts == [{"room_id": ids["Lobby"]}], 8)
-        bob_again = Browser(bob.person)
-        browsers.append(bob_again)
+        await eventually(lambda: meeting.restarts == [{"room_id": ids["Lobby"]}], 8)
+        bob_again = meeting.bob_again()
         for tab in (bob_again, alice_again):
             assert (await tab.person.call("media:join"))["ok"]  # placed on B now
             await tab.publish()
