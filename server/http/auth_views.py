@@ -49,16 +49,30 @@ def with_cookie(settings: Settings, signed_in: SignedIn, status: int) -> web.Res
     body = session_json(signed_in.session)
     body["security_notice"] = signed_in.security_notice
     response = web.json_response(body, status=status)
-    response.set_cookie(
+    set_private_cookie(
+        response,
+        settings,
         session_cookie_name(settings.secure_cookies),
         signed_in.token,
-        max_age=settings.session_ttl_hours * 3600,
+        settings.session_ttl_hours * 3600,
+    )
+    return response
+
+
+def set_private_cookie(
+    response: web.Response, settings: Settings, name: str, value: str, max_age: int
+) -> None:
+    """A cookie scripts cannot read, sent on same-site requests only (HTTPS-only when the
+    deployment is)."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
         path="/",
         httponly=True,
         samesite="Lax",
         secure=settings.secure_cookies,
     )
-    return response
 
 
 def device_cookie_name(secure: bool) -> str:
@@ -75,14 +89,8 @@ async def sign_in(request: web.Request) -> web.Response:
     )
     response = with_cookie(settings, signed_in, 200)
     # This browser now knows the account: guesses from elsewhere will not slow it down.
-    response.set_cookie(
-        cookie,
-        auth.device_token(body.email),
-        max_age=DEVICE_COOKIE_DAYS * 86400,
-        path="/",
-        httponly=True,
-        samesite="Lax",
-        secure=settings.secure_cookies,
+    set_private_cookie(
+        response, settings, cookie, auth.device_token(body.email), DEVICE_COOKIE_DAYS * 86400
     )
     return response
 
