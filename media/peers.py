@@ -164,7 +164,8 @@ class SubscribePeer:
         self.tracks: list[ForwardedTrack] = []
         self.transcoded: list[TranscodedTrack] = []
         self._video_codecs = [c.upper() for c in video_codecs] if video_codecs else None
-        self._answered = False
+        self.answered = False
+        self.offered_at = 0.0  # event-loop time the relay sent the offer
 
     async def offer(self) -> str:
         for publication in self.publish.publications:
@@ -187,14 +188,14 @@ class SubscribePeer:
         return self.pc.localDescription.sdp
 
     async def accept(self, answer_sdp: object) -> None:
-        if self._answered:
+        if self.answered:
             raise SignallingError("this connection is already answered")
         answer = _parse(answer_sdp, "answer")
         try:
             await self.pc.setRemoteDescription(answer)
         except (ValueError, KeyError, IndexError, TypeError) as error:
             raise SignallingError(f"malformed answer: {error}") from error
-        self._answered = True
+        self.answered = True
 
     async def close(self) -> None:
         for track in self.tracks:

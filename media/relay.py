@@ -26,6 +26,12 @@ log = logging.getLogger("officehours.media")
 
 SOURCES = ("camera", "screen")
 SPEAKER_INTERVAL = 0.3
+# How often each meeting is checked against what it should be (every member receiving every
+# other member's sources), how long an offer may go unanswered before it is made afresh, and
+# how many fresh offers one subscription gets before the relay stops trying.
+TEND_INTERVAL = 2.0
+ANSWER_PATIENCE = 10.0
+OFFER_ATTEMPTS = 3
 
 
 class Signals(Protocol):
@@ -48,6 +54,10 @@ class Member:
     published: dict[str, PublishPeer] = field(default_factory=dict)
     # peer id -> connection sending someone else's source to this member
     receiving: dict[str, SubscribePeer] = field(default_factory=dict)
+    # publish peer id -> offers made for it so far; an id is here from the first offer on
+    offers_made: dict[str, int] = field(default_factory=dict)
+    # publish peer ids whose offer to this member is being made right now
+    offering: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -63,9 +73,14 @@ class Relay:
         signals: Signals,
         ice_servers: Sequence[IceServer] = (),
         udp: UdpMux | None = None,
+        *,
+        answer_patience: float = ANSWER_PATIENCE,
+        tend_interval: float = TEND_INTERVAL,
     ) -> None:
         """``udp``: the one UDP port every connection uses (else an ephemeral port each)."""
         self._signals = signals
+        self._answer_patience = answer_patience
+        self._tend_interval = tend_interval
         self._ice = tuple(ice_servers)
         self._udp = udp
         self._meetings: dict[str, Meeting] = {}
@@ -177,6 +192,7 @@ class Relay:
         if meeting is not None:
             meeting.speaker.forget(member.key, peer.publications)
             for other in meeting.members.values():
+                other.offers_made.pop(peer.peer_id, None)
                 for peer_id, receiving in list(other.receiving.items()):
                     if receiving.publish is peer:
                         del other.receiving[peer_id]
@@ -186,18 +202,30 @@ class Relay:
 
     # -- receiving -----------------------------------------------------------------------
     async def _subscribe(self, member: Member, publisher: Member, publish: PublishPeer) -> None:
-        peer = SubscribePeer(
-            self._new_id("sub"), publish, self._ice, member.video_codecs, self._udp
-        )
-        sdp = await peer.offer()
-        still_there = (
-            self._members.get(member.key) is member
-            and publisher.published.get(publish.source) is publish
-        )
-        if not still_there:
-            await peer.close()
+        if publish.peer_id in member.offering:
             return
-        member.receiving[peer.peer_id] = peer
+        member.offering.add(publish.peer_id)
+        member.offers_made[publish.peer_id] = member.offers_made.get(publish.peer_id, 0) + 1
+        try:
+            peer = SubscribePeer(
+                self._new_id("sub"), publish, self._ice, member.video_codecs, self._udp
+            )
+            try:
+                sdp = await peer.offer()
+            except Exception:
+                await peer.close()
+                raise
+            still_there = (
+                self._members.get(member.key) is member
+                and publisher.published.get(publish.source) is publish
+            )
+            if not still_there:
+                await peer.close()
+                return
+            peer.offered_at = asyncio.get_running_loop().time()
+            member.receiving[peer.peer_id] = peer
+        finally:
+            member.offering.discard(publish.peer_id)
         await self._signals.offer(member.key, peer.peer_id, publisher.key, publish.source, sdp)
 
     async def answer(self, key: str, peer_id: object, answer_sdp: object) -> None:
@@ -207,18 +235,61 @@ class Relay:
             raise LookupError("no such connection")
         await peer.accept(answer_sdp)
 
-    # -- active speaker ------------------------------------------------------------------
+    # -- keeping every meeting whole -----------------------------------------------------
+    async def tend(self) -> None:
+        """Tend every meeting (the relay does so every ``tend_interval`` by itself)."""
+        for meeting in list(self._meetings.values()):
+            try:
+                await self._tend(meeting)
+            except Exception:  # one meeting's trouble must not stop the others
+                log.exception("media.tend_failed")
+
+    async def _tend(self, meeting: Meeting) -> None:
+        """Make every member receive every other member's sources: an offer that failed to be
+        made, or went unanswered (lost, or the browser failed on it), is made afresh, at most
+        ``OFFER_ATTEMPTS`` times per subscription."""
+        now = asyncio.get_running_loop().time()
+        for member in list(meeting.members.values()):
+            received = {peer.publish.peer_id: peer for peer in member.receiving.values()}
+            for publisher in list(meeting.members.values()):
+                if publisher is member:
+                    continue
+                for publish in list(publisher.published.values()):
+                    made = member.offers_made.get(publish.peer_id, 0)
+                    if publish.peer_id in member.offering or made >= OFFER_ATTEMPTS:
+                        continue
+                    peer = received.get(publish.peer_id)
+                    if peer is not None:
+                        if peer.answered or now - peer.offered_at < self._answer_patience:
+                            continue
+                        del member.receiving[peer.peer_id]
+                        await peer.close()
+                        self._spawn(self._signals.closed(member.key, peer.peer_id))
+                    log.warning(
+                        "media.offer_again",
+                        extra={"unanswered": peer is not None, "attempt": made + 1},
+                    )
+                    self._spawn(self._subscribe(member, publisher, publish))
+
+    # -- active speaker, and tending ---------------------------------------------------------
     def _ensure_speaker_task(self) -> None:
         if self._speaker_task is None or self._speaker_task.done():
-            self._speaker_task = asyncio.create_task(self._watch_speakers())
+            self._speaker_task = asyncio.create_task(self._watch_meetings())
 
-    async def _watch_speakers(self) -> None:
+    async def _watch_meetings(self) -> None:
+        """Active speakers every ``SPEAKER_INTERVAL``; each meeting tended every
+        ``tend_interval``."""
+        loop = asyncio.get_running_loop()
+        next_tend = loop.time() + self._tend_interval
         while self._meetings:
             await asyncio.sleep(SPEAKER_INTERVAL)
             for meeting in list(self._meetings.values()):
                 changed, speaker = meeting.speaker.update()
                 if changed:
                     await self._signals.speaker(meeting.room, speaker)
+            if loop.time() >= next_tend:
+                next_tend = loop.time() + self._tend_interval
+                await self.tend()
 
     # -- plumbing ------------------------------------------------------------------------
     def _require(self, key: str) -> Member:

@@ -44,6 +44,7 @@ export function signedOut(code) {
 }
 
 export function showToast(text, ms = 3500) {
+  console.info(`toast: ${text}`); // what the person was told, for anyone reading the console
   const toast = document.getElementById("toast");
   if (!toast) return;
   toast.textContent = text;

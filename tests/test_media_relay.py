@@ -1,5 +1,5 @@
 """The relay with real aiortc peers on loopback: forwarding, keyframe gating, PLI upstream,
-timestamps across a source switch, leave and rejoin, and bad SDP."""
+timestamps across a source switch, leave and rejoin, offers made afresh, and bad SDP."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 
 from media.errors import SignallingError
 from media.forwarding import PLI_INTERVAL, Publication
-from media.relay import Relay
+from media.peers import SubscribePeer
+from media.relay import OFFER_ATTEMPTS, Relay
 from tests.media_peers import Publisher, Signalled, Subscriber, until
 
 ROOM = "room-1"
@@ -238,3 +239,102 @@ async def test_only_a_subscriber_that_cannot_receive_the_codec_gets_it_transcode
         assert member is not None and not member.receiving[plain].transcoded
     finally:
         await publisher.close()
+
+
+class Forgetful(Signalled):
+    """Signals that lose the first ``lose`` offers to each member (a dropped message, or a
+    browser that failed on the offer and never answered)."""
+
+    def __init__(self, lose: int) -> None:
+        super().__init__()
+        self.lose = lose
+        self.lost: list[str] = []
+
+    async def offer(self, member: str, peer_id: str, publisher: str, source: str, sdp: str) -> None:
+        if sum(1 for m, *_ in self.offers if m == member) < self.lose:
+            self.offers.append((member, peer_id, publisher, source))
+            self.lost.append(peer_id)
+            return
+        await super().offer(member, peer_id, publisher, source, sdp)
+
+
+async def patient_meeting(signals: Signalled) -> tuple[Relay, Publisher, Subscriber]:
+    """A relay that re-offers an unanswered subscription at the next tend (patience 0) and
+    tends only when the test says so; one publisher, then a watcher."""
+    relay = Relay(signals, answer_patience=0.0, tend_interval=3600.0)
+    signals.relay = relay
+    await relay.join(ROOM, "pub", may_publish=True)
+    publisher = Publisher()
+    await publisher.publish(relay, "pub")
+    watcher = Subscriber("watcher")
+    signals.subscribers["watcher"] = watcher
+    await relay.join(ROOM, "watcher", may_publish=True)
+    await relay.settle()
+    return relay, publisher, watcher
+
+
+async def test_an_offer_that_went_unanswered_is_made_afresh_and_media_flows(
+    loopback_ice: None,
+) -> None:
+    signals = Forgetful(lose=1)
+    relay, publisher, watcher = await patient_meeting(signals)
+    try:
+        assert watcher.pcs == {}  # the first offer never reached the watcher
+        await relay.tend()
+        await relay.settle()
+        peer_id = only_peer(watcher)
+        await until(lambda: len(watcher.video(peer_id)) >= 5 and watcher.audio(peer_id))
+        # The unanswered connection was closed and the browser told so.
+        assert signals.closed_peers == [("watcher", signals.lost[0])]
+        member = relay.member("watcher")
+        assert member is not None and list(member.receiving) == [peer_id]
+    finally:
+        await publisher.close()
+        await relay.close()
+        await watcher.close()
+
+
+async def test_an_offer_that_failed_to_be_made_is_made_on_the_next_tend(
+    loopback_ice: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = SubscribePeer.offer
+    failures = iter([RuntimeError("gathering failed")])
+
+    async def failing_once(self: SubscribePeer) -> str:
+        for error in failures:
+            raise error
+        return await made(self)
+
+    monkeypatch.setattr(SubscribePeer, "offer", failing_once)
+    signals = Signalled()
+    relay, publisher, watcher = await patient_meeting(signals)
+    try:
+        assert watcher.pcs == {}
+        await relay.tend()
+        await relay.settle()
+        peer_id = only_peer(watcher)
+        await until(lambda: len(watcher.video(peer_id)) >= 5)
+    finally:
+        await publisher.close()
+        await relay.close()
+        await watcher.close()
+
+
+async def test_a_browser_that_never_answers_gets_a_bounded_number_of_offers(
+    loopback_ice: None,
+) -> None:
+    signals = Forgetful(lose=100)
+    relay, publisher, watcher = await patient_meeting(signals)
+    try:
+        for _ in range(OFFER_ATTEMPTS + 2):
+            await relay.tend()
+            await relay.settle()
+        assert len(signals.lost) == OFFER_ATTEMPTS
+        # Every connection but the last offered was closed; the last waits for its answer.
+        member = relay.member("watcher")
+        assert member is not None and list(member.receiving) == signals.lost[-1:]
+        assert [peer for _, peer in signals.closed_peers] == signals.lost[:-1]
+    finally:
+        await publisher.close()
+        await relay.close()
+        await watcher.close()

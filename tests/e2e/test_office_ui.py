@@ -37,6 +37,10 @@ async def seeded(settings: Settings) -> tuple[demo.DemoOffice, dict[str, int]]:
 async def signed_in(browser: Browser, base: str, email: str, password: str) -> Page:
     context = await browser.new_context(viewport={"width": 1280, "height": 720})
     page = await context.new_page()
+    # What the page said (toasts, errors) is printed, so a failing test shows it.
+    who = email.split("@")[0]
+    page.on("console", lambda message: print(f"[{who}] {message.type}: {message.text}"))
+    page.on("pageerror", lambda error: print(f"[{who}] page error: {error}"))
     await page.goto(f"{base}/")
     await page.get_by_label("Email").fill(email)
     await page.get_by_label("Password").fill(password)
