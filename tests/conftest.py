@@ -60,6 +60,10 @@ class Backend:
     redis_url: str | None
 
 
+# For a test of what exists only with PostgreSQL and Redis (a trigger, several processes).
+postgres_and_redis_only = pytest.mark.parametrize("backend", ["postgres+redis"], indirect=True)
+
+
 @pytest.fixture(params=["sqlite", "postgres+redis"])
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     if request.param == "sqlite":

@@ -29,7 +29,7 @@ from server.db.models import Conversation, User
 from server.http.keys import DB, ENGINE, PRIVACY, REDIS, RETENTION, SETTINGS
 from server.identity import UserStatus
 from tests.browsers import Browser
-from tests.conftest import Backend, Office, RealtimeClient
+from tests.conftest import Backend, Office, RealtimeClient, postgres_and_redis_only
 
 DAY = 86_400
 
@@ -96,11 +96,10 @@ async def test_org_admins_read_the_audit_log_newest_first_in_pages_and_verify_it
     assert (await eve.request("GET", "/api/org/audit")).status == 403
 
 
+@postgres_and_redis_only
 async def test_postgres_refuses_to_change_delete_or_truncate_audit_entries(
     client: TestClient[Any, Any], office: Office, clock: FakeClock, backend: Backend
 ) -> None:
-    if backend.name != "postgres":
-        pytest.skip("the append-only trigger exists on PostgreSQL")
     async with client.app[DB]() as session:
         await append(
             session,
@@ -688,6 +687,7 @@ async def test_a_guests_name_goes_a_month_after_the_visit(
         assert "Gwendolyn Visitor" not in names and "Anonymous user" in names
 
 
+@postgres_and_redis_only
 async def test_an_emit_before_the_first_connection_keeps_one_redis_client(
     client: TestClient[Any, Any],
     office: Office,
@@ -698,8 +698,6 @@ async def test_an_emit_before_the_first_connection_keeps_one_redis_client(
     """Regression: python-socketio's Redis manager connected on the first publish (here: the
     invitation sent from an HTTP request) and again when its listener started, leaving the
     first client open until garbage collection."""
-    if backend.name != "postgres":
-        pytest.skip("the Redis manager runs with Redis")
     from server.app import SOCKETIO
 
     admin = await admin_of(browser)

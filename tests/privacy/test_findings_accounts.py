@@ -22,7 +22,15 @@ from server.clock import FakeClock
 from server.http.keys import DB, OFFICE
 from server.settings import Settings
 from tests.browsers import Browser
-from tests.conftest import ORIGIN, PASSWORD, Backend, Office, RealtimeClient, make_settings
+from tests.conftest import (
+    ORIGIN,
+    PASSWORD,
+    Backend,
+    Office,
+    RealtimeClient,
+    make_settings,
+    postgres_and_redis_only,
+)
 
 NEW_PASSWORD = "a-brand-new-passphrase"
 SECOND = 1.5  # "within a second", plus a little for a loaded machine
@@ -367,6 +375,7 @@ async def test_finding_7_people_list_their_sessions_and_end_one(
     assert (await here.request("GET", "/api/auth/session")).status == 200
 
 
+@postgres_and_redis_only
 async def test_finding_7_sign_out_closes_connections_held_by_another_process(
     aiohttp_client: Any,
     tmp_path: Path,
@@ -374,8 +383,6 @@ async def test_finding_7_sign_out_closes_connections_held_by_another_process(
     clock: FakeClock,
     realtime: Callable[[], RealtimeClient],
 ) -> None:
-    if backend.redis_url is None:
-        pytest.skip("several processes share sessions through Redis")
     settings = make_settings(tmp_path, backend)
     first = await aiohttp_client(create_app(settings, clock))
     second = await aiohttp_client(create_app(settings, clock))
