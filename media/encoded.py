@@ -21,6 +21,8 @@ from typing import Any
 import aiortc
 from aiortc import rtcrtpreceiver
 
+from media.layers import vp8_temporal_info
+
 SUPPORTED_AIORTC = "1.16.0"
 VIDEO_CLOCK = Fraction(1, 90000)
 AUDIO_CLOCK = Fraction(1, 48000)
@@ -39,12 +41,18 @@ class EncodedFrame:
     pts: int
     time_base: Fraction
     keyframe: bool
+    # VP8 temporal layer and its "layer sync" flag, when the publisher sends layers
+    # (see media.layers); None otherwise.
+    temporal: int | None = None
+    sync: bool = False
 
     def __bytes__(self) -> bytes:
         return self.data
 
     def with_pts(self, pts: int) -> EncodedFrame:
-        return EncodedFrame(self.codec, self.data, pts, self.time_base, self.keyframe)
+        return EncodedFrame(
+            self.codec, self.data, pts, self.time_base, self.keyframe, self.temporal, self.sync
+        )
 
 
 def is_keyframe(codec: str, data: bytes) -> bool:
@@ -80,12 +88,17 @@ def _encoded_worker(
             return
         codec, jitter_frame = task
         name = codec.name
+        # The marker jitter buffer (media.jitter) keeps the start of the first payload.
+        head = getattr(jitter_frame, "head", None)
+        layers = vp8_temporal_info(head) if name == "VP8" and head else None
         frame = EncodedFrame(
             name,
             jitter_frame.data,
             jitter_frame.timestamp,
             Fraction(1, codec.clockRate),
             is_keyframe(name, jitter_frame.data),
+            layers[0] if layers else None,
+            layers[1] if layers else False,
         )
         loop.call_soon_threadsafe(output_q.put_nowait, frame)
 

@@ -12,7 +12,11 @@ the subscriber's own SSRC, sequence numbers, timestamp origin and VP8 picture id
   its RTX one); while a subscriber still waits for a keyframe the request is repeated every
   ``KEYFRAME_RETRY`` seconds, so one lost or ignored PLI cannot leave it without video;
 - timestamps continue smoothly when a track switches to another publication (``switch_to``),
-  so the subscriber's decoder sees one stream.
+  so the subscriber's decoder sees one stream;
+- temporal layers (``media.layers``): each video subscriber gets the frame rate its link
+  carries, from the feedback its browser sends (``media.feedback``); a subscriber's own keyframe
+  requests reach the publisher at most once a second; and the estimate the relay reports to the
+  publisher is capped so the base layer fits the weakest subscriber on it.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError
 
 from media.encoded import EncodedFrame
+from media.feedback import ResendBudget, cap_remb, limit_resends, observe_feedback, round_trip
+from media.layers import LayerPolicy, LayerRates
 
 log = logging.getLogger("officehours.media")
 
@@ -39,6 +45,16 @@ KEYFRAME_RETRY = 0.5
 QUEUE_FRAMES = 15
 # The pts step inserted at a source switch: one frame at 30 fps, or 20 ms of 48 kHz audio.
 SWITCH_STEP = {"video": 3000, "audio": 960}
+# A subscriber's own keyframe requests (its PLI/FIR) go upstream at most this often: a lossy
+# link asking for keyframes over and over would make everyone's stream heavier.
+SUBSCRIBER_PLI_INTERVAL = 1.0
+# Waiting to go up a layer and no sync frame came this long: ask for a keyframe.
+LAYER_UP_PATIENCE = 2.0
+# The publisher is asked to keep its base layer within this share of the weakest estimate of a
+# subscriber on the base layer (the rest is for audio and retransmission), and never below
+# ``PUBLISHER_FLOOR`` bits/s.
+BASE_LAYER_FIT = 0.8
+PUBLISHER_FLOOR = 150_000
 
 
 class Publication:
@@ -65,6 +81,7 @@ class Publication:
         self.keyframes = 0
         self.plis_sent = 0
         self.codec: str | None = None
+        self.rates = LayerRates()
         self.ended = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         # Loudness from the RTP audio-level header extension (RFC 6464), smoothed: 0 is
@@ -72,6 +89,9 @@ class Publication:
         self.loudness = 0.0
         if receiver is not None and self.kind == "audio":
             self._listen_to_levels(receiver)
+        if receiver is not None and self.kind == "video":
+            cap_remb(receiver, self.publisher_limit)
+        self._limit: float | None = None
 
     def _listen_to_levels(self, receiver: RTCRtpReceiver) -> None:
         """Wrap this receiver's packet handler (an instance attribute, so no other receiver
@@ -97,6 +117,8 @@ class Publication:
                     raise TypeError("media.encoded.install() was not called in this process")
                 self.frames += 1
                 self.codec = frame.codec
+                if frame.temporal is not None:
+                    self.rates.add(frame.temporal, len(frame.data), self._clock())
                 if frame.keyframe:
                     self.keyframes += 1
                     self._keyframe_seen.set()
@@ -120,6 +142,23 @@ class Publication:
     @property
     def subscriber_count(self) -> int:
         return len(self._subscribers)
+
+    def publisher_limit(self) -> float | None:
+        """The most the publisher should send, in bits/s: enough for its base layer to reach
+        the weakest subscriber held on that layer (None: no such subscriber)."""
+        share = self.rates.share_of_base()
+        estimates = [
+            s.policy.estimate
+            for s in self._subscribers
+            if s.policy is not None and s.policy.layer == 0 and s.policy.estimate
+        ]
+        limit = None
+        if share and estimates:
+            limit = max(PUBLISHER_FLOOR, BASE_LAYER_FIT * min(estimates) / share)
+        if (limit is None) != (self._limit is None):
+            log.info("media.publisher_limit", extra={"bps": int(limit) if limit else None})
+        self._limit = limit
+        return limit
 
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe: now, or when the rate limit allows."""
@@ -193,6 +232,16 @@ class ForwardedTrack(MediaStreamTrack):
         self._last_pts: int | None = None
         self.frames_sent = 0
         self.frames_dropped = 0
+        self.frames_above_layer = 0  # held back for this subscriber's link (not a loss)
+        self.peer_id: str | None = None  # the subscriber connection, for logs
+        # Temporal layers: the policy choosing this subscriber's layer (video, once bound to
+        # its sender), the layer being forwarded, and since when a higher one is wanted.
+        self.policy: LayerPolicy | None = None
+        self.layer: int | None = None
+        self._sender: RTCRtpSender | None = None
+        self._up_wanted_since: float | None = None
+        self._last_subscriber_pli = -SUBSCRIBER_PLI_INTERVAL
+        self._clock: Callable[[], float] = time.monotonic
         if source is not None:
             self.switch_to(source)
 
@@ -216,20 +265,76 @@ class ForwardedTrack(MediaStreamTrack):
         if source is not None:
             source.attach(self)
 
-    def bind(self, sender: RTCRtpSender) -> None:
-        """Route the subscriber's keyframe requests (PLI/FIR) to the publisher.
+    def bind(self, sender: RTCRtpSender, clock: Callable[[], float] = time.monotonic) -> None:
+        """Route the subscriber's keyframe requests (PLI/FIR) to the publisher, and (video)
+        follow its link to choose its layer.
 
         aiortc's sender handles PLI by asking its own encoder for a keyframe; with forwarded
         frames there is no encoder, so the request must go to the publication instead.
         """
-        sender._send_keyframe = self.request_keyframe  # type: ignore[method-assign]
+        self._clock = clock
+        sender._send_keyframe = self._subscriber_asks_keyframe  # type: ignore[method-assign]
+        if self.kind != "video":
+            return
+        self._sender = sender
+        policy = self.policy = LayerPolicy(clock())
+        observe_feedback(sender, policy.on_remb, self._on_report)
+        limit_resends(sender, ResendBudget(lambda: policy.estimate, clock))
+
+    def _on_report(self, fraction_lost: float) -> None:
+        source = self._source
+        if self.policy is not None and source is not None and self.layer is not None:
+            self.policy.on_report(fraction_lost, source.rates.up_to(self.layer), self._clock())
+
+    def _subscriber_asks_keyframe(self) -> None:
+        now = self._clock()
+        if now - self._last_subscriber_pli >= SUBSCRIBER_PLI_INTERVAL:
+            self._last_subscriber_pli = now
+            self.request_keyframe()
 
     def request_keyframe(self) -> None:
         if self._source is not None:
             self._source.request_keyframe()
 
+    @property
+    def round_trip(self) -> float | None:
+        return round_trip(self._sender) if self._sender is not None else None
+
+    def _admits(self, frame: EncodedFrame) -> bool:
+        """Whether this frame's temporal layer goes to this subscriber now. Down is at once;
+        up starts at a layer-sync frame or a keyframe (asked for if none comes in time)."""
+        policy, source = self.policy, self._source
+        if policy is None or source is None or frame.temporal is None:
+            return True
+        now = self._clock()
+        wanted = policy.decide(source.rates, now)
+        current = self.layer if self.layer is not None else wanted
+        if frame.keyframe or wanted < current:
+            current = wanted
+        elif wanted > current:
+            if frame.sync and current < frame.temporal <= wanted:
+                current = frame.temporal
+            if current < wanted:
+                if self._up_wanted_since is None:
+                    self._up_wanted_since = now
+                elif now - self._up_wanted_since >= LAYER_UP_PATIENCE:
+                    self._up_wanted_since = now
+                    self.request_keyframe()
+        if current >= wanted:
+            self._up_wanted_since = None
+        if current != self.layer:
+            if self.layer is not None:
+                log.info("media.layer_changed", extra={"peer": self.peer_id, "layer": current})
+            self.layer = current
+        if frame.temporal > current and not frame.keyframe:
+            self.frames_above_layer += 1
+            return False
+        return True
+
     def _offer(self, frame: EncodedFrame) -> None:
         if self.readyState != "live":
+            return
+        if not self._admits(frame):
             return
         if self._waiting_for_keyframe:
             if not frame.keyframe:

@@ -9,7 +9,8 @@ frame is complete. A lost marker still completes the frame the old way, by times
 
 The buffer also remembers the SSRC of the media it assembles: packets reach it after aiortc has
 unwrapped retransmissions (RTX), so this is the publisher's media SSRC, the one a keyframe
-request must name (see ``media.forwarding.Publication``).
+request must name (see ``media.forwarding.Publication``), and keeps the start of each frame's
+first payload, where VP8's payload descriptor says the frame's temporal layer (``media.layers``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtp import RtpPacket
 
 VIDEO_CAPACITY = 512  # what aiortc gives a video receiver
+HEAD_BYTES = 8  # a VP8 payload descriptor is at most 6 bytes
 
 
 class MarkerJitterBuffer(JitterBuffer):
@@ -49,6 +51,8 @@ class MarkerJitterBuffer(JitterBuffer):
 
     def _take(self, packets: list[RtpPacket], timestamp: int, count: int) -> JitterFrame:
         frame = JitterFrame(data=b"".join(p._data for p in packets), timestamp=timestamp)  # type: ignore[attr-defined]
+        # The payload descriptor of the first packet says the frame's temporal layer.
+        frame.head = packets[0].payload[:HEAD_BYTES]  # type: ignore[attr-defined]
         self.remove(count)
         return frame
 

@@ -170,6 +170,7 @@ class SubscribePeer:
     async def offer(self) -> str:
         for publication in self.publish.publications:
             track = ForwardedTrack(publication.kind, publication)
+            track.peer_id = self.peer_id
             self.tracks.append(track)
             codec = self.publish.codec(publication.kind)
             wanted = self._video_codecs

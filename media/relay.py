@@ -44,6 +44,18 @@ class Signals(Protocol):
     async def speaker(self, room: str, member: str | None) -> None: ...
 
 
+@dataclass(frozen=True)
+class LinkHealth:
+    """One video subscription as its browser reports it (None: not known yet)."""
+
+    room: str
+    peer_id: str
+    layer: int | None
+    estimate_bps: float | None
+    loss: float
+    rtt_seconds: float | None
+
+
 @dataclass
 class Member:
     key: str
@@ -98,6 +110,25 @@ class Relay:
 
     def rooms(self) -> list[str]:
         return list(self._meetings)
+
+    def link_health(self) -> list[LinkHealth]:
+        """Every video subscription's layer, estimate, loss and round trip."""
+        found = []
+        for member in self._members.values():
+            for peer_id, peer in member.receiving.items():
+                for track in peer.tracks:
+                    if track.policy is not None:
+                        found.append(
+                            LinkHealth(
+                                member.room,
+                                peer_id,
+                                track.layer,
+                                track.policy.estimate,
+                                track.policy.loss,
+                                track.round_trip,
+                            )
+                        )
+        return found
 
     def peers(self, key: str | None = None) -> list[PublishPeer | SubscribePeer]:
         """Every connection (of one member, or of everyone)."""

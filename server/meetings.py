@@ -306,7 +306,9 @@ class Meetings:
 
     async def sample_quality(self) -> None:
         """Round-trip time, jitter and loss of every member, into /metrics (median and worst
-        over this process's members; per-member series would grow with the number of people)."""
+        over this process's members), then participants per meeting and each video
+        subscription's layer, estimate, loss and round trip (series that live only as long as
+        the subscription: each sample starts afresh)."""
         samples = []
         for sid in list(self._attending):
             samples.append(await quality.measure(self._relay.peers(sid)))
@@ -320,6 +322,23 @@ class Meetings:
             gauge = self._metrics.media_quality
             gauge.set(statistics.median(values) if values else 0.0, name, "median")
             gauge.set(max(values) if values else 0.0, name, "max")
+        participants = self._metrics.media_participants
+        participants.clear()
+        for room in self._relay.rooms():
+            meeting = self._relay.meeting(room)
+            if meeting is not None:
+                participants.set(len(meeting.members), room)
+        links = self._metrics.media_subscription
+        links.clear()
+        for link in self._relay.link_health():
+            for measure, value in (
+                ("layer", link.layer),
+                ("estimate_bps", link.estimate_bps),
+                ("loss", link.loss),
+                ("rtt_seconds", link.rtt_seconds),
+            ):
+                if value is not None:
+                    links.set(float(value), link.room, link.peer_id, measure)
 
     def meeting_running(self, org_id: int, room_id: int) -> bool:
         held = self._held.get((org_id, room_id))

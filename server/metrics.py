@@ -47,6 +47,10 @@ class Gauge(Counter):
     def set(self, value: float, *labels: str) -> None:
         self._values[labels] = value
 
+    def clear(self) -> None:
+        """Forget every series (a gauge of things that come and go, refilled each sample)."""
+        self._values.clear()
+
     def dec(self, *labels: str, amount: float = 1.0) -> None:
         self.inc(*labels, amount=-amount)
 
@@ -82,6 +86,18 @@ class Registry:
             "Connection quality of meeting members (rtt and jitter in seconds, loss as a "
             "ratio), median and max over members, sampled every few seconds",
             ("measure", "stat"),
+        )
+        self.media_participants = self.gauge(
+            "officehours_media_participants",
+            "Browser tabs in each meeting held on this process, by room (its org:room ids)",
+            ("room",),
+        )
+        self.media_subscription = self.gauge(
+            "officehours_media_subscription",
+            "Each video subscription on this process: the temporal layer forwarded (0-2), "
+            "the subscriber's bandwidth estimate (bits/s), reported loss (ratio) and round "
+            "trip (s); series come and go with subscriptions",
+            ("room", "peer", "measure"),
         )
         self.sign_ins = self.counter(
             "officehours_sign_ins", "Sign-in attempts by outcome", ("outcome",)

@@ -3,6 +3,11 @@
 import { el, initials, showToast } from "/static/realtime.js";
 
 const GATHER_TIMEOUT_MS = 3000;
+// A connection "disconnected" this long (the network changed, or went away for a moment) is
+// given up and the meeting rebuilt; "failed" is rebuilt at once.
+const DISCONNECTED_GRACE_MS = 4000;
+// How long the signalling connection gets to answer before it is taken for dead as well.
+const SIGNALLING_PROBE_MS = 2000;
 
 // The relay does not trickle ICE: send a description only once gathering is complete.
 function gathered(pc) {
@@ -27,6 +32,7 @@ export class Meeting {
     this.receiving = new Map();  // peer id -> { pc, userId, source, tile }
     this.screen = null;
     this.speaker = null;
+    this.recovering = false;
     socket.on("media:offer", (offer) => this.onOffer(offer).catch((e) => showToast(e.message)));
     socket.on("media:closed", ({ peer_id }) => this.dropPeer(peer_id));
     socket.on("media:left", () => this.reset());
@@ -63,7 +69,7 @@ export class Meeting {
       const joined = await this.socket.call("media:join", videoCodecs.length ? { video_codecs: videoCodecs } : {});
       this.iceServers = joined.ice_servers;
       if (!joined.may_publish) { this.setButtons(false); return; }
-      this.local = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
+      this.local = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480, frameRate: { ideal: 30 } } });
       this.addTile("me", "camera", this.local, "You", true);
       await this.publish("camera", this.local);
       this.setButtons(true);
@@ -74,13 +80,24 @@ export class Meeting {
 
   async publish(source, stream) {
     const pc = new RTCPeerConnection({ iceServers: this.iceServers });
-    for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: "sendonly" });
+    for (const track of stream.getTracks()) {
+      // Video in three temporal layers (7.5, 15 and 30 fps of 30): the relay forwards to each
+      // viewer the layers its link carries. A weak uplink lowers quality, not frame rate.
+      const video = track.kind === "video";
+      const { sender } = pc.addTransceiver(track, video ? { direction: "sendonly", sendEncodings: [{ scalabilityMode: "L1T3" }] } : { direction: "sendonly" });
+      if (video && source === "camera") {
+        const parameters = sender.getParameters();
+        parameters.degradationPreference = "maintain-framerate";
+        await sender.setParameters(parameters).catch(() => {});
+      }
+    }
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
     const reply = await this.socket.call("media:publish", { source, sdp: pc.localDescription.sdp });
     await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
     this.publishing.get(source)?.close();
     this.publishing.set(source, pc);
+    this.watch(pc);
   }
 
   async onOffer({ peer_id, user_id, source, sdp }) {
@@ -89,6 +106,7 @@ export class Meeting {
     const stream = new MediaStream();
     const entry = { pc, userId: user_id, source, tile: null };
     this.receiving.set(peer_id, entry);
+    this.watch(pc);
     pc.addEventListener("track", (event) => {
       stream.addTrack(event.track);
       if (!entry.tile) entry.tile = this.addTile(peer_id, source, stream, this.nameOf(user_id), false, user_id);
@@ -97,6 +115,41 @@ export class Meeting {
     await pc.setLocalDescription(await pc.createAnswer());
     await gathered(pc);
     await this.socket.call("media:answer", { peer_id, sdp: pc.localDescription.sdp });
+  }
+
+  // The relay cannot restart ICE on a connection (aiortc has no ICE restart), so a connection
+  // that fails — the laptop changed networks, Wi-Fi dropped — is replaced: the whole meeting is
+  // joined again, which makes new connections over whatever network there is now.
+  watch(pc) {
+    let timer = null;
+    pc.addEventListener("connectionstatechange", () => {
+      clearTimeout(timer);
+      if (pc.connectionState === "failed") this.recover();
+      else if (pc.connectionState === "disconnected") {
+        timer = setTimeout(() => { if (pc.connectionState === "disconnected") this.recover(); }, DISCONNECTED_GRACE_MS);
+      }
+    });
+  }
+
+  async recover() {
+    if (this.recovering || !this.joined) return;
+    this.recovering = true;
+    try {
+      this.reset();
+      showToast("Reconnecting the meeting…");
+      try {
+        await this.socket.call("media:leave", {}, SIGNALLING_PROBE_MS);
+      } catch {
+        // The signalling connection went with the network: reconnect it now rather than wait
+        // for its ping timeout. The office comes back to the same room, and the meeting with it.
+        this.socket.disconnect();
+        this.socket.connect();
+        return;
+      }
+      await this.join();
+    } finally {
+      this.recovering = false;
+    }
   }
 
   addTile(key, source, stream, name, mine, userId) {

@@ -25,7 +25,7 @@ class _Source:
 
 
 class _Receiver:
-    """What a Publication uses of aiortc's receiver: its sources and the PLI it sends."""
+    """What a Publication uses of aiortc's receiver: its sources, the PLI and RTCP it sends."""
 
     def __init__(self, sources: list[int]) -> None:
         self.sources = sources
@@ -36,6 +36,9 @@ class _Receiver:
 
     async def _send_rtcp_pli(self, ssrc: int) -> None:
         self.plis.append(ssrc)
+
+    async def _send_rtcp(self, packet: object) -> None:
+        """Where the REMB to the publisher goes (media.feedback caps it)."""
 
 
 class _Camera(MediaStreamTrack):

@@ -15,6 +15,7 @@ from server.analytics.metrics import Metric
 from server.analytics.tables import AnalyticsEvent
 from server.clock import FakeClock
 from server.http.keys import DB, MEETINGS
+from server.meetings import room_key
 from tests.conftest import Office
 from tests.media_peers import Publisher, SmallCamera
 from tests.people import Person, rooms_by_name
@@ -98,23 +99,36 @@ async def test_two_people_in_a_room_receive_each_other_and_leaving_stops_it(
         await eventually(lambda: any(n >= 10 for n in alice.frames.values()), 15)
         members = alice.person.received("media:members")[-1]["members"]
         assert {m["user_id"] for m in members} == {office.alice.id, office.bob.id}
+        key = room_key(office.org.id, rooms["Lobby"])
 
         # Connection quality reaches /metrics (round-trip times once RTCP reports came back).
         async def measured() -> str:
             await client.app[MEETINGS].sample_quality()
             return await (await client.get("/metrics")).text()
 
+        def value(metrics: str, series: str) -> float | None:
+            found = [line for line in metrics.splitlines() if line.startswith(series + " ")]
+            return float(found[0].split()[-1]) if found else None
+
         metrics = await measured()
         assert "officehours_media_members 2" in metrics
         assert "officehours_media_meetings 1" in metrics
-        await asyncio.sleep(2.5)  # aiortc sends receiver reports every 0.5-1.5 s
-        metrics = await measured()
-        rtt = next(
-            line
-            for line in metrics.splitlines()
-            if line.startswith('officehours_media_quality{measure="rtt",stat="median"}')
-        )
-        assert 0 < float(rtt.split()[-1]) < 1
+        assert value(metrics, f'officehours_media_participants{{room="{key}"}}') == 2
+        # Each video subscription's estimate, loss and round trip once RTCP came back (aiortc
+        # sends reports every 0.5-1.5 s); no layer, as aiortc's camera sends none.
+        sub = 'officehours_media_subscription{room="%s",peer="%s",measure="%s"}'
+        peer = next(iter(bob.incoming))
+        rtt = 'officehours_media_quality{measure="rtt",stat="median"}'
+        measures = [sub % (key, peer, m) for m in ("rtt_seconds", "estimate_bps")]
+        async with asyncio.timeout(10):
+            while not all(value(metrics, m) for m in measures):
+                await asyncio.sleep(0.1)
+                metrics = await measured()
+        assert 0 < (value(metrics, rtt) or 0) < 1
+        assert 0 < (value(metrics, sub % (key, peer, "rtt_seconds")) or 0) < 1
+        assert (value(metrics, sub % (key, peer, "estimate_bps")) or 0) > 10_000
+        assert value(metrics, sub % (key, peer, "loss")) == 0
+        assert value(metrics, sub % (key, peer, "layer")) is None
 
         clock.advance(120)
         # Bob walks out: his media ends, Alice is told her connection from him closed.

@@ -4,6 +4,7 @@ through its announced address, the HTTP port and the one media UDP port.
 
     cli 192.0.2.2 ── 192.0.2.1 nat 198.51.100.1 ── 198.51.100.2 edge 203.0.113.1 ── 203.0.113.2 srv
     (Chromium)        (masquerade)                 (DNAT 8080/tcp, 50000/udp)       (server)
+    slow 192.0.2.130 ── 192.0.2.129 nat    (a second home network, when asked for: a weak link)
 
 Everything runs in network namespaces this test creates (documentation address ranges only)
 and deletes, even when it fails; nothing touches the host's interfaces.
@@ -18,11 +19,12 @@ import secrets
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import Browser, Page, Playwright, async_playwright, expect
 
 from server.settings import Settings
 from tests.cli_helpers import process_env
@@ -101,13 +103,14 @@ def _needs(tool: str) -> None:
 
 
 @contextlib.contextmanager
-def namespaces(*, udp: bool = True) -> Iterator[dict[str, str]]:
-    """Four namespaces wired as in the module docstring, the home router dropping all UDP
-    unless ``udp``; deleted on the way out."""
+def namespaces(*, udp: bool = True, slow: bool = False) -> Iterator[dict[str, str]]:
+    """Four namespaces wired as in the module docstring (five with ``slow``), the home router
+    dropping all UDP unless ``udp``; deleted on the way out."""
     _needs("ip")
     _needs("nft")
     tag = secrets.token_hex(3)
-    ns = {role: f"oh{tag}{role}" for role in ("cli", "nat", "edge", "srv")}
+    roles = ("cli", "nat", "edge", "srv", "slow") if slow else ("cli", "nat", "edge", "srv")
+    ns = {role: f"oh{tag}{role}" for role in roles}
     made: list[str] = []
     try:
         for name in ns.values():
@@ -116,10 +119,14 @@ def namespaces(*, udp: bool = True) -> Iterator[dict[str, str]]:
             _run("ip", "-n", name, "link", "set", "lo", "up")
         # (namespace, device, address) pairs joined by a veth each.
         links = [
-            ((ns["cli"], "c0", "192.0.2.2/24"), (ns["nat"], "n0", "192.0.2.1/24")),
+            ((ns["cli"], "c0", "192.0.2.2/25"), (ns["nat"], "n0", "192.0.2.1/25")),
             ((ns["nat"], "n1", "198.51.100.1/24"), (ns["edge"], "e0", f"{PUBLIC}/24")),
             ((ns["edge"], "e1", "203.0.113.1/24"), (ns["srv"], "s0", f"{SERVER}/24")),
         ]
+        if slow:
+            links.append(
+                ((ns["slow"], "w0", "192.0.2.130/25"), (ns["nat"], "n2", "192.0.2.129/25"))
+            )
         for number, ends in enumerate(links):
             temporary = [f"oh{tag}v{number}{side}" for side in "ab"]
             _run("ip", "link", "add", temporary[0], "type", "veth", "peer", "name", temporary[1])
@@ -129,6 +136,8 @@ def namespaces(*, udp: bool = True) -> Iterator[dict[str, str]]:
                 _run("ip", "-n", space, "addr", "add", address, "dev", device)
                 _run("ip", "-n", space, "link", "set", device, "up")
         _run("ip", "-n", ns["cli"], "route", "add", "default", "via", "192.0.2.1")
+        if slow:
+            _run("ip", "-n", ns["slow"], "route", "add", "default", "via", "192.0.2.129")
         _run("ip", "-n", ns["srv"], "route", "add", "default", "via", "203.0.113.1")
         for router in ("nat", "edge"):
             _run("ip", "netns", "exec", ns[router], "sysctl", "-qw", "net.ipv4.ip_forward=1")
@@ -199,6 +208,22 @@ async def reachable_from(ns: str, url: str, seconds: float) -> bool:
     return await process.wait() == 0
 
 
+async def chromium_in(
+    playwright: Playwright, ns: str, tmp_path: Path, extra: tuple[str, ...] = ()
+) -> Browser:
+    """Chromium running inside namespace ``ns``, allowed media on the plain-HTTP base URL."""
+    wrapper = tmp_path / f"chromium-in-{ns}"
+    wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {ns} {chromium_path()} "$@"\n')
+    wrapper.chmod(0o755)
+    args = [
+        *CHROMIUM_ARGS,
+        *extra,
+        f"--unsafely-treat-insecure-origin-as-secure={BASE}",
+        "--ignore-certificate-errors",  # the test TURN server's self-signed certificate
+    ]
+    return await playwright.chromium.launch(executable_path=str(wrapper), args=args)
+
+
 # The transport of each nominated candidate pair of the page's incoming connections: the
 # local candidate's type and, for a relayed one, how the page reaches its TURN server.
 PATHS = """async () => {
@@ -215,10 +240,15 @@ PATHS = """async () => {
 }"""
 
 
-async def meet(ns: dict[str, str], tmp_path: Path, **settings: str) -> list[str]:
+async def meet(
+    ns: dict[str, str],
+    tmp_path: Path,
+    afterwards: Callable[[dict[str, str], list[Page]], Awaitable[None]] | None = None,
+    **settings: str,
+) -> list[str]:
     """Ada and Bruno (Chromium in ``cli``) meet through the server in ``srv``; both receive
-    each other's video and audio (framesDecoded and bytesReceived grow). Returns the
-    transports of their incoming connections' nominated pairs."""
+    each other's video and audio (framesDecoded and bytesReceived grow); then ``afterwards``,
+    if given. Returns the transports of their incoming connections' nominated pairs."""
     async with server_in(ns["srv"], tmp_path, **settings) as served:
         assert await reachable_from(ns["cli"], f"{BASE}/readyz", 40), (
             tmp_path / "server.log"
@@ -226,16 +256,8 @@ async def meet(ns: dict[str, str], tmp_path: Path, **settings: str) -> list[str]
         # Only the forwarded ports are open: nothing else on the server answers.
         assert not await reachable_from(ns["cli"], f"http://{SERVER}:{HTTP_PORT}/readyz", 2)
         office, rooms = await seeded(served)
-        wrapper = tmp_path / "chromium-in-namespace"
-        wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {ns["cli"]} {chromium_path()} "$@"\n')
-        wrapper.chmod(0o755)
-        args = [
-            *CHROMIUM_ARGS,
-            f"--unsafely-treat-insecure-origin-as-secure={BASE}",
-            "--ignore-certificate-errors",  # the test TURN server's self-signed certificate
-        ]
         async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=str(wrapper), args=args)
+            browser = await chromium_in(playwright, ns["cli"], tmp_path)
             try:
                 ada, bruno = [
                     await signed_in(
@@ -250,6 +272,8 @@ async def meet(ns: dict[str, str], tmp_path: Path, **settings: str) -> list[str]
                 for page in (ada, bruno):
                     assert len(await flowing(page, 1, [], 25.0)) >= 1
                 await bruno.screenshot(path=artifact(f"meeting-{tmp_path.name}.png"))
+                if afterwards is not None:
+                    await afterwards(ns, [ada, bruno])
                 return [path for page in (ada, bruno) for path in await page.evaluate(PATHS)]
             finally:
                 await browser.close()
@@ -261,6 +285,30 @@ async def test_two_people_behind_nat_meet_a_server_behind_port_forwarding(
     with namespaces() as ns:
         paths = await meet(ns, tmp_path)
     assert paths and all(not p.startswith("relay") for p in paths), paths
+
+
+RECEIVING = "() => [...window.officehoursMeeting.receiving.keys()]"
+
+
+async def change_address(ns: dict[str, str], pages: list[Page]) -> None:
+    """The browsers' machine moves to another address (a laptop changing networks): every
+    connection it had stops working. Both pages get media again by themselves, over new
+    connections, within 30 s."""
+    before = [await page.evaluate(RECEIVING) for page in pages]
+    _run("ip", "-n", ns["cli"], "addr", "flush", "dev", "c0")
+    _run("ip", "-n", ns["cli"], "addr", "add", "192.0.2.3/25", "dev", "c0")
+    _run("ip", "-n", ns["cli"], "route", "add", "default", "via", "192.0.2.1")
+    started = time.monotonic()
+    for page, old in zip(pages, before, strict=True):
+        await flowing(page, 1, old, 30.0 - (time.monotonic() - started))
+    print(f"media back {time.monotonic() - started:.1f} s after the address changed")
+
+
+async def test_after_a_network_change_the_meeting_comes_back_by_itself(
+    tmp_path: Path,
+) -> None:
+    with namespaces() as ns:
+        await meet(ns, tmp_path, change_address)
 
 
 @contextlib.asynccontextmanager
