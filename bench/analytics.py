@@ -47,7 +47,7 @@ from server.analytics.rollup import fold_pending
 from server.analytics.tables import AnalyticsEvent
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
-from server.settings import Settings
+from server.infra.settings import Settings
 
 ORG = 1
 SECRET = "b" * 40

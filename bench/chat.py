@@ -112,7 +112,7 @@ async def count_stored(env: dict[str, str]) -> int:
 
     from server.content.messages import Message
     from server.db.engine import create_engine, session_factory
-    from server.settings import Settings
+    from server.infra.settings import Settings
 
     engine = create_engine(Settings.from_env(env))
     try:

@@ -50,15 +50,15 @@ async def seed_office(
     from sqlalchemy import select
 
     from rooms.layout import FloorPlan, Rect, RoomKind, RoomPlan
-    from server import accounts
     from server.db.engine import create_engine, session_factory
     from server.db.migrate import upgrade
     from server.db.models import AuthSession, Room
-    from server.floorplans import add_floor
-    from server.identity import Role
-    from server.passwords import hash_password
-    from server.settings import Settings
-    from server.tokens import keyed_hash, new_token
+    from server.infra.settings import Settings
+    from server.office.floorplans import add_floor
+    from server.people import accounts
+    from server.people.identity import Role
+    from server.people.passwords import hash_password
+    from server.people.tokens import keyed_hash, new_token
 
     engine = create_engine(Settings.from_env(env))
     now = datetime.now(UTC)

@@ -102,7 +102,7 @@ class Services:
         )
         self.pg_started = True
         self._as_postgres(
-            str(self.pg_bin / "pg_ctl"), "-w", "-D", f"{pg}/data", "-l", f"{pg}/server.log",
+            str(self.pg_bin / "pg_ctl"), "-w", "-D", f"{pg}/data", "-l", f"{pg}/server.infra.log",
             "-o", options, "start",
         )  # fmt: skip
         self.redis = subprocess.Popen(
@@ -204,15 +204,15 @@ async def seed(env: dict[str, str], orgs: list[tuple[int, int, int]]) -> list[di
     from sqlalchemy import select
 
     from rooms.layout import FloorPlan, Rect, RoomKind, RoomPlan
-    from server import accounts
     from server.db.engine import create_engine, session_factory
     from server.db.migrate import upgrade
     from server.db.models import AuthSession, Room
-    from server.floorplans import add_floor
-    from server.identity import Role
-    from server.passwords import hash_password
-    from server.settings import Settings
-    from server.tokens import keyed_hash, new_token
+    from server.infra.settings import Settings
+    from server.office.floorplans import add_floor
+    from server.people import accounts
+    from server.people.identity import Role
+    from server.people.passwords import hash_password
+    from server.people.tokens import keyed_hash, new_token
 
     engine = create_engine(Settings.from_env(env))
     now = datetime.now(UTC)
@@ -283,7 +283,7 @@ async def count_messages(env: dict[str, str]) -> tuple[int, int]:
 
     from server.content.messages import Message
     from server.db.engine import create_engine, session_factory
-    from server.settings import Settings
+    from server.infra.settings import Settings
 
     engine = create_engine(Settings.from_env(env))
     try:

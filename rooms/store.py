@@ -1,7 +1,7 @@
 """Shared office state behind one interface: JSON documents with atomic read-modify-write,
 sets, and schedules (members due at a time).
 
-``MemoryStateStore`` serves one process; the Redis implementation in ``server.redis_state``
+``MemoryStateStore`` serves one process; the Redis implementation in ``server.infra.redis_state``
 serves several. One test suite runs against both. Documents are stored serialized in both, so
 a caller can never mutate shared state by holding on to a returned dict.
 """
@@ -90,7 +90,8 @@ class MemoryStateStore:
         return None
 
     def export(self) -> Doc:
-        """Everything, as one JSON-ready document (kept across a restart: ``server.restart``)."""
+        """Everything, as one JSON-ready document (kept across a restart by
+        ``server.office.restart``)."""
         return {
             "docs": {k: json.loads(v) for k, v in self._docs.items()},
             "sets": {k: sorted(v) for k, v in self._sets.items() if v},

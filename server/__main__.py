@@ -16,17 +16,18 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server import accounts, demo
+from server import demo
 from server.app import create_app
-from server.clock import SystemClock
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
 from server.db.models import Organization
-from server.errors import AppError
-from server.identity import Role
-from server.log import configure
-from server.passwords import check_policy, hash_password
-from server.settings import Settings, SettingsError
+from server.infra.clock import SystemClock
+from server.infra.errors import AppError
+from server.infra.log import configure
+from server.infra.settings import Settings, SettingsError
+from server.people import accounts
+from server.people.identity import Role
+from server.people.passwords import check_policy, hash_password
 
 log = logging.getLogger("officehours")
 T = TypeVar("T")

@@ -20,18 +20,13 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from media import encoded as media_encoded
 from media.udp import UdpMux
 from rooms.store import MemoryStateStore, StateStore
-from server import restart
-from server.activity import Activity
 from server.analytics.publish import publish_due
 from server.analytics.rollup import FoldedOnly, fold_pending, purge_raw_events
-from server.auth import Authenticator
-from server.broadcast import DeltaCoalescer
-from server.chat import Chat, ChatConfig
-from server.chat_writer import MessageWriter
-from server.clock import Clock, SystemClock
+from server.chat.service import Chat, ChatConfig
+from server.chat.writer import MessageWriter
 from server.db.engine import create_analytics_engine, create_engine, session_factory
 from server.db.migrate import upgrade
-from server.guests import Guests
+from server.guests.service import Guests
 from server.http import routes
 from server.http.keys import (
     ANALYTICS_DB,
@@ -58,24 +53,29 @@ from server.http.middleware import (
     session_cookie_name,
     sessions_and_csrf,
 )
-from server.layout_editor import LayoutEditor
-from server.meeting_routing import LocalMeetings, RoutedMeetings
-from server.meetings import Meetings
+from server.infra.broadcast import DeltaCoalescer
+from server.infra.clock import Clock, SystemClock
+from server.infra.metrics import Registry
+from server.infra.ratelimit import FailureWindow, MemoryFailureWindow, RedisFailureWindow
+from server.infra.redis_state import RedisStateStore
+from server.infra.settings import Settings
+from server.meetings.routing import LocalMeetings, RoutedMeetings
+from server.meetings.service import Meetings
 from server.mentoring.attendance import meeting_listener
 from server.mentoring.service import Mentoring, MentoringConfig
-from server.metrics import Registry
-from server.office import Office, OfficeConfig
+from server.office import restart
+from server.office.activity import Activity
+from server.office.layout_editor import LayoutEditor
+from server.office.service import Office, OfficeConfig
+from server.people.auth import Authenticator
 from server.privacy.mentoring_part import MentoringPart
 from server.privacy.parts import core_parts
 from server.privacy.policy import deployment_defaults
 from server.privacy.retention import Retention
 from server.privacy.service import Privacy
-from server.ratelimit import FailureWindow, MemoryFailureWindow, RedisFailureWindow
 from server.realtime import sio
 from server.realtime.broadcaster import SocketBroadcaster
 from server.realtime.office_namespace import OfficeNamespace
-from server.redis_state import RedisStateStore
-from server.settings import Settings
 
 VERSION = "0.1.0"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"

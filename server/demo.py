@@ -9,12 +9,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server import accounts, invites
-from server.clock import Clock
 from server.db.models import Organization, Room
-from server.identity import Role
-from server.passwords import hash_password
-from server.settings import Settings
+from server.infra.clock import Clock
+from server.infra.settings import Settings
+from server.people import accounts, invites
+from server.people.identity import Role
+from server.people.passwords import hash_password
 
 DEMO_SLUG = "demo"
 DEMO_PASSWORD = "officehours-demo-2026"  # noqa: S105 (printed for the demo on purpose)

@@ -42,13 +42,13 @@ async def seed_office(
     name and room ids by room name."""
     from sqlalchemy import select
 
-    from server import accounts
-    from server.clock import SystemClock
     from server.db.engine import create_engine, session_factory
     from server.db.migrate import upgrade
     from server.db.models import Room
-    from server.identity import Role
-    from server.passwords import hash_password
+    from server.infra.clock import SystemClock
+    from server.people import accounts
+    from server.people.identity import Role
+    from server.people.passwords import hash_password
     from tests.conftest import PASSWORD
 
     engine = create_engine(settings)

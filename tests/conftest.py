@@ -22,14 +22,14 @@ import socketio
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from server import accounts
 from server.app import create_app
-from server.clock import FakeClock
 from server.db.models import Organization, User
 from server.http.keys import AUTH, DB
-from server.identity import Role
-from server.passwords import hash_password
-from server.settings import Settings
+from server.infra.clock import FakeClock
+from server.infra.settings import Settings
+from server.people import accounts
+from server.people.identity import Role
+from server.people.passwords import hash_password
 
 pytest_plugins = ["tests.people", "tests.media_peers", "tests.browsers"]
 

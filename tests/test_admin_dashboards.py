@@ -12,17 +12,17 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from server import accounts
 from server.analytics.metrics import Channel, Metric
 from server.analytics.publish import publish_due
 from server.analytics.record import Subject, record
 from server.analytics.rollup import fold_pending
 from server.audit.actions import AuditAction
 from server.audit.log import entries
-from server.clock import FakeClock
 from server.db.models import Group, User
 from server.http.keys import DB, SETTINGS
-from server.identity import Role
+from server.infra.clock import FakeClock
+from server.people import accounts
+from server.people.identity import Role
 from tests.conftest import Office, sign_in
 
 

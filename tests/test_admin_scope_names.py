@@ -8,10 +8,10 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from server import accounts
 from server.db.models import Group, User
 from server.http.keys import DB
-from server.identity import Role
+from server.people import accounts
+from server.people.identity import Role
 from tests.conftest import Office, sign_in
 
 

@@ -28,10 +28,10 @@ from server.analytics.rollup import (
     purge_raw_events,
 )
 from server.analytics.tables import AnalyticsEvent, AnalyticsPolicy, AnalyticsRollup, PersonDay
-from server.clock import FakeClock
-from server.errors import AppError, ErrorCode
 from server.http.keys import DB
-from server.identity import Grant, Principal, Role
+from server.infra.clock import FakeClock
+from server.infra.errors import AppError, ErrorCode
+from server.people.identity import Grant, Principal, Role
 from tests.conftest import Office
 
 SECRET = "t" * 40  # the test settings' secret key, as the app's own fold job uses

@@ -13,18 +13,18 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from server import accounts
 from server.analytics.metrics import Channel, Metric
 from server.analytics.publish import publish_due
 from server.analytics.record import Subject, record
 from server.analytics.rollup import fold_pending
 from server.app import create_app
-from server.clock import FakeClock
 from server.db.engine import create_engine
 from server.db.migrate import upgrade
 from server.http.keys import ANALYTICS_DB, DB
-from server.identity import Role
-from server.passwords import hash_password
+from server.infra.clock import FakeClock
+from server.people import accounts
+from server.people.identity import Role
+from server.people.passwords import hash_password
 from tests.conftest import PASSWORD, Backend, fresh_postgres_database, make_settings, sign_in
 
 # The statements docs/operations.md gives, with the role and database named per test.

@@ -13,8 +13,8 @@ from sqlalchemy import delete, text, update
 from server.audit.actions import AuditAction, TargetKind
 from server.audit.log import append, entries, verify
 from server.audit.tables import AuditEntry
-from server.clock import FakeClock
 from server.http.keys import DB
+from server.infra.clock import FakeClock
 from tests.conftest import Office
 
 

@@ -8,9 +8,9 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from server.clock import FakeClock
 from server.db.models import User
 from server.http.keys import AUTH, DB
+from server.infra.clock import FakeClock
 from tests.conftest import ORIGIN, PASSWORD, Office, sign_in
 
 SIGN_IN = "/api/auth/sign-in"
@@ -49,8 +49,8 @@ async def test_secure_cookie_when_the_base_url_is_https(
     settings = make_settings(tmp_path, backend, base_url="https://office.example.org")
     https_client = await aiohttp_client(create_app(settings, clock))
     async with https_client.app[DB]() as session:
-        from server import accounts
-        from server.passwords import hash_password
+        from server.people import accounts
+        from server.people.passwords import hash_password
 
         org = await accounts.create_organization(session, "S", "s-org", now=clock.now())
         await accounts.create_user(

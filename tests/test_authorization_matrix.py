@@ -28,13 +28,11 @@ from sqlalchemy import select
 from yarl import URL
 
 from rooms.layout import DoorState, RoomKind
-from server import accounts, invites
 from server.analytics.tables import AnalyticsPolicy
 from server.content.mentoring_notes import GoalText, MilestoneText
 from server.db.models import Floor, Group, Membership, Room, Unit, User
 from server.http.keys import AUTH, CLOCK, DB, SETTINGS
 from server.http.routes import documented_routes
-from server.identity import Role
 from server.mentoring.tables import (
     Enrolment,
     EnrolmentRole,
@@ -49,7 +47,9 @@ from server.mentoring.tables import (
     Program,
     ProgramStep,
 )
-from server.passwords import hash_password
+from server.people import accounts, invites
+from server.people.identity import Role
+from server.people.passwords import hash_password
 from server.privacy.tables import PendingMembership
 from server.realtime.office_namespace import OfficeNamespace
 from tests.browsers import Browser
@@ -442,7 +442,7 @@ async def _suspended_victim(world: World, _role: str) -> tuple[dict[str, Any], A
     async with world.client.app[DB]() as session:
         row = await session.get(User, user.id)
         assert row is not None
-        from server.identity import UserStatus
+        from server.people.identity import UserStatus
 
         row.status = UserStatus.SUSPENDED
         await session.commit()

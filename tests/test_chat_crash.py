@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import socketio
 
-from server.settings import Settings
+from server.infra.settings import Settings
 from tests.cli_helpers import free_port, process_env, seed_office
 from tests.conftest import PASSWORD, Backend
 

@@ -111,7 +111,7 @@ async def test_create_admin_then_sign_in(tmp_path: Path, backend: Backend) -> No
     assert "root@corp.example is an admin of corp" in out
 
     from server.app import create_app
-    from server.settings import Settings
+    from server.infra.settings import Settings
 
     app = create_app(Settings.from_env(env))
     from aiohttp.test_utils import TestClient, TestServer

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from server.settings import Settings
+from server.infra.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 # What a self-hoster exports before `docker compose up` (the file's own header).

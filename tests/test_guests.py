@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from server.analytics.metrics import Metric
 from server.analytics.tables import AnalyticsEvent
-from server.clock import FakeClock
 from server.http.keys import DB
+from server.infra.clock import FakeClock
 from tests.conftest import ORIGIN, Office, RealtimeClient, session_cookie, sign_in
 from tests.people import Person, rooms_by_name
 

@@ -8,8 +8,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from rooms.layout import DoorState, FloorPlan, LayoutError, Rect, RoomKind, RoomPlan, default_floor
-from server.floorplans import load_floors
 from server.http.keys import DB
+from server.office.floorplans import load_floors
 from tests.conftest import Office
 
 

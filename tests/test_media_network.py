@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from server.clock import FakeClock
-from server.settings import Settings
-from server.turn import turn_password
+from server.infra.clock import FakeClock
+from server.infra.settings import Settings
+from server.meetings.turn import turn_password
 from tests.conftest import Backend, Office, make_settings
 from tests.people import rooms_by_name
 from tests.test_meetings import in_room

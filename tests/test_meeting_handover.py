@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from server.settings import Settings
+from server.infra.settings import Settings
 from tests.cli_helpers import free_port, seed_office
 from tests.conftest import fresh_postgres_database, service_url
 from tests.test_two_processes import Tab, connect, server_env

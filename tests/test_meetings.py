@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from server.analytics.metrics import Metric
 from server.analytics.tables import AnalyticsEvent
-from server.clock import FakeClock
 from server.http.keys import DB, MEETINGS
-from server.meetings import room_key
+from server.infra.clock import FakeClock
+from server.meetings.service import room_key
 from tests.conftest import Office
 from tests.media_peers import Publisher, SmallCamera
 from tests.people import Person, rooms_by_name

@@ -12,18 +12,18 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from server import accounts
 from server.analytics.metrics import Metric
 from server.analytics.tables import AnalyticsEvent
 from server.audit.actions import AuditAction
 from server.audit.log import entries, verify
-from server.clock import FakeClock
 from server.db.models import User
 from server.http.keys import DB, MENTORING
-from server.identity import Role
+from server.infra.clock import FakeClock
 from server.mentoring.service import MentoringConfig
 from server.mentoring.tables import CalendarFeed
-from server.passwords import hash_password
+from server.people import accounts
+from server.people.identity import Role
+from server.people.passwords import hash_password
 from tests.conftest import ORIGIN, PASSWORD, Office, sign_in
 
 

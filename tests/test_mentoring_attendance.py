@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from server import accounts
-from server.clock import FakeClock
 from server.db.models import User
 from server.http.keys import DB, MENTORING
-from server.identity import Principal
+from server.infra.clock import FakeClock
 from server.mentoring.tables import EnrolmentRole
+from server.people import accounts
+from server.people.identity import Principal
 from tests.conftest import Office
 
 pytestmark = pytest.mark.usefixtures("loopback_ice")

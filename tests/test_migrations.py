@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 from server.db.engine import create_engine
 from server.db.migrate import current_revision, upgrade
 from server.db.schema import metadata
-from server.settings import Settings
+from server.infra.settings import Settings
 
 
 async def test_migrated_schema_matches_the_models(settings: Settings) -> None:

@@ -15,9 +15,9 @@ from sqlalchemy import select, update
 
 from server.analytics.metrics import Metric
 from server.analytics.tables import AnalyticsEvent
-from server.clock import FakeClock
 from server.db.models import Room, RoomOwner
 from server.http.keys import DB, OFFICE
+from server.infra.clock import FakeClock
 from tests.conftest import Office, session_cookie
 from tests.people import rooms_by_name
 

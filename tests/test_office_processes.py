@@ -15,12 +15,12 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from rooms.store import MemoryStateStore, StateStore
-from server.broadcast import DeltaCoalescer
-from server.clock import FakeClock
 from server.db.engine import session_factory
-from server.identity import Principal
-from server.office import Office, OfficeConfig
-from server.redis_state import RedisStateStore
+from server.infra.broadcast import DeltaCoalescer
+from server.infra.clock import FakeClock
+from server.infra.redis_state import RedisStateStore
+from server.office.service import Office, OfficeConfig
+from server.people.identity import Principal
 from tests.conftest import service_url
 
 GRACE = 30

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from argon2 import extract_parameters
 
-from server.errors import AppError
-from server.passwords import check_policy, hash_password, verify_password
+from server.infra.errors import AppError
+from server.people.passwords import check_policy, hash_password, verify_password
 
 
 async def test_hashes_are_argon2id_with_at_least_owasp_parameters() -> None:

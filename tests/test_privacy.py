@@ -23,11 +23,11 @@ from server.analytics.tables import AnalyticsEvent, PersonDay
 from server.audit.actions import AuditAction
 from server.audit.log import append, verify
 from server.audit.tables import AuditEntry
-from server.clock import FakeClock
 from server.content.messages import Message
 from server.db.models import Conversation, User
 from server.http.keys import DB, ENGINE, PRIVACY, REDIS, RETENTION, SETTINGS
-from server.identity import UserStatus
+from server.infra.clock import FakeClock
+from server.people.identity import UserStatus
 from tests.browsers import Browser
 from tests.conftest import Backend, Office, RealtimeClient, postgres_and_redis_only
 
@@ -621,8 +621,8 @@ async def test_the_privacy_notice_is_served_and_linked_from_the_client(
 async def test_organizations_without_a_policy_follow_the_deployment_settings(
     aiohttp_client: Any, tmp_path: Any, backend: Backend, clock: FakeClock
 ) -> None:
-    from server import accounts
     from server.app import create_app
+    from server.people import accounts
     from tests.conftest import make_settings
 
     settings = make_settings(
@@ -659,8 +659,8 @@ async def test_organizations_without_a_policy_follow_the_deployment_settings(
 async def test_a_guests_name_goes_a_month_after_the_visit(
     client: TestClient[Any, Any], office: Office, clock: FakeClock, browser: Callable[[], Browser]
 ) -> None:
-    from server import invites
     from server.db.models import Room
+    from server.people import invites
 
     async with client.app[DB]() as session:
         lobby = await session.scalar(select(Room.id).where(Room.name == "Lobby"))

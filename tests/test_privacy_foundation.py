@@ -15,7 +15,7 @@ from server.analytics.metrics import Metric
 from server.analytics.record import Subject, record
 from server.analytics.tables import AnalyticsEvent
 from server.http.keys import DB
-from server.log import JsonFormatter, configure
+from server.infra.log import JsonFormatter, configure
 from tests.conftest import PASSWORD, Office, session_cookie, sign_in
 
 

@@ -14,9 +14,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from server.clock import FakeClock
 from server.db.models import RoomOwner
 from server.http.keys import DB, MENTORING
+from server.infra.clock import FakeClock
 from server.mentoring.tables import CalendarFeed, Enrolment
 from tests.browsers import Browser
 from tests.conftest import ORIGIN, Backend, Office

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from server.ratelimit import FailureWindow, Limit, MemoryFailureWindow, RedisFailureWindow
+from server.infra.ratelimit import FailureWindow, Limit, MemoryFailureWindow, RedisFailureWindow
 from tests.conftest import service_url
 
 

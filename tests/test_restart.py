@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from server import restart
 from server.app import create_app
-from server.clock import FakeClock
 from server.http.keys import OFFICE
-from server.settings import Settings
+from server.infra.clock import FakeClock
+from server.infra.settings import Settings
+from server.office import restart
 from tests.conftest import Office, RealtimeClient, session_cookie, sign_in
 from tests.people import Person, rooms_by_name
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from server.settings import Settings, SettingsError
+from server.infra.settings import Settings, SettingsError
 
 
 def build(tmp_path: Path, **env: str) -> Settings:

@@ -10,7 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from rooms.store import Doc, MemoryStateStore, StateStore
-from server.redis_state import RedisStateStore
+from server.infra.redis_state import RedisStateStore
 from tests.conftest import service_url
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from server.settings import Turn
-from server.turn import turn_credentials
+from server.infra.settings import Turn
+from server.meetings.turn import turn_credentials
 from tests.conftest import IN_CI
 
 SECRET = "officehours-turn-secret"

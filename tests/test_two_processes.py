@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 import socketio
 
-from server.settings import Settings
+from server.infra.settings import Settings
 from tests.cli_helpers import free_port, process_env, seed_office
 from tests.conftest import PASSWORD, fresh_postgres_database, service_url
 from tests.waiting import eventually

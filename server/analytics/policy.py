@@ -9,9 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from server.analytics.tables import AnalyticsPolicy
 from server.audit.actions import AuditAction, TargetKind
 from server.audit.log import append
-from server.errors import forbidden
-from server.identity import Principal
-from server.permissions import may_manage
+from server.infra.errors import forbidden
+from server.people.identity import Principal
+from server.people.permissions import may_manage
 
 
 async def per_person_activity(session: AsyncSession, org_id: int) -> bool:

@@ -39,9 +39,9 @@ from server.analytics.tables import (
     PublishedPeriod,
 )
 from server.db.models import Group, Organization, Unit, User
-from server.errors import forbidden, invalid, not_found
-from server.identity import Principal, Role
-from server.permissions import may_manage
+from server.infra.errors import forbidden, invalid, not_found
+from server.people.identity import Principal, Role
+from server.people.permissions import may_manage
 
 MAX_DAYS = 366
 

@@ -46,7 +46,7 @@ from server.analytics.tables import (
     PersonWeek,
 )
 from server.db.base import table_of
-from server.tokens import keyed_hash
+from server.people.tokens import keyed_hash
 
 BATCH = 20_000  # events per fold transaction; fewer passes over each person-day
 _ADVISORY_KEY = 0x0FF1CE0A  # "one analytics folder at a time"

@@ -1,4 +1,4 @@
-"""The content store of chat: message bodies, and nothing reads them but ``server.chat``.
+"""The content store of chat: message bodies, and nothing reads them but ``server.chat.service``.
 
 Each conversation numbers its messages (``seq``), so a client that reconnects says the last
 number it saw and gets exactly what it missed. ``(sender_id, client_id)`` is unique: a resend

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from server.settings import Settings
+from server.infra.settings import Settings
 
 
 def create_engine(settings: Settings) -> AsyncEngine:

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from rooms.layout import DoorState, RoomKind
 from server.db.base import Base
 from server.db.types import UTCDateTime, text_enum
-from server.identity import Role, UserStatus
+from server.people.identity import Role, UserStatus
 
 
 def _enum(cls: type[StrEnum]) -> Enum:

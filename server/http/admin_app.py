@@ -17,11 +17,11 @@ from pydantic import BaseModel, ValidationError
 from server.analytics import read
 from server.audit.actions import AuditAction, TargetKind
 from server.audit.log import append
-from server.errors import forbidden, from_validation, not_found
 from server.http.keys import ANALYTICS_DB, CLOCK, DB, SETTINGS
 from server.http.middleware import require_session
 from server.http.schemas import DashboardQuery
-from server.identity import Principal
+from server.infra.errors import forbidden, from_validation, not_found
+from server.people.identity import Principal
 
 ADMIN_PREFIX = "/api/admin"
 TABLES = [d for d in read.Dashboard if d is not read.Dashboard.PEOPLE]

@@ -9,11 +9,11 @@ from pydantic import ValidationError
 
 from server.analytics import policy, transparency
 from server.audit import log as audit
-from server.errors import from_validation, invalid
 from server.http.errors import parse_body
 from server.http.keys import CLOCK, DB
 from server.http.middleware import require_session
 from server.http.schemas import AboutMeQuery, AnalyticsPolicyBody
+from server.infra.errors import from_validation, invalid
 
 
 async def get_policy(request: web.Request) -> web.Response:

@@ -7,12 +7,12 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from server.auth import SessionInfo, SignedIn
 from server.http.errors import parse_body, path_id
 from server.http.keys import AUTH, SETTINGS
 from server.http.middleware import require_session, session_cookie_name
 from server.http.schemas import ChangePasswordBody, InviteCodeBody, JoinBody, SignInBody
-from server.settings import Settings
+from server.infra.settings import Settings
+from server.people.auth import SessionInfo, SignedIn
 
 DEVICE_COOKIE_DAYS = 365
 

@@ -8,8 +8,8 @@ from typing import TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from server import wire
-from server.errors import AppError, ErrorCode, from_validation
+from server.infra import wire
+from server.infra.errors import AppError, ErrorCode, from_validation
 
 log = logging.getLogger("officehours.http")
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from server.guests import LinkTerms
+from server.guests.service import LinkTerms
 from server.http.auth_views import client_address, with_cookie
 from server.http.errors import parse_body, path_id
 from server.http.keys import GUESTS, SETTINGS

@@ -6,18 +6,18 @@ from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from server.auth import Authenticator, SessionInfo
-from server.chat import Chat
-from server.clock import Clock
-from server.guests import Guests
-from server.layout_editor import LayoutEditor
-from server.meetings import Meetings
+from server.chat.service import Chat
+from server.guests.service import Guests
+from server.infra.clock import Clock
+from server.infra.metrics import Registry
+from server.infra.settings import Settings
+from server.meetings.service import Meetings
 from server.mentoring.service import Mentoring
-from server.metrics import Registry
-from server.office import Office
+from server.office.layout_editor import LayoutEditor
+from server.office.service import Office
+from server.people.auth import Authenticator, SessionInfo
 from server.privacy.retention import Retention
 from server.privacy.service import Privacy
-from server.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)

@@ -26,9 +26,9 @@ from server.http.mentoring_schemas import (
     StepBody,
 )
 from server.http.middleware import require_session
-from server.identity import Principal
 from server.mentoring.service import Mentoring, ProfileChanges
 from server.mentoring.tables import Cadence, EnrolmentRole, ItemStatus
+from server.people.identity import Principal
 
 ICS = "text/calendar"
 

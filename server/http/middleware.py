@@ -7,12 +7,12 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from server.auth import SessionInfo, password_change_required
-from server.errors import AppError, ErrorCode, forbidden, unauthorized
 from server.http.errors import error_response
 from server.http.keys import AUTH, METRICS, SESSION, SETTINGS
-from server.outages import is_outage, unavailable
-from server.tokens import same
+from server.infra.errors import AppError, ErrorCode, forbidden, unauthorized
+from server.infra.outages import is_outage, unavailable
+from server.people.auth import SessionInfo, password_change_required
+from server.people.tokens import same
 
 log = logging.getLogger("officehours.http")
 

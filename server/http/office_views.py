@@ -5,13 +5,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from rooms.layout import DoorState, RoomKind
-from server.errors import forbidden
 from server.http.errors import parse_body, path_id
 from server.http.keys import DB, LAYOUT_EDITOR
 from server.http.middleware import require_session
 from server.http.schemas import NewFloorBody, NewRoomBody, OwnersBody, RoomChangesBody
-from server.layout_editor import NewRoom, RoomChanges
-from server.layout_store import org_layout
+from server.infra.errors import forbidden
+from server.office.layout_editor import NewRoom, RoomChanges
+from server.office.layout_store import org_layout
 
 
 async def layout(request: web.Request) -> web.Response:

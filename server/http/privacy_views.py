@@ -6,7 +6,6 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import ValidationError
 
-from server.errors import from_validation, invalid
 from server.http.errors import parse_body, path_id
 from server.http.keys import PRIVACY, SETTINGS
 from server.http.middleware import require_session, session_cookie_name
@@ -17,7 +16,8 @@ from server.http.schemas import (
     PolicyBody,
     SeenHeadQuery,
 )
-from server.identity import Role
+from server.infra.errors import from_validation, invalid
+from server.people.identity import Role
 
 
 def _zip(archive: bytes, filename: str) -> web.Response:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from server.http.errors import MAX_ID
-from server.wire import is_ascii_id, visible_name
+from server.infra.wire import is_ascii_id, visible_name
 
 # Every name a person types (display names, floors, rooms, programs, guests): at least one
 # character someone can see — not only zero-width, bidi-control or blank characters.

@@ -13,8 +13,8 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.clock import Clock
-from server.meetings import MediaListener
+from server.infra.clock import Clock
+from server.meetings.service import MediaListener
 from server.mentoring.service import Mentoring
 from server.mentoring.tables import MentoringSession, Pair, PairState
 

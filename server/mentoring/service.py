@@ -23,13 +23,10 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rooms.layout import DoorState, Rect, RoomKind, RoomPlan
-from server import accounts
 from server.analytics.metrics import Metric
 from server.analytics.record import record
 from server.audit.actions import AuditAction, TargetKind
 from server.audit.log import append
-from server.broadcast import Broadcaster
-from server.clock import Clock
 from server.content.mentoring_notes import (
     MAX_FEEDBACK,
     MAX_NOTE,
@@ -41,9 +38,9 @@ from server.content.mentoring_notes import (
     SessionNote,
 )
 from server.db.models import Floor, Room, RoomOwner, User
-from server.errors import conflict, forbidden, invalid, not_found
-from server.floorplans import room_row
-from server.identity import Principal, Role, UserStatus
+from server.infra.broadcast import Broadcaster
+from server.infra.clock import Clock
+from server.infra.errors import conflict, forbidden, invalid, not_found
 from server.mentoring import calendar, health, matching
 from server.mentoring.tables import (
     SHOWABLE,
@@ -63,8 +60,11 @@ from server.mentoring.tables import (
     Program,
     ProgramStep,
 )
-from server.office import Office
-from server.tokens import keyed_hash, new_token
+from server.office.floorplans import room_row
+from server.office.service import Office
+from server.people import accounts
+from server.people.identity import Principal, Role, UserStatus
+from server.people.tokens import keyed_hash, new_token
 
 log = logging.getLogger("officehours.mentoring")
 

@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server import accounts
 from server.db.models import Group, Membership, User
-from server.errors import conflict, not_found
-from server.identity import Role
+from server.infra.errors import conflict, not_found
+from server.people import accounts
+from server.people.identity import Role
 from server.privacy.tables import PendingMembership
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import User
-from server.identity import UserStatus
+from server.people.identity import UserStatus
 from server.privacy.parts import DataPart, ErasurePolicy
 from server.privacy.tables import ErasedContent
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import User
-from server.errors import AppError, ErrorCode
+from server.infra.errors import AppError, ErrorCode
 from server.privacy.parts import AuditPart, DataPart, Exported, HoldsAuditTargets
 
 FORMAT_VERSION = 1

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.errors import invalid
+from server.infra.errors import invalid
 from server.privacy.tables import (
     DEFAULT_ANALYTICS_RAW_DAYS,
     DEFAULT_INACTIVE_ACCOUNT_DAYS,

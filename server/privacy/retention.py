@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from server.analytics.tables import AnalyticsEvent
 from server.audit.actions import AuditAction, TargetKind
 from server.audit.log import append
-from server.clock import Clock
 from server.db.models import Organization, User
-from server.identity import UserStatus
+from server.infra.clock import Clock
+from server.people.identity import UserStatus
 from server.privacy.policy import Policy, get_policy, policy_row
 from server.privacy.tables import PrivacyPolicy
 

@@ -11,17 +11,17 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server import resets
 from server.audit import log as audit
 from server.audit.actions import AuditAction, TargetKind
 from server.audit.tables import GENESIS, AuditHead
-from server.broadcast import Broadcaster
-from server.clock import Clock
 from server.db.models import AuthSession, Group, User
-from server.errors import conflict, forbidden, not_found
-from server.identity import Principal, Role, UserStatus
-from server.office import Office
-from server.permissions import may_manage
+from server.infra.broadcast import Broadcaster
+from server.infra.clock import Clock
+from server.infra.errors import conflict, forbidden, not_found
+from server.office.service import Office
+from server.people import resets
+from server.people.identity import Principal, Role, UserStatus
+from server.people.permissions import may_manage
 from server.privacy import consent
 from server.privacy.erasure import ANONYMOUS, Erased, erase_user
 from server.privacy.export import DEFAULT_MAX_BYTES, build_zip, collect_org, collect_person

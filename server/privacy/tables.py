@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db.base import Base
 from server.db.types import UTCDateTime, text_enum
-from server.identity import Role
+from server.people.identity import Role
 
 DEFAULT_INACTIVE_ACCOUNT_DAYS = 730  # two years
 DEFAULT_ANALYTICS_RAW_DAYS = 90  # as OFFICEHOURS_ANALYTICS_RAW_RETENTION_DAYS

@@ -1,4 +1,4 @@
-"""The Socket.IO side of ``server.broadcast.Broadcaster``: people and organizations are
+"""The Socket.IO side of ``server.infra.broadcast.Broadcaster``: people and organizations are
 Socket.IO rooms (``user:<id>``, ``org:<id>``), which the Redis manager spans across processes."""
 
 from __future__ import annotations

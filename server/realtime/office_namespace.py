@@ -18,18 +18,18 @@ import socketio
 from pydantic import ValidationError
 
 from rooms.presence import Status
-from server.activity import Activity
-from server.auth import Authenticator, password_change_required
-from server.chat import Chat
-from server.clock import Clock
-from server.errors import AppError, ErrorCode, from_validation
-from server.guests import Guests
-from server.identity import Principal
-from server.meeting_routing import MeetingAccess
-from server.metrics import Registry
-from server.office import Office
-from server.outages import is_outage, unavailable
-from server.ratelimit import TokenBucket
+from server.chat.service import Chat
+from server.guests.service import Guests
+from server.infra.clock import Clock
+from server.infra.errors import AppError, ErrorCode, from_validation
+from server.infra.metrics import Registry
+from server.infra.outages import is_outage, unavailable
+from server.infra.ratelimit import TokenBucket
+from server.meetings.routing import MeetingAccess
+from server.office.activity import Activity
+from server.office.service import Office
+from server.people.auth import Authenticator, password_change_required
+from server.people.identity import Principal
 from server.realtime import payloads as p
 from server.realtime.broadcaster import session_room
 from server.realtime.sio import RefusedConnection

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rooms.presence import MAX_STATUS_TEXT
-from server.wire import MAX_ID
+from server.infra.wire import MAX_ID
 
 
 class Payload(BaseModel):

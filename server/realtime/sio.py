@@ -17,10 +17,10 @@ import socketio
 from aiohttp import web
 from socketio import packet as sio_packet
 
-from server.errors import AppError, ErrorCode
+from server.infra.errors import AppError, ErrorCode
+from server.infra.settings import Settings
+from server.infra.wire import MAX_JSON_DEPTH, SocketJson, TooDeep
 from server.realtime.fanout import DirectFanoutManager
-from server.settings import Settings
-from server.wire import MAX_JSON_DEPTH, SocketJson, TooDeep
 
 log = logging.getLogger("officehours.realtime")
 
@@ -185,7 +185,7 @@ def create_server(settings: Settings) -> Any:
 
     Origins are an explicit allow-list (never empty: python-socketio reads [] as "allow all"),
     inbound messages are capped at ``max_message_bytes`` and their JSON nesting at
-    ``server.wire.MAX_JSON_DEPTH``.
+    ``server.infra.wire.MAX_JSON_DEPTH``.
     """
     origins = list(settings.allowed_origins)
     if not origins or "*" in origins:
@@ -204,7 +204,7 @@ def create_server(settings: Settings) -> Any:
         # Packets are decoded with bounded nesting, like HTTP bodies.
         json=SocketJson,
         # Logger objects, not False: given False, python-engineio adds a handler of its own
-        # that prints plain-text tracebacks beside our structured lines (server.log).
+        # that prints plain-text tracebacks beside our structured lines (server.infra.log).
         logger=logging.getLogger("socketio.server"),
         engineio_logger=logging.getLogger("engineio.server"),
         ping_interval=20,

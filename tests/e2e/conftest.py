@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, async_playwright
 
 from server.app import create_app
-from server.clock import Clock
-from server.settings import Settings
+from server.infra.clock import Clock
+from server.infra.settings import Settings
 from tests.conftest import IN_CI
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

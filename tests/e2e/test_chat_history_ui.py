@@ -7,11 +7,11 @@ from datetime import timedelta
 from playwright.async_api import Browser, expect
 from sqlalchemy import select, update
 
-from server.clock import SystemClock
 from server.content.messages import Message
 from server.db.engine import create_engine, session_factory
 from server.db.models import Conversation, User
-from server.settings import Settings
+from server.infra.clock import SystemClock
+from server.infra.settings import Settings
 from tests.e2e.test_office_ui import room, seeded, signed_in
 
 

@@ -19,11 +19,11 @@ from server.analytics.metrics import Channel, Metric
 from server.analytics.publish import publish_due
 from server.analytics.record import Subject, record
 from server.analytics.rollup import fold_pending
-from server.clock import FakeClock
 from server.db.engine import create_engine, session_factory
 from server.db.models import Group, Membership, User
-from server.identity import Role
-from server.settings import Settings
+from server.infra.clock import FakeClock
+from server.infra.settings import Settings
+from server.people.identity import Role
 from tests.e2e.conftest import artifact, serving
 from tests.e2e.test_office_ui import room, seeded, signed_in
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from server.settings import Settings
+from server.infra.settings import Settings
 from tests.e2e.test_office_ui import room, seeded, signed_in
 
 pytestmark = [

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from playwright.async_api import Browser, Page, expect
 
-from server.settings import Settings
+from server.infra.settings import Settings
 from tests.e2e.conftest import artifact
 from tests.e2e.test_office_ui import seeded, signed_in
 

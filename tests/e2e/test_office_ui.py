@@ -9,10 +9,10 @@ from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
 
 from server import demo
-from server.clock import SystemClock
 from server.db.engine import create_engine, session_factory
 from server.db.models import Room
-from server.settings import Settings
+from server.infra.clock import SystemClock
+from server.infra.settings import Settings
 from tests.e2e.conftest import artifact
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import socketio
 
-from server.settings import Settings
+from server.infra.settings import Settings
 from tests.cli_helpers import free_port, process_env, seed_office
 from tests.conftest import fresh_postgres_database
 from tests.faults.services import OwnRedis, Person, count_messages, servers, sign_in

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import socketio
 
-from server.settings import Settings
+from server.infra.settings import Settings
 from tests.cli_helpers import free_port, process_env, seed_office
 from tests.conftest import fresh_postgres_database
 from tests.faults.services import (

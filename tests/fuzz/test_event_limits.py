@@ -10,10 +10,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from server.clock import FakeClock
 from server.content.messages import Message
 from server.http.keys import DB, SETTINGS
-from server.settings import Settings
+from server.infra.clock import FakeClock
+from server.infra.settings import Settings
 from tests.conftest import Backend, Office, RealtimeClient, make_settings, session_cookie, sign_in
 from tests.people import rooms_by_name
 

@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from server.settings import Settings
+from server.infra.settings import Settings
 from tests.conftest import IN_CI, ORIGIN, Backend, Office, make_settings, session_cookie, sign_in
 from tests.fuzz.test_socketio_fuzz import database_fingerprint
 

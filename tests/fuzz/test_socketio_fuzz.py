@@ -34,7 +34,7 @@ from sqlalchemy import select
 from server.app import SOCKETIO
 from server.db.models import Room
 from server.http.keys import DB
-from server.settings import Settings
+from server.infra.settings import Settings
 from tests.conftest import (
     IN_CI,
     Backend,

@@ -24,11 +24,11 @@ from server.analytics.metrics import Metric
 from server.analytics.rollup import fold_pending
 from server.analytics.tables import AnalyticsEvent
 from server.audit.tables import AuditEntry
-from server.clock import FakeClock
 from server.db.models import Group, User
 from server.db.schema import metadata
 from server.http.keys import DB, SETTINGS
-from server.log import JsonFormatter, configure
+from server.infra.clock import FakeClock
+from server.infra.log import JsonFormatter, configure
 from tests.conftest import ORIGIN, Office, RealtimeClient, session_cookie, sign_in
 
 CANARY = f"canary{uuid.uuid4().hex}"

@@ -28,15 +28,15 @@ from scipy.optimize import linprog
 from sqlalchemy import select
 
 from rooms.layout import RoomKind
-from server import accounts
 from server.analytics.metrics import Channel, Metric
 from server.analytics.publish import publish_due
 from server.analytics.record import Subject, record
 from server.analytics.rollup import fold_pending
-from server.clock import FakeClock
 from server.db.models import Group, User
 from server.http.keys import DB, SETTINGS
-from server.identity import Role
+from server.infra.clock import FakeClock
+from server.people import accounts
+from server.people.identity import Role
 from tests.conftest import Office, sign_in
 
 K = 5

@@ -15,12 +15,12 @@ import socketio
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from server import auth, passwords
 from server.app import create_app
 from server.audit.tables import AuditEntry
-from server.clock import FakeClock
 from server.http.keys import DB, OFFICE
-from server.settings import Settings
+from server.infra.clock import FakeClock
+from server.infra.settings import Settings
+from server.people import auth, passwords
 from tests.browsers import Browser
 from tests.conftest import (
     ORIGIN,
@@ -387,8 +387,8 @@ async def test_finding_7_sign_out_closes_connections_held_by_another_process(
     first = await aiohttp_client(create_app(settings, clock))
     second = await aiohttp_client(create_app(settings, clock))
     async with first.app[DB]() as session:
-        from server import accounts
-        from server.identity import Role
+        from server.people import accounts
+        from server.people.identity import Role
 
         org = await accounts.create_organization(session, "Acme", "acme", now=clock.now())
         user = await accounts.create_user(
@@ -519,7 +519,7 @@ async def test_finding_8_guest_link_lookups_cannot_be_raced(
 ) -> None:
     """Guessing guest links in parallel (found in review: 60 lookups in flight were all
     looked up against a limit of 20): each lookup is counted before the token is."""
-    from server.guests import FAILED_LOOKUPS
+    from server.guests.service import FAILED_LOOKUPS
 
     async def look(i: int) -> int:
         r = await client.get(

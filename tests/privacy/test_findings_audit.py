@@ -19,7 +19,6 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.accounts import analytics_subject
 from server.analytics.metrics import Metric
 from server.analytics.record import Event, record_events
 from server.analytics.rollup import fold, fold_pending
@@ -27,15 +26,16 @@ from server.analytics.tables import AnalyticsEvent, PairTie, PersonDay, PersonWe
 from server.audit.actions import AuditAction, TargetKind
 from server.audit.log import append, verify
 from server.audit.tables import GENESIS, AuditEntry, AuditHead
-from server.clock import FakeClock
 from server.content.messages import Message
 from server.db.engine import create_engine, session_factory
 from server.db.migrate import upgrade
 from server.db.models import Conversation
 from server.http.keys import DB, RETENTION, SETTINGS
-from server.log import configure
+from server.infra.clock import FakeClock
+from server.infra.log import configure
+from server.infra.settings import Settings
 from server.mentoring.tables import Enrolment, Goal
-from server.settings import Settings
+from server.people.accounts import analytics_subject
 from tests.browsers import Browser
 from tests.conftest import ORIGIN, Backend, Office, RealtimeClient, session_cookie, sign_in
 from tests.people import rooms_by_name

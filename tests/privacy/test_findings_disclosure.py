@@ -16,9 +16,9 @@ from rooms.layout import RoomKind
 from server.analytics.metrics import Channel, Metric
 from server.analytics.record import Subject, record
 from server.analytics.rollup import fold_pending
-from server.clock import FakeClock
 from server.db.models import Group, User
 from server.http.keys import DB, SETTINGS
+from server.infra.clock import FakeClock
 from tests.conftest import Office, sign_in
 
 MONDAY = datetime(2026, 1, 5, 10, tzinfo=UTC)  # the test clock's first day

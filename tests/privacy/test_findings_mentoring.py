@@ -11,13 +11,11 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
-from server import accounts
 from server.audit.actions import AuditAction
 from server.audit.log import entries, verify
-from server.clock import FakeClock
 from server.db.models import Room, User
 from server.http.keys import DB
-from server.identity import Role
+from server.infra.clock import FakeClock
 from server.mentoring.tables import (
     Enrolment,
     EnrolmentRole,
@@ -27,7 +25,9 @@ from server.mentoring.tables import (
     Pair,
     PairState,
 )
-from server.passwords import hash_password
+from server.people import accounts
+from server.people.identity import Role
+from server.people.passwords import hash_password
 from tests.conftest import ORIGIN, PASSWORD, sign_in
 from tests.people import Person, rooms_by_name
 from tests.test_guests import guest_joins, make_link

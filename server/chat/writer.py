@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.analytics.metrics import Channel, Metric
 from server.analytics.record import Event, Subject, record_events
-from server.clock import Clock
 from server.content.messages import Message
 from server.db.models import Conversation
+from server.infra.clock import Clock
 
 log = logging.getLogger("officehours.chat")
 

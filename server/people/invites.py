@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import Organization, Room, RoomInvite
-from server.errors import AppError, ErrorCode
-from server.tokens import keyed_hash, new_token
+from server.infra.errors import AppError, ErrorCode
+from server.people.tokens import keyed_hash, new_token
 
 MAX_VALIDITY = timedelta(days=30)
 TOKEN_BYTES = 24  # 192 bits

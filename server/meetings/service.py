@@ -26,16 +26,16 @@ from media.peers import IceServer as MediaIceServer
 from media.relay import Relay
 from media.udp import UdpMux
 from rooms.layout import RoomKind
-from server import accounts
 from server.analytics.metrics import Metric
 from server.analytics.record import record
-from server.broadcast import Broadcaster
-from server.clock import Clock
-from server.errors import AppError, ErrorCode, forbidden
-from server.metrics import Registry
-from server.office import Moved, Office
-from server.settings import IceServer, Turn
-from server.turn import turn_credentials
+from server.infra.broadcast import Broadcaster
+from server.infra.clock import Clock
+from server.infra.errors import AppError, ErrorCode, forbidden
+from server.infra.metrics import Registry
+from server.infra.settings import IceServer, Turn
+from server.meetings.turn import turn_credentials
+from server.office.service import Moved, Office
+from server.people import accounts
 
 log = logging.getLogger("officehours.meetings")
 

@@ -17,23 +17,23 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server import accounts, passwords, resets
 from server.analytics.metrics import Metric
 from server.analytics.record import Subject, record
 from server.audit import log as audit
 from server.audit.actions import AuditAction, TargetKind
-from server.broadcast import Broadcaster
-from server.clock import Clock
 from server.db.models import AuthSession, Group, OrgInviteCode, RoomInvite, User
-from server.errors import AppError, ErrorCode, forbidden, invalid, not_found, unauthorized
-from server.identity import Principal, Role, UserStatus
-from server.metrics import Registry
-from server.passwords import check_policy, hash_password, needs_rehash
-from server.permissions import may_manage
-from server.ratelimit import FailureWindow, Limit
-from server.resets import SignInMethod
-from server.settings import Settings
-from server.tokens import keyed_hash, new_token, same
+from server.infra.broadcast import Broadcaster
+from server.infra.clock import Clock
+from server.infra.errors import AppError, ErrorCode, forbidden, invalid, not_found, unauthorized
+from server.infra.metrics import Registry
+from server.infra.ratelimit import FailureWindow, Limit
+from server.infra.settings import Settings
+from server.people import accounts, passwords, resets
+from server.people.identity import Principal, Role, UserStatus
+from server.people.passwords import check_policy, hash_password, needs_rehash
+from server.people.permissions import may_manage
+from server.people.resets import SignInMethod
+from server.people.tokens import keyed_hash, new_token, same
 
 log = logging.getLogger("officehours.auth")
 

@@ -11,7 +11,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from server.errors import AppError, ErrorCode
+from server.infra.errors import AppError, ErrorCode
 
 
 def is_outage(exc: BaseException) -> bool:

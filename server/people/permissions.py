@@ -6,7 +6,7 @@ organization first, so a scope in another organization never matches.
 
 from __future__ import annotations
 
-from server.identity import Principal, Role
+from server.people.identity import Principal, Role
 
 
 def may_manage(

@@ -22,15 +22,15 @@ from rooms.occupancy import Outcome, decide_entry, who_hears_a_knock
 from rooms.presence import Person, Status
 from rooms.requests import Request, RequestKind, Resolution
 from rooms.store import Doc, StateStore
-from server import accounts
 from server.analytics.metrics import Metric
 from server.analytics.record import Event, record, record_events
-from server.broadcast import Broadcaster, DeltaCoalescer
-from server.clock import Clock
 from server.db.models import User
-from server.errors import AppError, ErrorCode, conflict, forbidden, invalid, not_found
-from server.identity import Principal, UserStatus
-from server.layout_store import RoomInfo, org_layout, room_info
+from server.infra.broadcast import Broadcaster, DeltaCoalescer
+from server.infra.clock import Clock
+from server.infra.errors import AppError, ErrorCode, conflict, forbidden, invalid, not_found
+from server.office.layout_store import RoomInfo, org_layout, room_info
+from server.people import accounts
+from server.people.identity import Principal, UserStatus
 
 log = logging.getLogger("officehours.office")
 
@@ -218,9 +218,9 @@ class Office:
 
     async def resume_after_restart(self) -> int:
         """After the live office of a stopped process was restored into this one's store
-        (``server.restart``): drop the connections the old process still held, so their people
-        stay where they were for the restart grace period and go offline after it unless they
-        reconnect. Returns how many people were waited for."""
+        (``server.office.restart``): drop the connections the old process still held, so their
+        people stay where they were for the restart grace period and go offline after it unless
+        they reconnect. Returns how many people were waited for."""
         now = self._now()
         waiting = 0
         for process in sorted(await self._store.members(PROCESSES)):

@@ -16,22 +16,22 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server import accounts, invites
 from server.analytics.metrics import Metric
 from server.analytics.record import Subject, record
 from server.audit.actions import AuditAction, TargetKind
 from server.audit.log import append
-from server.auth import Authenticator, SignedIn
-from server.broadcast import Broadcaster
-from server.clock import Clock
 from server.db.models import AuthSession, RoomInvite, User
-from server.errors import AppError, ErrorCode, forbidden, not_found
-from server.identity import Principal, Role, UserStatus
-from server.layout_store import room_info
-from server.office import Office
-from server.ratelimit import FailureWindow, Limit
-from server.settings import Settings
-from server.tokens import keyed_hash
+from server.infra.broadcast import Broadcaster
+from server.infra.clock import Clock
+from server.infra.errors import AppError, ErrorCode, forbidden, not_found
+from server.infra.ratelimit import FailureWindow, Limit
+from server.infra.settings import Settings
+from server.office.layout_store import room_info
+from server.office.service import Office
+from server.people import accounts, invites
+from server.people.auth import Authenticator, SignedIn
+from server.people.identity import Principal, Role, UserStatus
+from server.people.tokens import keyed_hash
 
 log = logging.getLogger("officehours.guests")
 

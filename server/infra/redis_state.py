@@ -18,7 +18,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import WatchError
 
 from rooms.store import Change, Doc
-from server.errors import AppError, ErrorCode
+from server.infra.errors import AppError, ErrorCode
 
 R = TypeVar("R")
 MAX_ATTEMPTS = 50

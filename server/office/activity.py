@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server import accounts
 from server.analytics.metrics import Metric
 from server.analytics.record import record
-from server.clock import Clock
 from server.db.models import User
-from server.identity import Principal
+from server.infra.clock import Clock
+from server.people import accounts
+from server.people.identity import Principal
 
 
 class Activity:

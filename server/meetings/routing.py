@@ -27,11 +27,11 @@ from typing import Any, Protocol
 
 from redis.asyncio import Redis
 
-from server.broadcast import Broadcaster
-from server.errors import AppError, ErrorCode
-from server.identity import Principal
-from server.meetings import Meetings, room_key
-from server.office import Moved, Office
+from server.infra.broadcast import Broadcaster
+from server.infra.errors import AppError, ErrorCode
+from server.meetings.service import Meetings, room_key
+from server.office.service import Moved, Office
+from server.people.identity import Principal
 
 log = logging.getLogger("officehours.meetings")
 

@@ -11,7 +11,7 @@ import hmac
 import secrets
 from datetime import datetime
 
-from server.settings import IceServer, Turn
+from server.infra.settings import IceServer, Turn
 
 
 def turn_password(secret: str, username: str) -> str:

@@ -16,8 +16,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import Membership, PasswordReset, SignInRecord, User
-from server.identity import Role
-from server.tokens import keyed_hash, new_token, same
+from server.people.identity import Role
+from server.people.tokens import keyed_hash, new_token, same
 
 # The sign-in history is kept this long, then purged with expired sessions.
 HISTORY_DAYS = 90

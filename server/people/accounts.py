@@ -13,10 +13,10 @@ from rooms.layout import default_floor
 from server.analytics.metrics import Metric
 from server.analytics.record import Subject, record
 from server.db.models import Group, Membership, Organization, Unit, User
-from server.errors import conflict, invalid
-from server.floorplans import add_floor
-from server.identity import Grant, Role, UserStatus
-from server.wire import has_visible_character, name_problem
+from server.infra.errors import conflict, invalid
+from server.infra.wire import has_visible_character, name_problem
+from server.office.floorplans import add_floor
+from server.people.identity import Grant, Role, UserStatus
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s.]{2,63}$")
 MAX_DISPLAY_NAME = 80

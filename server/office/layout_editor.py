@@ -23,13 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from rooms.layout import DoorState, FloorPlan, LayoutError, Rect, RoomKind, RoomPlan
 from server.audit.actions import AuditAction, TargetKind
 from server.audit.log import Detail, append
-from server.clock import Clock
 from server.db.models import Floor, Room, RoomOwner, User
-from server.errors import conflict, forbidden, invalid, not_found
-from server.floorplans import room_row
-from server.identity import Principal, Role
-from server.layout_store import RoomInfo, room_info
-from server.office import Office
+from server.infra.clock import Clock
+from server.infra.errors import conflict, forbidden, invalid, not_found
+from server.office.floorplans import room_row
+from server.office.layout_store import RoomInfo, room_info
+from server.office.service import Office
+from server.people.identity import Principal, Role
 
 T = TypeVar("T")
 

@@ -14,7 +14,7 @@ from importlib.resources import files
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from server.errors import invalid
+from server.infra.errors import invalid
 
 MIN_LENGTH = 10
 MAX_LENGTH = 256
@@ -29,7 +29,7 @@ _DUMMY_HASH = _hasher.hash("officehours-timing-equaliser")
 
 @cache
 def _common() -> frozenset[str]:
-    text = files("server").joinpath("common_passwords.txt").read_text()
+    text = files("server.people").joinpath("common_passwords.txt").read_text()
     return frozenset(
         line.strip().lower() for line in text.splitlines() if line.strip() and line[0] != "#"
     )

@@ -17,19 +17,19 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server import accounts
 from server.analytics.metrics import Channel
 from server.analytics.record import Subject
-from server.broadcast import Broadcaster
-from server.chat_writer import Draft, MessageWriter, Stored
-from server.clock import Clock
+from server.chat.writer import Draft, MessageWriter, Stored
 from server.content.messages import MAX_BODY, Message
 from server.db.models import Conversation, ConversationKind, ConversationMember, User
 from server.db.rows import insert_if_missing
-from server.errors import AppError, ErrorCode, forbidden, invalid, not_found
-from server.identity import Principal, UserStatus
-from server.office import Office
-from server.ratelimit import TokenBucket
+from server.infra.broadcast import Broadcaster
+from server.infra.clock import Clock
+from server.infra.errors import AppError, ErrorCode, forbidden, invalid, not_found
+from server.infra.ratelimit import TokenBucket
+from server.office.service import Office
+from server.people import accounts
+from server.people.identity import Principal, UserStatus
 
 log = logging.getLogger("officehours.chat")
 
