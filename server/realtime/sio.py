@@ -24,6 +24,11 @@ from server.realtime.fanout import DirectFanoutManager
 
 log = logging.getLogger("officehours.realtime")
 
+# This module and fanout.py extend python-socketio and python-engineio through internals
+# (tests/test_socketio_seams.py lists them): both are pinned to these versions.
+SUPPORTED_SOCKETIO = "5.18.1"
+SUPPORTED_ENGINEIO = "4.15.1"
+
 LISTEN_RETRY_FIRST_SECONDS = 0.5
 LISTEN_RETRY_MAX_SECONDS = 2.0
 DISCONNECT_ROOMS = "officehours:disconnect_rooms"
