@@ -47,6 +47,10 @@ async function boot() {
   // This session ended (signed out here or elsewhere, expired, password changed or reset).
   socket.on("session:ended", () => { location.href = "/"; });
   socket.on("account:ended", () => { location.href = "/"; });
+  // Someone put me in a group: nothing of mine is shared with it until I accept, on /me.
+  socket.on("membership:pending", ({ group_name }) => {
+    showToast(`You were asked to join ${group_name}. Nothing is shared until you accept: see your page (/me).`, 10000);
+  });
   socket.on("office:delta", ({ people }) => { people.forEach(applyPerson); render(); });
   socket.on("office:layout", ({ floors, rooms }) => { setLayout(floors, rooms); render(); });
   socket.on("request", showPrompt);

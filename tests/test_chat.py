@@ -55,6 +55,22 @@ async def test_direct_messages_are_acknowledged_after_commit_and_delivered(
     assert read == {"ok": True, "last_read_seq": 1, "unread": 0}
 
 
+async def test_a_message_sent_without_an_ack_callback_is_stored_and_delivered(
+    client: TestClient[Any, Any], office: Office, join: Any
+) -> None:
+    """As docs/protocol.md says: no ack asked for, the message still goes through (the sender
+    just cannot know it did)."""
+    alice = await join("alice@acme.example")
+    bob = await join("bob@acme.example")
+    conversation = await direct(alice, office.bob.id)
+    await alice.rt.sio.emit(
+        "chat:send", {"conversation_id": conversation, "client_id": "no-ack", "body": "hi"}
+    )
+    delivered = await bob.wait_for(lambda: bob.received("chat:message"))
+    assert delivered[0]["body"] == "hi"
+    assert await count_messages(client) == 1
+
+
 async def test_a_resend_returns_the_same_message_and_stores_nothing_twice(
     client: TestClient[Any, Any], office: Office, join: Any
 ) -> None:
@@ -78,6 +94,17 @@ async def test_bad_messages_are_refused_and_nothing_is_stored(
     cases = [
         ({"conversation_id": conversation, "client_id": "e1", "body": "   "}, "invalid"),
         ({"conversation_id": conversation, "client_id": "e2", "body": "x" * 4001}, "too_large"),
+        # Past the model's own bound too: still too large, not "invalid".
+        ({"conversation_id": conversation, "client_id": "e7", "body": "x" * 20_001}, "too_large"),
+        (
+            {
+                "conversation_id": conversation,
+                "client_id": "e8",
+                "body": "hi",
+                "mentions": [1] * 21,
+            },
+            "too_large",
+        ),
         ({"conversation_id": conversation, "client_id": "e3"}, "invalid"),
         ({"conversation_id": conversation, "client_id": "e 4", "body": "hi"}, "invalid"),
         ({"conversation_id": conversation, "client_id": "e5", "body": "hi", "html": 1}, "invalid"),

@@ -112,6 +112,36 @@ async def test_foreign_origin_is_refused_for_websocket_and_polling(
     assert allowed.status == 200
 
 
+async def test_without_an_origin_header_only_a_session_gets_in(
+    client: TestClient[Any, Any], office: Office
+) -> None:
+    """A request with no Origin at all is not a browser's (browsers always name it on
+    WebSockets and unsafe requests): it is not refused for that, and gains nothing by it — the
+    connection still needs a session, an unsafe HTTP request still needs the CSRF token."""
+
+    async def namespace_connect(cookie: str | None) -> str:
+        headers = {"Cookie": cookie} if cookie else {}
+        opened = await client.get("/socket.io/?EIO=4&transport=polling", headers=headers)
+        assert opened.status == 200
+        sid = json.loads((await opened.text())[1:])["sid"]
+        url = f"/socket.io/?EIO=4&transport=polling&sid={sid}"
+        assert (await client.post(url, data="40", headers=headers)).status == 200
+        return await (await client.get(url, headers=headers)).text()
+
+    refused = await namespace_connect(None)
+    assert '"code":"unauthorized"' in refused.replace(" ", "")
+    await sign_in(client, "alice@acme.example")
+    cookie = session_cookie(client)
+    assert (await namespace_connect(cookie)).startswith("40{")
+    no_token = await client.post(
+        "/api/me/password",
+        json={"current_password": "x", "new_password": "y"},
+        headers={"Cookie": cookie},
+    )
+    assert no_token.status == 403
+    assert "X-CSRF-Token" in (await no_token.json())["error"]["message"]
+
+
 async def test_connection_is_refused_after_sign_out(
     client: TestClient[Any, Any], office: Office, realtime: Any
 ) -> None:

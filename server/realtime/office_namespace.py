@@ -49,6 +49,9 @@ def refused(error: AppError) -> dict[str, Any]:
     return {"ok": False, "error": error.as_payload()}
 
 
+TOO_LONG = frozenset({"string_too_long", "too_long", "bytes_too_long"})
+
+
 def parse(model: type[p.Payload], payload: Any) -> Any:
     if payload is None:
         payload = {}
@@ -57,7 +60,12 @@ def parse(model: type[p.Payload], payload: Any) -> Any:
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
-        raise from_validation(exc) from None
+        error = from_validation(exc)
+        if exc.errors(include_url=False)[0]["type"] in TOO_LONG:
+            # A text or list past its limit is too large, whatever limit caught it (the
+            # service's, or the model's outer bound on what is parsed at all).
+            error = AppError(ErrorCode.TOO_LARGE, error.message)
+        raise error from None
 
 
 class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from server import demo
 from server.db.engine import create_engine, session_factory
-from server.db.models import Room
+from server.db.models import Group, Room, User
 from server.infra.clock import SystemClock
 from server.infra.settings import Settings
 from tests.e2e.conftest import artifact
@@ -131,3 +131,39 @@ async def test_a_guest_joins_by_link_waits_and_chats_with_the_host(
         rows = await growing(page, 1)
         assert [row["source"] for row in rows.values()] == ["camera"]
     await guest.screenshot(path=artifact("guest.png"))
+
+
+async def test_a_person_put_in_a_group_is_told_in_the_office(
+    browser: Browser, live_server: tuple[str, Settings]
+) -> None:
+    """``membership:pending`` reaches the office page: Chen learns that Ada (an admin) asked
+    him into the Design team, and that nothing is shared before he accepts."""
+    base, settings = live_server
+    office, _ = await seeded(settings)
+    ada = await signed_in(browser, base, "ada@demo.officehours.example", office.password)
+    chen = await signed_in(browser, base, "chen@demo.officehours.example", office.password)
+    engine = create_engine(settings)
+    try:
+        async with session_factory(engine)() as session:
+            chen_id = await session.scalar(
+                select(User.id).where(User.email == "chen@demo.officehours.example")
+            )
+            design = await session.scalar(select(Group.id).where(Group.name == "Design team"))
+    finally:
+        await engine.dispose()
+    asked = await ada.evaluate(
+        """async ({ group, user }) => {
+          const session = await (await fetch("/api/auth/session")).json();
+          const response = await fetch(`/api/org/groups/${group}/members`, {
+            method: "POST",
+            headers: { "Content-Type": "application/json", "X-CSRF-Token": session.csrf_token },
+            body: JSON.stringify({ user_id: user }),
+          });
+          return response.status;
+        }""",
+        {"group": design, "user": chen_id},
+    )
+    assert asked == 201
+    toast = chen.locator("#toast")
+    await expect(toast).to_contain_text("Design team")
+    await expect(toast).to_contain_text("Nothing is shared until you accept")
