@@ -15,6 +15,7 @@ import pytest
 import socketio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from redis.asyncio import Redis
 
 from server.realtime.fanout import DirectFanoutManager
 from server.realtime.sio import RedisFanoutManager
@@ -136,6 +137,20 @@ async def test_acks_still_use_the_library_path(listeners: Callable[[str, str], A
         await hub.server.close()
 
 
+async def subscribed(redis_url: str, channel: str, managers: int) -> None:
+    """Until Redis counts ``managers`` subscribers on ``channel`` (each manager's listener)."""
+    client = Redis.from_url(redis_url)
+    try:
+        async with asyncio.timeout(5):
+            while True:
+                ((_, count),) = await client.pubsub_numsub(channel)
+                if count >= managers:
+                    return
+                await asyncio.sleep(0.02)
+    finally:
+        await client.aclose()
+
+
 async def test_on_redis_a_broadcast_from_one_process_reaches_sockets_on_both(
     listeners: Callable[[str, str], Any],
 ) -> None:
@@ -145,7 +160,7 @@ async def test_on_redis_a_broadcast_from_one_process_reaches_sockets_on_both(
     urls = [await hub.start() for hub in hubs]
     try:
         here, there = await listeners(urls[0], "blue"), await listeners(urls[1], "blue")
-        await asyncio.sleep(0.3)  # both managers subscribed
+        await subscribed(redis_url, channel, 2)
         await hubs[0].sio.emit("news", "across", room="blue")
         await settle([here, there], [["across"], ["across"]])
     finally:

@@ -145,15 +145,18 @@ async def run_scenario(
         asyncio.create_task(traffic.walker(bob, walk)),
     ]
     try:
-        await asyncio.sleep(1.0)
+        await eventually(lambda: len(traffic.acked.get("bob", ())) >= 10)
         assert traffic.codes("before", "chat:send") == {"ok"}
         assert traffic.codes("before", "room:enter") == {"ok"}
         await eventually(lambda: any(m["client_id"].startswith("alice") for m in bob.messages()))
 
         traffic.phase = "outage"
         await redis.shutdown_nosave()
-        await asyncio.sleep(OUTAGE_SECONDS)
+        # The outage lasts until the traffic has felt it, and at least OUTAGE_SECONDS.
+        outage_ends = time.monotonic() + OUTAGE_SECONDS
+        await eventually(lambda: "unavailable" in traffic.codes("outage", "room:enter"), 10)
         assert await readiness(base) == (503, {"database": "ok", "redis": "unreachable"})
+        await asyncio.sleep(max(0.0, outage_ends - time.monotonic()))  # the fault's length
         traffic.phase = "after"
         await redis.start()
         restarted = time.monotonic()
@@ -187,8 +190,7 @@ async def run_scenario(
 
         assert await readiness(base) == (200, {"database": "ok", "redis": "ok"})
         # Walking works again.
-        await asyncio.sleep(0.5)
-        assert "ok" in traffic.codes("after", "room:enter")
+        await eventually(lambda: "ok" in traffic.codes("after", "room:enter"), 5)
     finally:
         traffic.stop.set()
         await asyncio.gather(*tasks)
