@@ -62,6 +62,8 @@ class Backend:
 
 # For a test of what exists only with PostgreSQL and Redis (a trigger, several processes).
 postgres_and_redis_only = pytest.mark.parametrize("backend", ["postgres+redis"], indirect=True)
+# For a test of what exists only on SQLite (its pragmas, its one-file backups).
+sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 
 @pytest.fixture(params=["sqlite", "postgres+redis"])

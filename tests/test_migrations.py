@@ -12,6 +12,7 @@ from server.db.engine import create_engine
 from server.db.migrate import current_revision, upgrade
 from server.db.schema import metadata
 from server.infra.settings import Settings
+from tests.conftest import sqlite_only
 
 
 async def test_migrated_schema_matches_the_models(settings: Settings) -> None:
@@ -31,9 +32,9 @@ async def test_migrated_schema_matches_the_models(settings: Settings) -> None:
         await engine.dispose()
 
 
+@sqlite_only
 async def test_sqlite_is_durable_and_concurrent(settings: Settings) -> None:
-    if not settings.uses_sqlite:
-        return
+    assert settings.uses_sqlite
     from sqlalchemy import text
 
     engine = create_engine(settings)

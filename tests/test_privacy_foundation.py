@@ -140,3 +140,15 @@ async def test_every_metric_channel_and_room_kind_can_be_stored(
                 seconds=1.5,
             )
         await session.commit()
+    async with client.app[DB]() as session:
+        stored = (
+            await session.scalars(
+                select(AnalyticsEvent).where(AnalyticsEvent.org_id == office.org.id)
+            )
+        ).all()
+    # Read back as written: every metric, channel and room kind comes back as itself.
+    assert {e.metric for e in stored} >= set(Metric)
+    assert {e.channel for e in stored if e.channel is not None} == set(Channel)
+    kinds = {e.room_kind for e in stored if e.metric is Metric.ROOM_SECONDS and e.room_kind}
+    assert kinds == set(RoomKind)
+    assert {e.seconds for e in stored if e.room_kind is not None} == {1.5}
