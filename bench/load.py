@@ -102,7 +102,7 @@ class Services:
         )
         self.pg_started = True
         self._as_postgres(
-            str(self.pg_bin / "pg_ctl"), "-w", "-D", f"{pg}/data", "-l", f"{pg}/server.infra.log",
+            str(self.pg_bin / "pg_ctl"), "-w", "-D", f"{pg}/data", "-l", f"{pg}/server.log",
             "-o", options, "start",
         )  # fmt: skip
         self.redis = subprocess.Popen(

@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select
 from rooms.layout import RoomKind
 from server.analytics import read
 from server.analytics.metrics import Channel, Metric
-from server.analytics.publish import publish_due
+from server.analytics.publish import mentoring_metrics, publish_due
 from server.analytics.read import Dashboard, Granularity, Window
 from server.analytics.record import Event, Subject, record, record_events
 from server.analytics.rollup import (
@@ -191,7 +191,11 @@ async def test_active_people_weekly_and_daily(client: TestClient[Any, Any], offi
     assert hidden(week2) == [True, True]
     assert week2["total"] == {"value": None, "suppressed": True, "pending": False}
     daily = await table(
-        client, admin, Dashboard.ACTIVE, "org", Window(date(2026, 1, 5), date(2026, 1, 6), "day")
+        client,
+        admin,
+        Dashboard.ACTIVE,
+        "org",
+        Window(date(2026, 1, 5), date(2026, 1, 6), Granularity.DAY),
     )
     assert [r["period"] for r in daily["rows"]] == ["2026-01-05", "2026-01-06"]
     assert values(daily["rows"][0]) == [8, 6, 5] and daily["rows"][0]["total"]["value"] == 19
@@ -286,7 +290,7 @@ async def test_mentoring_dashboard_is_empty_until_mentoring_metrics_exist(
 ) -> None:
     await build_dataset(client, office.org.id)
     result = await table(client, org_admin(office.org.id), Dashboard.MENTORING, "org")
-    assert result["columns"] == [m.value for m in read.mentoring_metrics()]
+    assert result["columns"] == [m.value for m in mentoring_metrics()]
 
 
 async def test_scopes_follow_roles(client: TestClient[Any, Any], office: Office) -> None:

@@ -153,7 +153,7 @@ async def test_cross_site_state_changes_are_refused(
 
 
 async def test_malformed_bodies_get_clear_errors(client: TestClient[Any, Any]) -> None:
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         (dict(data="email=a&password=b"), "Content-Type"),
         (dict(data=b"{not json", headers={"Content-Type": "application/json"}), "not valid JSON"),
         (dict(json=["a"]), "JSON object"),

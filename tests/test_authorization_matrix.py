@@ -30,7 +30,7 @@ from yarl import URL
 from rooms.layout import DoorState, RoomKind
 from server.analytics.tables import AnalyticsPolicy
 from server.content.mentoring_notes import GoalText, MilestoneText
-from server.db.models import Floor, Group, Membership, Room, Unit, User
+from server.db.models import Floor, Group, Membership, Room, RoomInvite, Unit, User
 from server.http.keys import AUTH, CLOCK, DB, SETTINGS
 from server.http.routes import documented_routes
 from server.mentoring.tables import (
@@ -169,9 +169,8 @@ class World:
             )
             await session.commit()
             link_id = await session.scalar(
-                select(invites.RoomInvite.id).where(
-                    invites.RoomInvite.token_hash
-                    == invites.token_hash(app[SETTINGS].secret_key, token)
+                select(RoomInvite.id).where(
+                    RoomInvite.token_hash == invites.token_hash(app[SETTINGS].secret_key, token)
                 )
             )
         assert link_id is not None
@@ -951,7 +950,7 @@ EVENTS: dict[str, EventCell] = {
 
 
 def namespace_events() -> set[str]:
-    namespace = OfficeNamespace(*([None] * 8), "cookie")  # type: ignore[arg-type]
+    namespace = OfficeNamespace(*([None] * 8), "cookie")  # type: ignore[arg-type, call-arg]
     return set(namespace.events) | set(namespace.tab_events)
 
 
@@ -963,7 +962,8 @@ def test_every_route_and_event_has_an_entry() -> None:
     events = namespace_events()
     assert events - set(EVENTS) == set(), "events without a row in the authorization matrix"
     assert set(EVENTS) - events == set(), "rows for events that no longer exist"
-    for key, cell in [*HTTP.items(), *EVENTS.items()]:
+    cells: list[tuple[object, Cell | EventCell]] = [*HTTP.items(), *EVENTS.items()]
+    for key, cell in cells:
         assert set(cell.expected) == set(ROLES), f"{key} does not name every role"
 
 

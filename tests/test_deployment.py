@@ -58,7 +58,7 @@ def documented_settings() -> set[str]:
 
 
 def test_every_variable_compose_sets_is_a_documented_setting_the_server_reads() -> None:
-    source = (ROOT / "server" / "settings.py").read_text()
+    source = (ROOT / "server" / "infra" / "settings.py").read_text()
     for name in server_environment():
         assert name in documented_settings(), name
         assert f'"{name.removeprefix("OFFICEHOURS_")}"' in source, name
@@ -94,10 +94,10 @@ def test_the_ports_published_are_the_ones_the_server_uses() -> None:
 
 def test_coturn_shares_the_secret_ports_and_relays_only_to_the_media_port() -> None:
     coturn = compose()["services"]["coturn"]
-    flags = dict(
-        flag.removeprefix("--").split("=", 1) if "=" in flag else (flag.removeprefix("--"), "")
-        for flag in (substitute(str(f), EXPORTED) for f in coturn["command"])
-    )
+    flags: dict[str, str] = {}
+    for flag in (substitute(str(f), EXPORTED).removeprefix("--") for f in coturn["command"]):
+        name, _, value = flag.partition("=")
+        flags[name] = value
     env = server_environment()
     turn_urls = env["OFFICEHOURS_TURN_URLS"].split(",")
     assert "use-auth-secret" in flags

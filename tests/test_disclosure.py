@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
 
 from server.analytics.disclosure import Figure, Relation, audit, decide
 
@@ -12,7 +13,11 @@ K = 5
 def test_a_row_total_does_not_give_back_the_one_small_cell() -> None:
     """12 (6 people), 5 (5 people), 4 (1 person); total 21: hiding the 4 alone would let
     21 - 12 - 5 = 4 be computed; the next smallest joins it and both are 9 wide."""
-    figures = {"room": Figure(12, 6), "direct": Figure(5, 5), "group": Figure(4, 1)}
+    figures: dict[Hashable, Figure] = {
+        "room": Figure(12, 6),
+        "direct": Figure(5, 5),
+        "group": Figure(4, 1),
+    }
     figures["total"] = Figure(21, 12)
     relations = [Relation("total", ("room", "direct", "group"))]
     outcome = decide(figures, relations, K)
@@ -26,7 +31,7 @@ def test_a_row_total_does_not_give_back_the_one_small_cell() -> None:
 def test_two_groups_share_one_number_of_minutes_together() -> None:
     """Group 1's minutes with other groups are group 2's when there are two groups: the
     unknown pair amount links them, so hiding group 2 hides group 1."""
-    figures = {"g1": Figure(25, 5), "g2": Figure(25, 2)}
+    figures: dict[Hashable, Figure] = {"g1": Figure(25, 5), "g2": Figure(25, 2)}
     relations = [Relation("g1", ("pair",)), Relation("g2", ("pair",))]
     outcome = decide(figures, relations, K)
     assert outcome.hidden == {"g1", "g2"}
@@ -36,7 +41,7 @@ def test_two_groups_share_one_number_of_minutes_together() -> None:
 def test_a_shown_parent_equal_to_a_shown_child_gives_away_the_hidden_zero() -> None:
     """Unit 12 = group A 12 (shown) + group B 0 (nobody, hidden): B would be pinned to 0, so
     one of the 12s is hidden as well, and B ranges over at least k."""
-    figures = {"unit": Figure(12, 6), "a": Figure(12, 6), "b": Figure(0, 0)}
+    figures: dict[Hashable, Figure] = {"unit": Figure(12, 6), "a": Figure(12, 6), "b": Figure(0, 0)}
     relations = [Relation("unit", ("a", "b"))]
     outcome = decide(figures, relations, K)
     assert "b" in outcome.hidden and len(outcome.hidden) == 2
@@ -47,7 +52,7 @@ def test_a_shown_parent_equal_to_a_shown_child_gives_away_the_hidden_zero() -> N
 def test_a_week_may_only_hide_its_own_figures() -> None:
     """The days were published (fixed): Monday 10 shown, Tuesday 3 hidden. Showing the week
     (13) would give Tuesday back; only the week can still change, so it is hidden."""
-    figures = {
+    figures: dict[Hashable, Figure] = {
         "mon": Figure(10, 8, hidden=False, fixed=True),
         "tue": Figure(3, 2, hidden=True, fixed=True),
         "week": Figure(13, 9),
@@ -59,7 +64,10 @@ def test_a_week_may_only_hide_its_own_figures() -> None:
 
 def test_nothing_left_to_hide_is_reported_not_ignored() -> None:
     """Everything fixed and shown except one figure a fixed relation pins: unresolved."""
-    figures = {"whole": Figure(10, 9, fixed=True), "a": Figure(7, 7, fixed=True)}
+    figures: dict[Hashable, Figure] = {
+        "whole": Figure(10, 9, fixed=True),
+        "a": Figure(7, 7, fixed=True),
+    }
     figures["b"] = Figure(3, 1, hidden=True, fixed=True)
     outcome = decide(figures, [Relation("whole", ("a", "b"))], K)
     assert outcome.unresolved == {"b"}

@@ -48,7 +48,7 @@ class _Camera(MediaStreamTrack):
         super().__init__()
         self.frames: asyncio.Queue[EncodedFrame] = asyncio.Queue()
 
-    async def recv(self) -> EncodedFrame:
+    async def recv(self) -> EncodedFrame:  # type: ignore[override]
         return await self.frames.get()
 
 

@@ -158,7 +158,7 @@ class Source(Publication):
     """A publication nothing feeds: the test offers frames to the track itself."""
 
     def __init__(self, clock: Clock) -> None:
-        super().__init__(_Track(), None, clock=clock)
+        super().__init__(_Track(), None, clock=clock)  # type: ignore[arg-type]
         self.rates = STREAM
         self.keyframe_requests = 0
 

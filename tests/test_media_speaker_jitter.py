@@ -65,7 +65,7 @@ def packet(seq: int, timestamp: int, payload: bytes, *, marker: bool) -> RtpPack
         payload_type=96, sequence_number=seq, timestamp=timestamp, ssrc=1234, marker=marker
     )
     made.payload = payload
-    made._data = payload  # type: ignore[attr-defined]  (the depacketized frame data)
+    made._data = payload  # type: ignore[attr-defined]
     return made
 
 

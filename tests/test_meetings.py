@@ -17,7 +17,7 @@ from server.http.keys import DB, MEETINGS
 from server.infra.clock import FakeClock
 from server.meetings.service import room_key
 from tests.conftest import Office
-from tests.media_peers import Publisher, SmallCamera
+from tests.media_peers import Publisher
 from tests.people import Person, rooms_by_name
 from tests.waiting import eventually
 
@@ -199,6 +199,3 @@ async def test_in_a_town_hall_only_its_owners_publish(
         assert reply["error"]["code"] == "forbidden"
     finally:
         await bob.close()
-
-
-assert SmallCamera  # the synthetic camera the publishers use

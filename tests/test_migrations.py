@@ -70,7 +70,7 @@ async def test_person_weeks_are_filled_from_existing_person_days(settings: Setti
         await upgrade(engine, "0007")
         async with engine.begin() as connection:
             await connection.execute(
-                PersonDay.__table__.insert(),
+                PersonDay.__table__.insert(),  # type: ignore[attr-defined]
                 [
                     {
                         "day": day,

@@ -705,7 +705,7 @@ async def test_an_emit_before_the_first_connection_keeps_one_redis_client(
         "POST", f"/api/org/groups/{office.group_ids[1]}/members", json={"user_id": office.alice.id}
     )
     assert invited.status == 201
-    manager: Any = client.app[SOCKETIO].manager  # type: ignore[attr-defined]
+    manager: Any = client.app[SOCKETIO].manager
     first = manager.redis
     assert first is not None
     alice = await browser().sign_in("alice@acme.example")

@@ -167,7 +167,7 @@ async def server_in(ns: str, tmp_path: Path, **extra: str) -> AsyncIterator[Sett
         **extra,
     )
     env["PYTHONPATH"] = REPOSITORY
-    log = tmp_path / "server.infra.log"
+    log = tmp_path / "server.log"
     with log.open("ab") as out:
         process = await asyncio.create_subprocess_exec(
             "ip", "netns", "exec", ns, sys.executable, "-m", "server", "serve",
@@ -251,7 +251,7 @@ async def meet(
     if given. Returns the transports of their incoming connections' nominated pairs."""
     async with server_in(ns["srv"], tmp_path, **settings) as served:
         assert await reachable_from(ns["cli"], f"{BASE}/readyz", 40), (
-            tmp_path / "server.infra.log"
+            tmp_path / "server.log"
         ).read_text()[-3000:]
         # Only the forwarded ports are open: nothing else on the server answers.
         assert not await reachable_from(ns["cli"], f"http://{SERVER}:{HTTP_PORT}/readyz", 2)

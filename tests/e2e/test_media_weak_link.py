@@ -130,7 +130,7 @@ async def test_a_viewer_on_a_weak_link_gets_fewer_frames_and_nobody_else_suffers
                 finally:
                     await weak.close()
                     await good.close()
-    log = (tmp_path / "server.infra.log").read_text()
+    log = (tmp_path / "server.log").read_text()
     print(json.dumps(rates, indent=1))
     layers = [json.loads(line) for line in log.splitlines() if "media.layer_changed" in line]
     assert layers, "the relay never changed anyone's layer"

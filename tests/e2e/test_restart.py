@@ -138,7 +138,7 @@ async def one_process(tmp_path: Path) -> AsyncIterator[tuple[Process, dict[str, 
         presence_grace_seconds="5",
     )
     env["PYTHONPATH"] = REPOSITORY
-    server = Process(env, tmp_path / "server.infra.log")
+    server = Process(env, tmp_path / "server.log")
     try:
         yield server, env
     finally:
@@ -180,7 +180,7 @@ async def scenario(
 
     exit_seconds = await server.terminate()
     print(f"restart: the process exited {exit_seconds:.2f} s after SIGTERM")
-    assert exit_seconds <= EXIT_WITHIN, server.infra.log.read_text()[-3000:]
+    assert exit_seconds <= EXIT_WITHIN, server.log.read_text()[-3000:]
     for page in pages:
         await expect(page.locator("#connection")).to_have_text("reconnecting…", timeout=2000)
 

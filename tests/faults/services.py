@@ -153,7 +153,7 @@ class OwnPostgres:
                 "-D",
                 str(self.data),
                 "-l",
-                str(self.dir / "server.infra.log"),
+                str(self.dir / "server.log"),
                 "-o",
                 options,
                 "start",

@@ -50,7 +50,7 @@ async def test_postgres_restart(tmp_path: Path) -> None:
             event_per_second="100000",
         )
         ids, _ = await seed_office(Settings.from_env(env), ("alice", "bob"))
-        async with servers((env, tmp_path / "server.infra.log")) as (server,):
+        async with servers((env, tmp_path / "server.log")) as (server,):
             alice = Person(await sign_in(server.base, "alice@twin.example"))
             await alice.connect(server.base)
             try:

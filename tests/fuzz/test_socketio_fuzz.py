@@ -304,7 +304,7 @@ async def build_world(client: TestClient[Any, Any], office: Office, admin: Realt
 
 def event_tables(client: TestClient[Any, Any]) -> dict[str, Any]:
     """Every event the live namespace answers, with its payload model."""
-    namespace = client.app[SOCKETIO].namespace_handlers["/"]  # type: ignore[attr-defined]
+    namespace = client.app[SOCKETIO].namespace_handlers["/"]
     tables = {**namespace.events, **namespace.tab_events}
     return {name: model for name, (model, _) in tables.items()}
 

@@ -308,7 +308,7 @@ async def test_finding_7_a_suspension_while_a_tab_connects_still_shuts_it_out(
             assert answer.status == 204
         await register(principal, sid)
 
-    live_office.connected = suspended_meanwhile  # type: ignore[method-assign]
+    live_office.connected = suspended_meanwhile
     rt = realtime()
     with pytest.raises(socketio.exceptions.ConnectionError):
         await alice.connect(rt)
