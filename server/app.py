@@ -257,7 +257,7 @@ def create_app(
             base_url=settings.base_url,
             config=MentoringConfig(min_group_size=settings.analytics_min_group_size),
         )
-        meetings.add_listener(meeting_listener(app[MENTORING], app[DB], app[CLOCK]))
+        meetings.add_listener(meeting_listener(app[MENTORING].attendance, app[DB], app[CLOCK]))
         defaults = deployment_defaults(
             settings.chat_retention_days,
             settings.inactive_account_days,
@@ -345,10 +345,10 @@ def create_app(
             asyncio.create_task(_every(GUEST_SWEEP_SECONDS, app[GUESTS].end_dead_sessions, None)),
             asyncio.create_task(_every(MEDIA_QUALITY_SECONDS, app[MEETINGS].sample_quality, None)),
             asyncio.create_task(
-                _every(MENTORING_REMINDER_SECONDS, app[MENTORING].send_reminders, None)
+                _every(MENTORING_REMINDER_SECONDS, app[MENTORING].sessions.send_reminders, None)
             ),
             asyncio.create_task(
-                _every(MENTORING_ROOM_SWEEP_SECONDS, app[MENTORING].archive_ended_rooms, None)
+                _every(MENTORING_ROOM_SWEEP_SECONDS, app[MENTORING].rooms.archive_ended_rooms, None)
             ),
             asyncio.create_task(_every(ANALYTICS_FOLD_SECONDS, fold_analytics, "analytics.folded")),
             asyncio.create_task(

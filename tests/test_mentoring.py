@@ -19,7 +19,6 @@ from server.audit.log import entries, verify
 from server.db.models import User
 from server.http.keys import DB, MENTORING
 from server.infra.clock import FakeClock
-from server.mentoring.service import MentoringConfig
 from server.mentoring.tables import CalendarFeed
 from server.people import accounts
 from server.people.identity import Role
@@ -529,21 +528,21 @@ async def test_session_length_is_time_both_were_present(
         {"starts_at": (clock.now() + timedelta(minutes=5)).isoformat()},
         201,
     )
-    service = client.app[MENTORING]
+    attendance = client.app[MENTORING].attendance
     alice, bob, carol = cast.office.alice.id, cast.office.bob.id, cast.carol.id
     clock.advance(300)
-    await service.participant_joined(made["id"], bob, clock.now())
+    await attendance.participant_joined(made["id"], bob, clock.now())
     clock.advance(120)  # alone: does not count
-    await service.participant_joined(made["id"], alice, clock.now())
-    await service.participant_joined(made["id"], carol, clock.now())  # not in the pair
+    await attendance.participant_joined(made["id"], alice, clock.now())
+    await attendance.participant_joined(made["id"], carol, clock.now())  # not in the pair
     clock.advance(600)
-    await service.participant_left(made["id"], alice, clock.now())  # a dropped connection
+    await attendance.participant_left(made["id"], alice, clock.now())  # a dropped connection
     clock.advance(30)
-    await service.participant_joined(made["id"], alice, clock.now())
+    await attendance.participant_joined(made["id"], alice, clock.now())
     clock.advance(900)
-    await service.participant_left(made["id"], bob, clock.now())
+    await attendance.participant_left(made["id"], bob, clock.now())
     clock.advance(60)
-    await service.participant_left(made["id"], alice, clock.now())
+    await attendance.participant_left(made["id"], alice, clock.now())
 
     view = await api.call("GET", f"/pairs/{pair_id}")
     assert view["sessions"][0]["met_seconds"] == 1500.0
@@ -575,16 +574,16 @@ async def test_reminders_go_to_both_once_before_the_session(
         {"starts_at": (clock.now() + timedelta(hours=1)).isoformat()},
         201,
     )
-    service = client.app[MENTORING]
-    assert await service.send_reminders() == 0  # an hour ahead: too early
+    sessions = client.app[MENTORING].sessions
+    assert await sessions.send_reminders() == 0  # an hour ahead: too early
     clock.advance(46 * 60)
-    assert await service.send_reminders() == 1
-    assert await service.send_reminders() == 0  # once only
+    assert await sessions.send_reminders() == 1
+    assert await sessions.send_reminders() == 0  # once only
     for tab in (alice_tab, bob_tab):
         (reminder,) = await tab.wait_for(lambda tab=tab: tab.received("mentoring:reminder"))
         assert reminder["session_id"] == made["id"] and reminder["minutes_before"] == 14
     clock.advance(30 * 60)
-    assert await service.send_reminders() == 0
+    assert await sessions.send_reminders() == 0
 
 
 async def test_notes_are_read_only_by_the_right_people(
@@ -758,7 +757,7 @@ async def test_a_canary_written_by_the_pair_never_reaches_managers_analytics_aud
 async def test_withdrawing_ends_the_pair_and_rating_aggregates_show_from_the_minimum_group(
     client: TestClient[Any, Any], cast: Cast, clock: FakeClock
 ) -> None:
-    client.app[MENTORING].config = MentoringConfig(min_group_size=2)
+    client.app[MENTORING].programs.min_group_size = 2
     api, pid, pair_id = await matched_pair(client, cast)
     await api.as_("alice@acme.example")
     made = await api.call(
@@ -868,14 +867,14 @@ async def test_the_pair_is_told_of_sessions_and_changes_with_ids_only(
 
 def test_pair_rooms_take_the_first_free_cell_around_rooms_of_any_size() -> None:
     from rooms.layout import Rect
-    from server.mentoring.service import _free_spot
+    from server.mentoring.pair_rooms import free_spot
 
-    assert _free_spot(30, 16, []) == Rect(0, 0, 10, 8)
+    assert free_spot(30, 16, []) == Rect(0, 0, 10, 8)
     # An admin's big room covers the first two cells of the first row (and part of a third).
     big = Rect(0, 0, 21, 5)
-    assert _free_spot(40, 16, [big]) == Rect(30, 0, 10, 8)
+    assert free_spot(40, 16, [big]) == Rect(30, 0, 10, 8)
     full = [Rect(0, 0, 30, 16)]
-    assert _free_spot(30, 16, full) is None
+    assert free_spot(30, 16, full) is None
 
 
 async def test_guests_take_no_part_in_mentoring(
@@ -919,12 +918,12 @@ async def test_an_ended_pairs_room_stays_while_occupied_and_goes_once_empty(
         layout = await (await client.get("/api/office/layout")).json()
         return {r["id"] for r in layout["rooms"]}
 
-    mentoring = client.app[MENTORING]
-    assert await mentoring.archive_ended_rooms() == 0  # Alice is still inside
+    pair_rooms = client.app[MENTORING].rooms
+    assert await pair_rooms.archive_ended_rooms() == 0  # Alice is still inside
     assert room_id in await room_ids()
     lobby = (await rooms_by_name(client, cast.office.org.id))["Lobby"]
     assert (await alice.call("room:enter", {"room_id": lobby}))["ok"]
-    assert await mentoring.archive_ended_rooms() == 1
+    assert await pair_rooms.archive_ended_rooms() == 1
     assert room_id not in await room_ids()
     assert (await alice.call("room:enter", {"room_id": room_id}))["error"]["code"] == "not_found"
-    assert await mentoring.archive_ended_rooms() == 0  # done once
+    assert await pair_rooms.archive_ended_rooms() == 0  # done once

@@ -32,19 +32,21 @@ async def test_session_length_comes_from_the_pairs_time_together_in_the_room(
     mentoring = client.app[MENTORING]
     admin = await principal(client, office.admin)
     mentor, mentee = await principal(client, office.alice), await principal(client, office.bob)
-    program = await mentoring.create_program(admin, "Pilot")
-    mentor_enrolment = await mentoring.invite(
+    program = await mentoring.programs.create_program(admin, "Pilot")
+    mentor_enrolment = await mentoring.enrolments.invite(
         admin, program["id"], mentor.user_id, EnrolmentRole.MENTOR
     )
-    mentee_enrolment = await mentoring.invite(
+    mentee_enrolment = await mentoring.enrolments.invite(
         admin, program["id"], mentee.user_id, EnrolmentRole.MENTEE
     )
-    await mentoring.respond(mentor, mentor_enrolment["id"], True)
-    await mentoring.respond(mentee, mentee_enrolment["id"], True)
-    pair = await mentoring.match(
+    await mentoring.enrolments.respond(mentor, mentor_enrolment["id"], True)
+    await mentoring.enrolments.respond(mentee, mentee_enrolment["id"], True)
+    pair = await mentoring.pairing.match(
         admin, program["id"], mentor_enrolment["id"], mentee_enrolment["id"]
     )
-    meeting = await mentoring.schedule(mentor, pair["id"], clock.now() + timedelta(minutes=5), 30)
+    meeting = await mentoring.sessions.schedule(
+        mentor, pair["id"], clock.now() + timedelta(minutes=5), 30
+    )
     clock.advance(5 * 60)
 
     alice, bob = await join("alice@acme.example"), await join("bob@acme.example")
@@ -60,7 +62,7 @@ async def test_session_length_comes_from_the_pairs_time_together_in_the_room(
     clock.advance(60)
     assert (await alice.call("media:leave"))["ok"]
 
-    sessions = (await mentoring.get_pair(mentor, pair["id"]))["sessions"]
+    sessions = (await mentoring.pairs.get_pair(mentor, pair["id"]))["sessions"]
     (held,) = [s for s in sessions if s["id"] == meeting["id"]]
     assert held["met_seconds"] == pytest.approx(25 * 60, abs=1)
     for person in (alice, bob):

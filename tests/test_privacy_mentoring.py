@@ -261,7 +261,7 @@ async def test_erasure_leaves_no_mentoring_trace_and_the_partner_keeps_the_share
         assert not (
             await session.scalars(select(RoomOwner).where(RoomOwner.room_id == room_id))
         ).all()
-    assert await client.app[MENTORING].archive_ended_rooms() == 1  # nobody was inside
+    assert await client.app[MENTORING].rooms.archive_ended_rooms() == 1  # nobody was inside
     layout = await (await client.get("/api/office/layout")).json()
     assert room_id not in {r["id"] for r in layout["rooms"]}
 

@@ -1,8 +1,9 @@
 """The content store of mentoring: what a pair writes — agreement goals, goal and milestone
 titles, session notes (shared and private) and feedback text.
 
-Only ``server.mentoring.service`` reads it, after checking that the reader is in the pair
-(or, for a private note, its author). Analytics and program health never import it.
+Only the mentoring service (``pairs``, ``notes``, ``feedback``) reads it, after checking that the
+reader is in the pair (or, for a private note, its author); the privacy part exports and erases
+it. Analytics and program health never import it.
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ from server.http.mentoring_schemas import (
     StepBody,
 )
 from server.http.middleware import require_session
-from server.mentoring.service import Mentoring, ProfileChanges
+from server.mentoring.enrolments import ProfileChanges
+from server.mentoring.service import Mentoring
 from server.mentoring.tables import Cadence, EnrolmentRole, ItemStatus
 from server.people.identity import Principal
 
@@ -42,29 +43,32 @@ def _json(data: object, status: int = 200) -> web.Response:
 
 
 async def create_program(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
+    mentoring, principal = _ctx(request)
     body = await parse_body(request, NewProgramBody)
     weights = body.weights.model_dump(exclude_none=True) if body.weights else {}
     return _json(
-        await service.create_program(principal, body.name, weights, body.suggestions_shown), 201
+        await mentoring.programs.create_program(
+            principal, body.name, weights, body.suggestions_shown
+        ),
+        201,
     )
 
 
 async def list_programs(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
-    return _json({"programs": await service.list_programs(principal)})
+    mentoring, principal = _ctx(request)
+    return _json({"programs": await mentoring.programs.list_programs(principal)})
 
 
 async def get_program(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
-    return _json(await service.get_program(principal, path_id(request, "program_id")))
+    mentoring, principal = _ctx(request)
+    return _json(await mentoring.programs.get_program(principal, path_id(request, "program_id")))
 
 
 async def change_program(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
+    mentoring, principal = _ctx(request)
     body = await parse_body(request, ProgramSettingsBody)
     return _json(
-        await service.set_weights(
+        await mentoring.programs.set_weights(
             principal,
             path_id(request, "program_id"),
             body.weights.model_dump(exclude_none=True),
@@ -74,24 +78,26 @@ async def change_program(request: web.Request) -> web.Response:
 
 
 async def add_step(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
+    mentoring, principal = _ctx(request)
     body = await parse_body(request, StepBody)
     return _json(
-        await service.add_step(principal, path_id(request, "program_id"), body.title, body.due_at),
+        await mentoring.programs.add_step(
+            principal, path_id(request, "program_id"), body.title, body.due_at
+        ),
         201,
     )
 
 
 async def publish_step(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
-    return _json(await service.publish_step(principal, path_id(request, "step_id")))
+    mentoring, principal = _ctx(request)
+    return _json(await mentoring.programs.publish_step(principal, path_id(request, "step_id")))
 
 
 async def invite(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
+    mentoring, principal = _ctx(request)
     body = await parse_body(request, InviteBody)
     return _json(
-        await service.invite(
+        await mentoring.enrolments.invite(
             principal,
             path_id(request, "program_id"),
             body.user_id,
@@ -104,47 +110,59 @@ async def invite(request: web.Request) -> web.Response:
 
 
 async def program_enrolments(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
+    mentoring, principal = _ctx(request)
     return _json(
-        {"enrolments": await service.program_enrolments(principal, path_id(request, "program_id"))}
+        {
+            "enrolments": await mentoring.enrolments.program_enrolments(
+                principal, path_id(request, "program_id")
+            )
+        }
     )
 
 
 async def my_enrolments(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
-    return _json({"enrolments": await service.my_enrolments(principal)})
+    mentoring, principal = _ctx(request)
+    return _json({"enrolments": await mentoring.enrolments.my_enrolments(principal)})
 
 
 async def answer(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
+    mentoring, principal = _ctx(request)
     body = await parse_body(request, AnswerBody)
-    return _json(await service.respond(principal, path_id(request, "enrolment_id"), body.accept))
+    return _json(
+        await mentoring.enrolments.respond(principal, path_id(request, "enrolment_id"), body.accept)
+    )
 
 
 async def profile(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
+    mentoring, principal = _ctx(request)
     body = await parse_body(request, ProfileBody)
     changes = ProfileChanges(**body.model_dump(exclude_unset=True))
-    return _json(await service.update_profile(principal, path_id(request, "enrolment_id"), changes))
+    return _json(
+        await mentoring.enrolments.update_profile(
+            principal, path_id(request, "enrolment_id"), changes
+        )
+    )
 
 
 async def remove_enrolment(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
-    await service.remove_enrolment(principal, path_id(request, "enrolment_id"))
+    mentoring, principal = _ctx(request)
+    await mentoring.enrolments.remove_enrolment(principal, path_id(request, "enrolment_id"))
     return web.Response(status=204)
 
 
 async def suggestions(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
+    mentoring, principal = _ctx(request)
     mentee = query_id(request, "mentee_enrolment_id")
-    return _json(await service.suggestions(principal, path_id(request, "program_id"), mentee))
+    return _json(
+        await mentoring.pairing.suggestions(principal, path_id(request, "program_id"), mentee)
+    )
 
 
 async def match(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
+    mentoring, principal = _ctx(request)
     body = await parse_body(request, MatchBody)
     return _json(
-        await service.match(
+        await mentoring.pairing.match(
             principal,
             path_id(request, "program_id"),
             body.mentor_enrolment_id,
@@ -155,73 +173,84 @@ async def match(request: web.Request) -> web.Response:
 
 
 async def pick(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
+    mentoring, principal = _ctx(request)
     body = await parse_body(request, PickBody)
     return _json(
-        await service.pick(principal, path_id(request, "program_id"), body.mentor_enrolment_id), 201
+        await mentoring.pairing.pick(
+            principal, path_id(request, "program_id"), body.mentor_enrolment_id
+        ),
+        201,
     )
 
 
 async def assign(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
+    mentoring, principal = _ctx(request)
     body = await parse_body(request, AssignBody)
-    return _json(await service.assign(principal, path_id(request, "program_id"), body.apply))
+    return _json(
+        await mentoring.pairing.assign(principal, path_id(request, "program_id"), body.apply)
+    )
 
 
 async def program_pairs(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
-    return _json({"pairs": await service.program_pairs(principal, path_id(request, "program_id"))})
+    mentoring, principal = _ctx(request)
+    return _json(
+        {"pairs": await mentoring.pairs.program_pairs(principal, path_id(request, "program_id"))}
+    )
 
 
 async def health(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
-    return _json(await service.health(principal, path_id(request, "program_id")))
+    mentoring, principal = _ctx(request)
+    return _json(await mentoring.programs.health(principal, path_id(request, "program_id")))
 
 
 async def my_pairs(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
-    return _json({"pairs": await service.my_pairs(principal)})
+    mentoring, principal = _ctx(request)
+    return _json({"pairs": await mentoring.pairs.my_pairs(principal)})
 
 
 async def get_pair(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
-    return _json(await service.get_pair(principal, path_id(request, "pair_id")))
+    mentoring, principal = _ctx(request)
+    return _json(await mentoring.pairs.get_pair(principal, path_id(request, "pair_id")))
 
 
 async def unmatch(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
-    await service.unmatch(principal, path_id(request, "pair_id"))
+    mentoring, principal = _ctx(request)
+    await mentoring.pairing.unmatch(principal, path_id(request, "pair_id"))
     return web.Response(status=204)
 
 
 async def agreement(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
+    mentoring, principal = _ctx(request)
     body = await parse_body(request, AgreementBody)
     return _json(
-        await service.set_agreement(
+        await mentoring.pairs.set_agreement(
             principal, path_id(request, "pair_id"), body.goals, Cadence(body.cadence)
         )
     )
 
 
 async def add_goal(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
+    mentoring, principal = _ctx(request)
     body = await parse_body(request, GoalBody)
-    return _json(await service.add_goal(principal, path_id(request, "pair_id"), body.title), 201)
+    return _json(
+        await mentoring.pairs.add_goal(principal, path_id(request, "pair_id"), body.title), 201
+    )
 
 
 async def change_goal(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
+    mentoring, principal = _ctx(request)
     body = await parse_body(request, GoalChangesBody)
     status = ItemStatus(body.status) if body.status else None
-    return _json(await service.set_goal(principal, path_id(request, "goal_id"), status, body.title))
+    return _json(
+        await mentoring.pairs.set_goal(principal, path_id(request, "goal_id"), status, body.title)
+    )
 
 
 async def add_milestone(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
+    mentoring, principal = _ctx(request)
     body = await parse_body(request, MilestoneBody)
     return _json(
-        await service.add_milestone(
+        await mentoring.pairs.add_milestone(
             principal, path_id(request, "goal_id"), body.title, body.due_on
         ),
         201,
@@ -229,20 +258,20 @@ async def add_milestone(request: web.Request) -> web.Response:
 
 
 async def change_milestone(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
+    mentoring, principal = _ctx(request)
     body = await parse_body(request, MilestoneChangesBody)
     return _json(
-        await service.set_milestone(
+        await mentoring.pairs.set_milestone(
             principal, path_id(request, "milestone_id"), ItemStatus(body.status)
         )
     )
 
 
 async def schedule(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
+    mentoring, principal = _ctx(request)
     body = await parse_body(request, SessionBody)
     return _json(
-        await service.schedule(
+        await mentoring.sessions.schedule(
             principal, path_id(request, "pair_id"), body.starts_at, body.minutes
         ),
         201,
@@ -250,14 +279,14 @@ async def schedule(request: web.Request) -> web.Response:
 
 
 async def cancel_session(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
-    return _json(await service.cancel_session(principal, path_id(request, "session_id")))
+    mentoring, principal = _ctx(request)
+    return _json(await mentoring.sessions.cancel_session(principal, path_id(request, "session_id")))
 
 
 async def session_ics(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
+    mentoring, principal = _ctx(request)
     session_id = path_id(request, "session_id")
-    text = await service.session_ics(principal, session_id)
+    text = await mentoring.sessions.session_ics(principal, session_id)
     return web.Response(
         text=text,
         content_type=ICS,
@@ -269,12 +298,12 @@ async def session_ics(request: web.Request) -> web.Response:
 
 
 async def create_feed(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
-    return _json(await service.create_feed(principal), 201)
+    mentoring, principal = _ctx(request)
+    return _json(await mentoring.sessions.create_feed(principal), 201)
 
 
 async def feed(request: web.Request) -> web.Response:
-    text = await request.app[MENTORING].feed(request.match_info["token"])
+    text = await request.app[MENTORING].sessions.feed(request.match_info["token"])
     return web.Response(
         text=text,
         content_type=ICS,
@@ -283,31 +312,35 @@ async def feed(request: web.Request) -> web.Response:
 
 
 async def notes(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
-    return _json(await service.notes(principal, path_id(request, "session_id")))
+    mentoring, principal = _ctx(request)
+    return _json(await mentoring.notes.read(principal, path_id(request, "session_id")))
 
 
 async def shared_note(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
+    mentoring, principal = _ctx(request)
     body = await parse_body(request, NoteBody)
     return _json(
-        await service.write_note(principal, path_id(request, "session_id"), body.body, shared=True)
+        await mentoring.notes.write(
+            principal, path_id(request, "session_id"), body.body, shared=True
+        )
     )
 
 
 async def private_note(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
+    mentoring, principal = _ctx(request)
     body = await parse_body(request, NoteBody)
     return _json(
-        await service.write_note(principal, path_id(request, "session_id"), body.body, shared=False)
+        await mentoring.notes.write(
+            principal, path_id(request, "session_id"), body.body, shared=False
+        )
     )
 
 
 async def give_feedback(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
+    mentoring, principal = _ctx(request)
     body = await parse_body(request, FeedbackBody)
     return _json(
-        await service.give_feedback(
+        await mentoring.feedback.give(
             principal, path_id(request, "session_id"), body.rating, body.text
         ),
         201,
@@ -315,5 +348,5 @@ async def give_feedback(request: web.Request) -> web.Response:
 
 
 async def feedback(request: web.Request) -> web.Response:
-    service, principal = _ctx(request)
-    return _json(await service.feedback(principal, path_id(request, "session_id")))
+    mentoring, principal = _ctx(request)
+    return _json(await mentoring.feedback.read(principal, path_id(request, "session_id")))
