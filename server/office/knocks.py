@@ -2,9 +2,10 @@
 
 A knock waits at the room (``held``) and rings the room's available occupants, now and whenever
 one becomes available (walks in, leaves do-not-disturb); a "get" prompts the person asked. Each
-request ends once: answered, cancelled by whoever made it, or expired by the sweep, and its
-end (``request:resolved``) is sent to those it concerned so their prompts close. Moving the
-person in on "accept" is the service's move, passed in as ``move_in``.
+request ends once: answered, cancelled by whoever made it, or expired by the sweep. Its end,
+``request:resolved``, goes to every tab of every person it concerned — whoever was prompted
+(the answerer included), who would move and who asked — so no prompt stays open anywhere.
+Moving the person in on "accept" is the service's move, passed in as ``move_in``.
 """
 
 from __future__ import annotations
@@ -252,12 +253,14 @@ class Knocks:
             "room_id": request.room_id,
             "outcome": resolution.value,
         }
+        # Everyone it concerned, on every tab: whoever was prompted (the answerer too: their
+        # other tabs still show the prompt), who would move, and who asked.
         audience = set(rung) | {request.user_id}
         if request.host_id is not None:
             audience.add(request.host_id)
-        await self._broadcaster.to_users(
-            audience - ({answered_by} if answered_by else set()), "request:resolved", event
-        )
+        if answered_by is not None:
+            audience.add(answered_by)
+        await self._broadcaster.to_users(audience, "request:resolved", event)
 
 
 def _prompt(request: Request, room: RoomInfo, *, from_name: str) -> dict[str, Any]:
