@@ -9,8 +9,8 @@ about 12 million events; --quick: 300 people, 30 days) records every event throu
 queries (org-wide messages by channel and active people by group, one group's messages, the
 last weeks by week) are timed three ways in the same run, on the same database: read from the
 published figures (what ``server.analytics.read`` does), computed on request from the rollups
-for the whole organization (``server.analytics.publish.compute``, what a request would have to
-do without publication, before any suppression), and as the equivalent SQL over
+for the whole organization (``server.analytics.period_figures.compute``, what a request would
+have to do without publication, before any suppression), and as the equivalent SQL over
 ``analytics_events``; totals are checked to agree. Publishing those weeks (their days, then
 the weeks, with the LP-verified suppression) is timed too.
 
@@ -41,7 +41,8 @@ from rooms.layout import RoomKind
 from server.analytics import read
 from server.analytics.figures import Granularity
 from server.analytics.metrics import Channel, Metric
-from server.analytics.publish import compute, publish_period, tree_of
+from server.analytics.period_figures import compute, tree_of
+from server.analytics.publish import publish_period
 from server.analytics.record import Event, Subject, record, record_events
 from server.analytics.rollup import fold_pending
 from server.analytics.tables import AnalyticsEvent

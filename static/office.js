@@ -217,7 +217,11 @@ async function openDirect(p) {
   } catch (error) { showToast(error.message); }
 }
 
+// Requests this tab was prompted for: their end closes the prompt; the toasts are for the knocker.
+const prompted = new Set();
+
 function showPrompt(request) {
+  prompted.add(request.request_id);
   const box = document.getElementById("prompts");
   const text = request.kind === "knock"
     ? `${request.from_name} is knocking on ${request.room_name}.`
@@ -238,6 +242,7 @@ function showPrompt(request) {
 
 function resolvePrompt(event) {
   document.querySelector(`.prompt[data-request="${CSS.escape(event.request_id)}"]`)?.remove();
+  if (prompted.delete(event.request_id)) return; // we were asked: no news for whoever answered
   const room = state.rooms.get(event.room_id)?.name || "the room";
   const messages = { declined: `Nobody can let you into ${room} now.`, expired: `Nobody answered at ${room}.` };
   if (event.kind === "knock" && messages[event.outcome]) showToast(messages[event.outcome]);

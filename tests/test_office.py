@@ -134,6 +134,65 @@ async def test_knock_accepted_declined_and_timed_out(
     await alice.wait_for(lambda: any(r["outcome"] == "expired" for r in alice.resolutions()))
 
 
+async def test_every_tab_of_whoever_was_prompted_learns_the_request_is_resolved(
+    client: TestClient[Any, Any], office: Office, join: Any
+) -> None:
+    """An answered knock or "get" closes its prompt everywhere: the answerer's other tabs
+    included (they were left with an open prompt once)."""
+    rooms = await rooms_by_name(client, office.org.id)
+    closed = rooms["Meeting room B"]
+    bob = await join("bob@acme.example")
+    bob_laptop = await join("bob@acme.example")  # a second tab of the same person
+    alice = await join("alice@acme.example")
+    alice_phone = await join("alice@acme.example")
+    admin = await join("admin@acme.example")
+    assert (await bob.call("room:enter", {"room_id": closed}))["outcome"] == "entered"
+
+    def resolved(tab: Any, request_id: str) -> Any:
+        return tab.wait_for(lambda: [r for r in tab.resolutions() if r["request_id"] == request_id])
+
+    let_in = await admin.call("room:enter", {"room_id": closed})
+    await bob_laptop.wait_for(lambda: bob_laptop.prompts("knock"))
+    accepted = await bob_laptop.call(
+        "request:answer", {"request_id": let_in["request_id"], "accept": True}
+    )
+    assert accepted["outcome"] == "accepted"
+    for tab in (bob, bob_laptop, admin):
+        await resolved(tab, let_in["request_id"])
+
+    knock = await alice.call("room:enter", {"room_id": closed})
+    assert knock["outcome"] == "knocking"
+    for tab in (bob, bob_laptop, admin):
+        await tab.wait_for(
+            lambda tab=tab: [p for p in tab.prompts() if p["request_id"] == knock["request_id"]]
+        )
+    declined = await bob.call(
+        "request:answer", {"request_id": knock["request_id"], "accept": False}
+    )
+    assert declined["outcome"] == "declined"
+    for tab in (bob, bob_laptop, admin, alice, alice_phone):
+        assert await resolved(tab, knock["request_id"]) == [
+            {
+                "request_id": knock["request_id"],
+                "kind": "knock",
+                "room_id": closed,
+                "outcome": "declined",
+            }
+        ]
+
+    # A "get": the person asked answers in one tab; the prompt closes in the other too.
+    asked = await bob.call("person:get", {"user_id": office.alice.id})
+    assert asked["ok"] is True
+    for tab in (alice, alice_phone):
+        await tab.wait_for(lambda tab=tab: tab.prompts("get"))
+    answer = await alice_phone.call(
+        "request:answer", {"request_id": asked["request_id"], "accept": True}
+    )
+    assert answer["outcome"] == "accepted"
+    for tab in (alice, alice_phone, bob, bob_laptop):
+        assert (await resolved(tab, asked["request_id"]))[0]["outcome"] == "accepted"
+
+
 async def test_do_not_disturb_holds_knocks_and_survives_moving(
     client: TestClient[Any, Any], office: Office, join: Any
 ) -> None:

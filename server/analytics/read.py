@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.analytics.figures import Column, Dashboard, Granularity, ScopeLevel
 from server.analytics.metrics import Metric
-from server.analytics.publish import (
+from server.analytics.period_figures import (
     GROUP_COLUMNS,
     columns_of,
     has_row_total,

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.analytics import policy
 from server.analytics.figures import Granularity, ScopeLevel
-from server.analytics.publish import GROUP_COLUMNS
+from server.analytics.period_figures import GROUP_COLUMNS
 from server.analytics.read import Dashboard, figure_mask
 from server.analytics.rollup import week_of
 from server.analytics.tables import PersonDay, PublishedFigure

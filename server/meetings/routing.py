@@ -30,7 +30,8 @@ from redis.asyncio import Redis
 from server.infra.broadcast import Broadcaster
 from server.infra.errors import AppError, ErrorCode
 from server.meetings.service import Meetings, room_key
-from server.office.service import Moved, Office
+from server.office.service import Office
+from server.office.state import Moved
 from server.people.identity import Principal
 
 log = logging.getLogger("officehours.meetings")

@@ -34,7 +34,8 @@ from server.infra.errors import AppError, ErrorCode, forbidden
 from server.infra.metrics import Registry
 from server.infra.settings import IceServer, Turn
 from server.meetings.turn import turn_credentials
-from server.office.service import Moved, Office
+from server.office.service import Office
+from server.office.state import Moved
 from server.people import accounts
 
 log = logging.getLogger("officehours.meetings")
