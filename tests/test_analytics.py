@@ -15,7 +15,8 @@ from sqlalchemy import delete, func, select
 from rooms.layout import RoomKind
 from server.analytics import read
 from server.analytics.metrics import Channel, Metric
-from server.analytics.publish import mentoring_metrics, publish_due
+from server.analytics.period_figures import mentoring_metrics
+from server.analytics.publish import publish_due
 from server.analytics.read import Dashboard, Granularity, Window
 from server.analytics.record import Event, Subject, record, record_events
 from server.analytics.rollup import (

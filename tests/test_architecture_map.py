@@ -7,6 +7,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MAP = (ROOT / "docs" / "architecture.md").read_text()
+SERVER_LIMIT = 600  # lines per module in server/, the declarative route table excepted
+ROUTE_TABLE = ROOT / "server" / "http" / "routes.py"
 
 
 def named_paths() -> set[str]:
@@ -46,3 +48,12 @@ def test_every_where_do_i_go_row_names_a_real_path() -> None:
                 and "<" not in path
             ):
                 assert (ROOT / path).exists(), (path, row[:80])
+
+
+def test_no_server_module_is_over_the_limit() -> None:
+    too_long = {
+        str(path.relative_to(ROOT)): lines
+        for path in (ROOT / "server").rglob("*.py")
+        if path != ROUTE_TABLE and (lines := len(path.read_text().splitlines())) > SERVER_LIMIT
+    }
+    assert not too_long, too_long

@@ -19,7 +19,7 @@ from server.db.models import Room, RoomOwner
 from server.http.keys import DB, OFFICE
 from server.infra.clock import FakeClock
 from tests.conftest import Office, session_cookie
-from tests.people import rooms_by_name
+from tests.people import Person, rooms_by_name
 
 
 async def test_snapshot_on_connect_shows_the_whole_office(
@@ -193,6 +193,13 @@ async def test_every_tab_of_whoever_was_prompted_learns_the_request_is_resolved(
         assert (await resolved(tab, asked["request_id"]))[0]["outcome"] == "accepted"
 
 
+async def barrier(person: Person, user_id: int, status: str) -> None:
+    """Deltas go out in batches: ``person`` changes their own status and waits to see it come
+    back, so any delta produced before (one that must not arrive) would have arrived by now."""
+    assert (await person.call("presence:set", {"status": status}))["ok"]
+    await person.seen(user_id, status=status)
+
+
 async def test_do_not_disturb_holds_knocks_and_survives_moving(
     client: TestClient[Any, Any], office: Office, join: Any
 ) -> None:
@@ -208,7 +215,9 @@ async def test_do_not_disturb_holds_knocks_and_survives_moving(
 
     knock = await alice.call("room:enter", {"room_id": closed})
     assert knock["outcome"] == "knocking"
-    await asyncio.sleep(0.3)
+    # A prompt would have been queued to Bob's socket before Alice's ack: one round trip of
+    # Bob's own comes after it.
+    assert (await bob.call("whoami", {}))["ok"]
     assert bob.prompts() == []  # held silently
 
     await bob.call("presence:set", {"status": "available"})
@@ -236,7 +245,7 @@ async def test_several_tabs_are_one_person_and_a_reload_does_not_flap(
     await reloaded.connect(client, cookie=session_cookie(client))
     clock.advance(60)
     await client.app[OFFICE].sweep()
-    await asyncio.sleep(0.3)
+    await barrier(bob, office.bob.id, "busy")
     assert all(p["status"] != "offline" for p in bob.deltas_for(office.alice.id))
 
     await reloaded.close()
@@ -246,7 +255,7 @@ async def test_several_tabs_are_one_person_and_a_reload_does_not_flap(
         await asyncio.sleep(0.01)
     clock.advance(29)
     await client.app[OFFICE].sweep()
-    await asyncio.sleep(0.3)
+    await barrier(bob, office.bob.id, "away")
     assert all(p["status"] != "offline" for p in bob.deltas_for(office.alice.id))
     clock.advance(2)
     await client.app[OFFICE].sweep()
@@ -311,7 +320,7 @@ async def test_organizations_do_not_see_each_other(
     assert foreign["error"] == {"code": "not_found", "message": "no such room"}
     await alice.call("room:enter", {"room_id": rooms["Lobby"]})
     await alice.call("presence:set", {"status": "busy"})
-    await asyncio.sleep(0.4)
+    await barrier(eve, office.outsider.id, "busy")
     assert eve.deltas_for(office.alice.id) == []
     cross = await eve.call("person:get", {"user_id": office.alice.id})
     assert cross["ok"] is False
@@ -323,18 +332,18 @@ async def test_invalid_office_events_change_nothing(
     rooms = await rooms_by_name(client, office.org.id)
     alice = await join("alice@acme.example")
     bad = [
-        ("room:enter", {"room_id": str(rooms["Lobby"])}),
-        ("room:enter", {"room_id": rooms["Lobby"], "force": True}),
-        ("room:enter", {}),
-        ("presence:set", {"status": "offline"}),
-        ("presence:set", {"status": "busy", "text": "x" * 81}),
-        ("presence:idle", {"idle": "yes"}),
-        ("request:answer", {"request_id": "../../etc", "accept": True}),
-        ("room:position", {"x": -1, "y": 3}),
+        ("room:enter", {"room_id": str(rooms["Lobby"])}, "invalid"),
+        ("room:enter", {"room_id": rooms["Lobby"], "force": True}, "invalid"),
+        ("room:enter", {}, "invalid"),
+        ("presence:set", {"status": "offline"}, "invalid"),
+        ("presence:set", {"status": "busy", "text": "x" * 81}, "too_large"),
+        ("presence:idle", {"idle": "yes"}, "invalid"),
+        ("request:answer", {"request_id": "../../etc", "accept": True}, "invalid"),
+        ("room:position", {"x": -1, "y": 3}, "invalid"),
     ]
-    for event, payload in bad:
+    for event, payload, code in bad:
         ack = await alice.call(event, payload)
-        assert ack["ok"] is False and ack["error"]["code"] == "invalid", (event, payload, ack)
+        assert ack["ok"] is False and ack["error"]["code"] == code, (event, payload, ack)
     snap = await alice.call("office:snapshot")
     me = {p["user_id"]: p for p in snap["people"]}[office.alice.id]
     assert me["room_id"] is None and me["status"] == "available" and me["text"] == ""
