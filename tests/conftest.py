@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,12 +30,34 @@ from server.infra.settings import Settings
 from server.people import accounts
 from server.people.identity import Role
 from server.people.passwords import hash_password
+from server.realtime import outbound
 
 pytest_plugins = ["tests.people", "tests.media_peers", "tests.browsers"]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 ORIGIN = "http://officehours.test"
 PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def strict_outbound_events() -> Iterator[None]:
+    """Every event the server emits in any test is checked against its model
+    (server/realtime/outbound.py); production leaves the check off."""
+    outbound.set_strict(True)
+    yield
+    outbound.set_strict(False)
+
+
+@pytest.fixture(autouse=True)
+def no_outbound_mismatch(strict_outbound_events: None) -> Iterator[None]:
+    """Fail the test if the server emitted an event that does not match its model, even where
+    the emit's exception was swallowed (a background task logs and carries on). Torn down after
+    the test's app has shut down, so the events of the shutdown are checked too."""
+    outbound.take_mismatches()
+    yield
+    mismatches = outbound.take_mismatches()
+    if mismatches:
+        pytest.fail("emitted events do not match their models:\n" + "\n".join(mismatches))
 
 
 def service_url(variable: str, what: str) -> str:

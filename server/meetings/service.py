@@ -230,13 +230,19 @@ class Meetings:
 
     async def offer(self, sid: str, peer_id: str, publisher: str, source: str, sdp: str) -> None:
         owner = self._attending.get(publisher)
+        if owner is None:
+            # Not expected: a tab stops attending in the same step as the relay drops it, and
+            # the relay re-checks its publisher before offering. Were it to happen, the
+            # publisher is leaving (its media:closed follows): no offer without its person.
+            log.warning("meetings.offer_without_publisher", extra={"peer_id": peer_id})
+            return
         await self._broadcaster.to_connection(
             sid,
             "media:offer",
             {
                 "peer_id": peer_id,
                 "publisher": publisher,
-                "user_id": owner.user_id if owner else None,
+                "user_id": owner.user_id,
                 "source": source,
                 "sdp": sdp,
             },

@@ -30,6 +30,7 @@ from server.office.activity import Activity
 from server.office.service import Office
 from server.people.auth import Authenticator, password_change_required
 from server.people.identity import Principal
+from server.realtime import outbound
 from server.realtime import payloads as p
 from server.realtime.broadcaster import session_room
 from server.realtime.sio import RefusedConnection
@@ -199,7 +200,9 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         expired = [sid for sid, at in self._expires.items() if at <= now]
         for sid in expired:
             self._expires.pop(sid, None)
-            await self.emit("session:ended", {"reason": "expired"}, to=sid)
+            ended = {"reason": "expired"}
+            outbound.check("session:ended", ended)
+            await self.emit("session:ended", ended, to=sid)
             await self.disconnect(sid)
         if expired:
             log.info("realtime.sessions_expired", extra={"count": len(expired)})

@@ -20,6 +20,7 @@ from socketio import packet as sio_packet
 from server.infra.errors import AppError, ErrorCode
 from server.infra.settings import Settings
 from server.infra.wire import MAX_JSON_DEPTH, SocketJson, TooDeep
+from server.realtime import outbound
 from server.realtime.fanout import DirectFanoutManager
 
 log = logging.getLogger("officehours.realtime")
@@ -245,6 +246,7 @@ async def disconnect_all(server: Any) -> None:
 async def announce(server: Any, event: str, payload: dict[str, Any]) -> None:
     """Send ``event`` to this process's own connections only (on Redis a plain emit would
     reach every process's): at shutdown, "server:restarting"."""
+    outbound.check(event, payload)
     await DirectFanoutManager.emit(server.manager, event, payload, "/")
 
 
