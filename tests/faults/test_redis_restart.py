@@ -190,7 +190,9 @@ async def run_scenario(
 
         # Readiness comes back too (its own Redis client reconnects on its next check).
         async with asyncio.timeout(RECOVERY_BOUND):
-            while await readiness(base) != (200, {"database": "ok", "redis": "ok"}):
+            while True:
+                if await readiness(base) == (200, {"database": "ok", "redis": "ok"}):
+                    break
                 await asyncio.sleep(0.1)
         # Walking works again.
         await eventually(lambda: "ok" in traffic.codes("after", "room:enter"), 5)
