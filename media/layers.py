@@ -23,11 +23,14 @@ from aiortc.codecs.vpx import VpxPayloadDescriptor
 
 TOP_LAYER = 2
 RATE_WINDOW = 1.0  # seconds of bytes per layer behind each rate
-DOWN_LOSS = 0.08  # report loss that takes a subscriber down a layer at once
+DOWN_LOSS = 0.08  # report loss that takes a subscriber down a layer at once...
+LOSSY_REPORTS = (
+    2  # ...when this many reports in a row say so (one spike, a busy receiver, is not a link)
+)
 DOWN_MARGIN = 0.9  # down when the estimate is below this share of what is being sent
 UP_MARGIN = 1.3  # up when the estimate covers the next layer with this much to spare
 LOSS_HIGH, LOSS_LOW, LOSS_GROWTH = 0.10, 0.02, 1.08
-HOLD, MAX_HOLD = 4.0, 60.0  # seconds at a layer before trying the next one up
+HOLD, MAX_HOLD = 4.0, 30.0  # seconds at a layer before trying the next one up
 PROBE_WINDOW = 3.0  # a step up undone within this long failed
 FAILED_MEMORY = 60.0  # a failed layer is not tried again this long unless clearly affordable
 RAMP_UP = 5.0  # a new subscription's REMB starts low: below-sent REMB is ignored this long
@@ -91,6 +94,7 @@ class LayerPolicy:
         self.loss_estimate: float | None = None
         self.loss = 0.0
         self._loss_at = -REPORT_FRESH
+        self._lossy_reports = 0  # reports in a row over DOWN_LOSS
         self._started = now
         self._changed = now
         self._hold = HOLD
@@ -108,6 +112,7 @@ class LayerPolicy:
     def on_report(self, fraction_lost: float, sent: float, now: float) -> None:
         """A receiver report: ``fraction_lost`` since the last one, ``sent`` bits/s forwarded."""
         self.loss, self._loss_at = fraction_lost, now
+        self._lossy_reports = self._lossy_reports + 1 if fraction_lost > DOWN_LOSS else 0
         if fraction_lost > LOSS_HIGH and sent > 0:
             self.loss_estimate = sent * (1 - fraction_lost / 2)
         elif fraction_lost < LOSS_LOW and self.loss_estimate is not None:
@@ -115,7 +120,7 @@ class LayerPolicy:
 
     def decide(self, rates: LayerRates, now: float) -> int:
         """The layer to forward now (``layer`` after the call)."""
-        lossy = self.loss > DOWN_LOSS and now - self._loss_at < REPORT_FRESH
+        lossy = self._lossy_reports >= LOSSY_REPORTS and now - self._loss_at < REPORT_FRESH
         estimate = self._usable_estimate(rates, now)
         sent = rates.up_to(self.layer)
         short = estimate is not None and sent > 0 and estimate < DOWN_MARGIN * sent

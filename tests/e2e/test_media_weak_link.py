@@ -145,12 +145,22 @@ async def settled(people: dict[str, Page]) -> dict[str, list[dict[str, Any]]]:
     """Measure windows until the layers have settled: Bruno gets both cameras at 7 fps or
     more, Ada and Chen each other's at 25 or more; then one more window must hold it."""
     held = 0
-    async with asyncio.timeout(120):
-        while True:
-            measured = await asyncio.gather(*(measure(page) for page in people.values()))
-            rates = dict(zip(people, measured, strict=True))
-            good = all(row["fps"] >= 25 for name in ("ada", "chen") for row in rates[name])
-            weak = len(rates["bruno"]) == 2 and all(row["fps"] >= 7 for row in rates["bruno"])
-            held = held + 1 if good and weak else 0
-            if held == 2:
-                return rates
+    windows: list[str] = []
+    try:
+        async with asyncio.timeout(120):
+            while True:
+                measured = await asyncio.gather(*(measure(page) for page in people.values()))
+                rates = dict(zip(people, measured, strict=True))
+                windows.append(
+                    " ".join(
+                        f"{name}:" + ",".join(f"{row['fps']:.1f}" for row in rows)
+                        for name, rows in rates.items()
+                    )
+                )
+                good = all(row["fps"] >= 25 for name in ("ada", "chen") for row in rates[name])
+                weak = len(rates["bruno"]) == 2 and all(row["fps"] >= 7 for row in rates["bruno"])
+                held = held + 1 if good and weak else 0
+                if held == 2:
+                    return rates
+    except TimeoutError:
+        raise AssertionError("never settled; fps per window:\n" + "\n".join(windows)) from None
