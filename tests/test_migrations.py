@@ -12,9 +12,10 @@ from server.db.engine import create_engine
 from server.db.migrate import current_revision, upgrade
 from server.db.schema import metadata
 from server.infra.settings import Settings
-from tests.conftest import sqlite_only
+from tests.conftest import empty_database, sqlite_only
 
 
+@empty_database
 async def test_migrated_schema_matches_the_models(settings: Settings) -> None:
     engine = create_engine(settings)
     try:
@@ -47,6 +48,7 @@ async def test_sqlite_is_durable_and_concurrent(settings: Settings) -> None:
         await engine.dispose()
 
 
+@empty_database
 async def test_person_weeks_are_filled_from_existing_person_days(settings: Settings) -> None:
     """An office upgrading to 0008 keeps its weekly history: each person's days of a week
     become one row with the bits OR-ed and the counts summed."""

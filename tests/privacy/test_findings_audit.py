@@ -37,7 +37,15 @@ from server.infra.settings import Settings
 from server.mentoring.tables import Enrolment, Goal
 from server.people.accounts import analytics_subject
 from tests.browsers import Browser
-from tests.conftest import ORIGIN, Backend, Office, RealtimeClient, session_cookie, sign_in
+from tests.conftest import (
+    ORIGIN,
+    Backend,
+    Office,
+    RealtimeClient,
+    empty_database,
+    session_cookie,
+    sign_in,
+)
 from tests.people import rooms_by_name
 from tests.test_privacy import everything_stored, unzip
 from tests.test_privacy_mentoring import alice_is_mentored_by_bob
@@ -189,6 +197,7 @@ async def test_finding_6_a_tail_cut_back_shows_against_the_head_people_saw(
     assert (verdict["intact"], verdict["first_broken_seq"]) == (False, 5)
 
 
+@empty_database
 async def test_finding_6_an_existing_unkeyed_chain_is_rekeyed_on_upgrade(
     settings: Settings, clock: FakeClock
 ) -> None:
