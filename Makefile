@@ -26,8 +26,10 @@ lint: $(BIN)/officehours
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
+# One pytest worker per core (pytest-xdist); the Chromium tests share one worker, and a test
+# marked `alone` runs with the other workers held back (tests/conftest.py).
 test: lint node_modules/.package-lock.json  ## install, lint, type-check, check imports, run every test
-	sh .ci/with-services.sh $(BIN)/pytest
+	sh .ci/with-services.sh $(BIN)/pytest -n auto --dist loadgroup
 
 lock:                               ## re-pin requirements/*.txt from pyproject.toml
 	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements/runtime.txt pyproject.toml

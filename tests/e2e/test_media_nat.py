@@ -304,6 +304,7 @@ async def change_address(ns: dict[str, str], pages: list[Page]) -> None:
     print(f"media back {time.monotonic() - started:.1f} s after the address changed")
 
 
+@pytest.mark.alone
 async def test_after_a_network_change_the_meeting_comes_back_by_itself(
     tmp_path: Path,
 ) -> None:

@@ -29,7 +29,7 @@ from tests.e2e.test_media_nat import (
 from tests.e2e.test_office_ui import room, seeded, signed_in
 from tests.e2e.test_restart import flowing
 
-pytestmark = [pytest.mark.network, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.network, pytest.mark.alone, pytest.mark.timeout(240)]
 
 # A fake camera at 30 fps (Chromium's default fake device runs at 20).
 CAMERA_30FPS = ("--use-fake-device-for-media-stream=fps=30",)

@@ -14,6 +14,7 @@ from tests.e2e.test_office_ui import room, seeded, signed_in
 
 pytestmark = [
     pytest.mark.network,
+    pytest.mark.alone,
     pytest.mark.usefixtures("loopback_ice"),
     pytest.mark.timeout(240),
 ]
