@@ -35,8 +35,9 @@ from server.people import accounts
 from server.people.identity import Role
 from server.people.passwords import hash_password
 from server.realtime import outbound
+from tests.http_contract import ResponseContract
 
-pytest_plugins = ["tests.people", "tests.media_peers", "tests.browsers"]
+pytest_plugins = ["tests.people", "tests.media_peers", "tests.browsers", "tests.http_contract"]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 ORIGIN = "http://officehours.test"
@@ -227,8 +228,11 @@ async def client(
     aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
     settings: Settings,
     clock: FakeClock,
+    response_contract: ResponseContract,
 ) -> TestClient[Any, Any]:
-    return await aiohttp_client(create_app(settings, clock))
+    app = create_app(settings, clock)
+    app.middlewares.append(response_contract.middleware)
+    return await aiohttp_client(app)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from server.http import (
     privacy_views,
 )
 from server.http import mentoring_schemas as ms
+from server.http.enforce import enforced
 from server.http.openapi import OPENAPI_DOC, build_document, serve_document
 from server.http.schemas import (
     AboutMeQuery,
@@ -53,9 +54,11 @@ class Route:
     summary: str
     tag: str
     body: type[BaseModel] | None = None
-    # Status code -> description (and, for 200/201, the response schema name if any).
+    # Status code -> description.
     responses: dict[int, str] = field(default_factory=dict)
-    response_schema: str | None = None
+    # What a 2xx JSON answer holds: a response model (server/http/responses.py), or the
+    # name of a schema written out in server/http/openapi.py.
+    response_schema: str | type[BaseModel] | None = None
     signed_in: bool = False
     content_type: str = "application/json"
     # The query-string model the handler parses, documented as query parameters.
@@ -996,9 +999,13 @@ def documented_routes() -> tuple[Route, ...]:
     return ROUTES + ANALYTICS_ROUTES + admin
 
 
+def _served(route: Route) -> Handler:
+    return enforced(route.handler, signed_in=route.signed_in, body=route.body, query=route.query)
+
+
 def setup(app: web.Application, version: str) -> None:
     for route in ROUTES + ANALYTICS_ROUTES:
-        app.router.add_route(route.method, route.path, route.handler)
-    admin = admin_app.create_admin_app([(r.method, r.path, r.handler) for r in ADMIN_ROUTES])
+        app.router.add_route(route.method, route.path, _served(route))
+    admin = admin_app.create_admin_app([(r.method, r.path, _served(r)) for r in ADMIN_ROUTES])
     app.add_subapp(admin_app.ADMIN_PREFIX + "/", admin)
     app[OPENAPI_DOC] = build_document(documented_routes(), version)
