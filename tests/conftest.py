@@ -16,7 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import pytest
@@ -35,7 +35,9 @@ from server.people import accounts
 from server.people.identity import Role
 from server.people.passwords import hash_password
 from server.realtime import outbound
-from tests.http_contract import ResponseContract
+
+if TYPE_CHECKING:
+    from tests.http_contract import ResponseContract
 
 pytest_plugins = ["tests.people", "tests.media_peers", "tests.browsers", "tests.http_contract"]
 

@@ -29,14 +29,21 @@ class ResponseContract:
             and response.content_type == "application/json"
             and response.body is not None
         ):
-            self.check(request, response.status, bytes(response.body))  # type: ignore[arg-type]
+            self.check(
+                request.config_dict[OPENAPI_DOC],
+                request.method,
+                request.match_info.route.resource.canonical,  # type: ignore[union-attr]
+                response.status,
+                bytes(response.body),  # type: ignore[arg-type]
+            )
         return response
 
-    def check(self, request: web.Request, status: int, body: bytes) -> None:
-        document = request.config_dict[OPENAPI_DOC]
-        path = request.match_info.route.resource.canonical  # type: ignore[union-attr]
-        where = f"{request.method} {path} -> {status}"
-        operation = document["paths"].get(path, {}).get(request.method.lower())
+    def check(
+        self, document: dict[str, Any], method: str, path: str, status: int, body: bytes
+    ) -> None:
+        """``path``: the route's pattern as the document writes it (``/api/x/{id}``)."""
+        where = f"{method} {path} -> {status}"
+        operation = document["paths"].get(path, {}).get(method.lower())
         if operation is None:
             return  # not an API route (static files, Socket.IO, /metrics)
         answer = operation["responses"].get(str(status))

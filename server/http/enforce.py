@@ -21,8 +21,8 @@ from server.infra.errors import from_validation
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 B = TypeVar("B", bound=BaseModel)
 
-_BODY = "officehours.route_body"
-_QUERY = "officehours.route_query"
+_BODY = web.RequestKey("route_body", BaseModel)
+_QUERY = web.RequestKey("route_query", BaseModel)
 
 
 def enforced(
@@ -65,7 +65,7 @@ def query_of(request: web.Request, model: type[B]) -> B:
     return _declared(request, _QUERY, model)
 
 
-def _declared(request: web.Request, key: str, model: type[B]) -> B:
+def _declared(request: web.Request, key: web.RequestKey[BaseModel], model: type[B]) -> B:
     value = request.get(key)
     if not isinstance(value, model):
         kind = "body" if key == _BODY else "query"

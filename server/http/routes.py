@@ -20,6 +20,7 @@ from server.http import (
     privacy_views,
 )
 from server.http import mentoring_schemas as ms
+from server.http import responses as r
 from server.http.enforce import enforced
 from server.http.openapi import OPENAPI_DOC, build_document, serve_document
 from server.http.schemas import (
@@ -365,6 +366,7 @@ ROUTES: tuple[Route, ...] = (
         "Liveness: the process answers",
         "operations",
         responses={200: "alive"},
+        response_schema=r.Health,
     ),
     Route(
         "GET",
@@ -391,6 +393,7 @@ ROUTES: tuple[Route, ...] = (
         "This document",
         "operations",
         responses={200: "the OpenAPI document"},
+        response_schema=r.OpenApiDocument,
     ),
     Route(
         "POST",
@@ -461,6 +464,7 @@ ROUTES: tuple[Route, ...] = (
         "auth",
         responses={200: "the sessions", 401: "not signed in"},
         signed_in=True,
+        response_schema=r.MySessions,
     ),
     Route(
         "DELETE",
@@ -502,6 +506,7 @@ ROUTES: tuple[Route, ...] = (
         "auth",
         responses={200: "the reset and the sign-ins", 401: "not signed in"},
         signed_in=True,
+        response_schema=r.AccountSecurity,
     ),
     Route(
         "POST",
@@ -545,6 +550,7 @@ ROUTES: tuple[Route, ...] = (
             409: "a floor with that name exists",
         },
         signed_in=True,
+        response_schema=r.Floor,
     ),
     Route(
         "POST",
@@ -703,6 +709,7 @@ def _person_action(verb: str, path: str, handler: Handler, summary: str, ok: str
             409: "not possible in the account's state, or on your own account",
         },
         signed_in=True,
+        response_schema=r.TemporaryPassword if verb == "reset" else None,
     )
 
 
@@ -740,6 +747,7 @@ PRIVACY_ROUTES: tuple[Route, ...] = (
         "privacy",
         responses={200: "the invitations", 401: "not signed in", 403: "guests have no account"},
         signed_in=True,
+        response_schema=r.PendingMemberships,
     ),
     Route(
         "POST",
@@ -786,6 +794,7 @@ PRIVACY_ROUTES: tuple[Route, ...] = (
             409: "they have that role, or an unanswered invitation",
         },
         signed_in=True,
+        response_schema=r.GroupMemberAdded,
     ),
     Route(
         "GET",
@@ -795,6 +804,7 @@ PRIVACY_ROUTES: tuple[Route, ...] = (
         "privacy",
         responses={200: "the policy", 401: "not signed in", 403: "guests have no account"},
         signed_in=True,
+        response_schema=r.PrivacyPolicy,
     ),
     Route(
         "PATCH",
@@ -810,6 +820,7 @@ PRIVACY_ROUTES: tuple[Route, ...] = (
             403: ADMIN_ONLY,
         },
         signed_in=True,
+        response_schema=r.PrivacyPolicy,
     ),
     Route(
         "GET",
@@ -835,6 +846,7 @@ PRIVACY_ROUTES: tuple[Route, ...] = (
         },
         signed_in=True,
         query=AuditQuery,
+        response_schema=r.AuditPage,
     ),
     Route(
         "GET",
@@ -943,6 +955,7 @@ ADMIN_ROUTES: tuple[Route, ...] = (
         "admin",
         responses={200: "the list", 401: "not signed in", 403: "not an admin or group lead"},
         signed_in=True,
+        response_schema=r.DashboardIndex,
     ),
     Route(
         "GET",
@@ -978,6 +991,7 @@ ADMIN_ROUTES: tuple[Route, ...] = (
         responses={200: "the people", **_DASHBOARD_ERRORS},
         signed_in=True,
         query=DashboardQuery,
+        response_schema=r.PeopleActivity,
     ),
     Route(
         "GET",
