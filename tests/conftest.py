@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import pytest
@@ -37,7 +37,10 @@ from server.people.identity import Role
 from server.people.passwords import hash_password
 from server.realtime import outbound
 
-pytest_plugins = ["tests.people", "tests.media_peers", "tests.browsers"]
+if TYPE_CHECKING:
+    from tests.http_contract import ResponseContract
+
+pytest_plugins = ["tests.people", "tests.media_peers", "tests.browsers", "tests.http_contract"]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 ORIGIN = "http://officehours.test"
@@ -228,8 +231,11 @@ async def client(
     aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
     settings: Settings,
     clock: FakeClock,
+    response_contract: ResponseContract,
 ) -> TestClient[Any, Any]:
-    return await aiohttp_client(create_app(settings, clock))
+    app = create_app(settings, clock)
+    app.middlewares.append(response_contract.middleware)
+    return await aiohttp_client(app)
 
 
 @dataclass

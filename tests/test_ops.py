@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 
-from server.http.openapi import documented_path
+from server.http.openapi import OPENAPI_DOC, documented_path
 from server.http.routes import documented_routes
 from tests.conftest import Backend, Office, session_cookie, sign_in
+from tests.http_contract import ResponseContract
 
 
 async def test_health_and_readiness(client: TestClient[Any, Any], backend: Backend) -> None:
@@ -103,3 +105,35 @@ async def test_pages_are_served_with_protective_headers(client: TestClient[Any, 
     assert page.status == 200 and "<form" in await page.text()
     assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
     assert page.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_every_json_answer_has_a_response_schema(client: TestClient[Any, Any]) -> None:
+    document = await (await client.get("/api/openapi.json")).json()
+    untyped = [
+        f"{method.upper()} {path} -> {status}"
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        for status, answer in operation["responses"].items()
+        if status.startswith("2")
+        and (schema := answer.get("content", {}).get("application/json", {}).get("schema"))
+        and "$ref" not in schema
+    ]
+    assert untyped == []
+
+
+async def test_an_answer_that_strays_from_its_schema_is_caught(
+    client: TestClient[Any, Any], response_contract: ResponseContract
+) -> None:
+    """The contract check that runs under every test's client does fail on a stray answer:
+    here a real route's answer is checked once as served, then with an undocumented key and a
+    status the route never documents."""
+    body = await (await client.get("/healthz")).read()
+    assert response_contract.mismatches == []
+    document = client.app[OPENAPI_DOC]
+    stray = json.dumps({**json.loads(body), "who": 1}).encode()
+    response_contract.check(document, "GET", "/healthz", 200, stray)
+    response_contract.check(document, "GET", "/healthz", 202, body)
+    caught = list(response_contract.mismatches)
+    response_contract.mismatches.clear()  # the stray answers were this test's own doing
+    assert len(caught) == 2
+    assert "'who' was unexpected" in caught[0] and "not documented" in caught[1]

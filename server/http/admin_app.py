@@ -12,15 +12,15 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from pydantic import BaseModel, ValidationError
 
 from server.analytics import read
 from server.audit.actions import AuditAction, TargetKind
 from server.audit.log import append
+from server.http.enforce import query_of
 from server.http.keys import ANALYTICS_DB, CLOCK, DB, SETTINGS
 from server.http.middleware import require_session
 from server.http.schemas import DashboardQuery
-from server.infra.errors import forbidden, from_validation, not_found
+from server.infra.errors import forbidden, not_found
 from server.people.identity import Principal
 
 ADMIN_PREFIX = "/api/admin"
@@ -42,13 +42,6 @@ def create_admin_app(routes: list[tuple[str, str, Handler]]) -> web.Application:
     for method, path, handler in routes:
         admin.router.add_route(method, path, handler)
     return admin
-
-
-def _parse(model: type[BaseModel], request: web.Request) -> Any:
-    try:
-        return model.model_validate(dict(request.query))
-    except ValidationError as exc:
-        raise from_validation(exc) from None
 
 
 def _window(request: web.Request, query: DashboardQuery) -> read.Window:
@@ -117,7 +110,7 @@ async def index(request: web.Request) -> web.Response:
 async def _table(request: web.Request, action: AuditAction) -> read.Table:
     principal = require_session(request).principal
     dashboard = _dashboard(request)
-    query = _parse(DashboardQuery, request)
+    query = query_of(request, DashboardQuery)
     window = _window(request, query)
     k = request.config_dict[SETTINGS].analytics_min_group_size
     async with request.config_dict[ANALYTICS_DB]() as session:
@@ -151,7 +144,7 @@ def _csv(text: str, filename: str) -> web.Response:
 
 async def _people(request: web.Request, action: AuditAction) -> tuple[read.Scope, Any, list[Any]]:
     principal = require_session(request).principal
-    query = _parse(DashboardQuery, request)
+    query = query_of(request, DashboardQuery)
     window = _window(request, query)
     async with request.config_dict[ANALYTICS_DB]() as session:
         scope = await read.resolve_scope(session, principal, query.scope)

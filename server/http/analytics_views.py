@@ -5,15 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from aiohttp import web
-from pydantic import ValidationError
 
 from server.analytics import policy, transparency
 from server.audit import log as audit
-from server.http.errors import parse_body
+from server.http.enforce import body_of, query_of
 from server.http.keys import CLOCK, DB
 from server.http.middleware import require_session
 from server.http.schemas import AboutMeQuery, AnalyticsPolicyBody
-from server.infra.errors import from_validation, invalid
+from server.infra.errors import invalid
 
 
 async def get_policy(request: web.Request) -> web.Response:
@@ -25,7 +24,7 @@ async def get_policy(request: web.Request) -> web.Response:
 
 async def set_policy(request: web.Request) -> web.Response:
     principal = require_session(request).principal
-    body = await parse_body(request, AnalyticsPolicyBody)
+    body = body_of(request, AnalyticsPolicyBody)
     enabled = await policy.set_per_person_activity(
         request.app[DB], principal, body.per_person_activity, request.app[CLOCK].now()
     )
@@ -36,10 +35,7 @@ async def about_me(request: web.Request) -> web.Response:
     principal = require_session(request).principal
     if principal.is_guest:
         return web.json_response({"figures": [], "looks": []})
-    try:
-        query = AboutMeQuery.model_validate(dict(request.query))
-    except ValidationError as exc:
-        raise from_validation(exc) from None
+    query = query_of(request, AboutMeQuery)
     end = query.end or request.app[CLOCK].now().date()
     start = query.start or end - timedelta(days=365)
     if end < start or (end - start).days > 366:

@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from server.http.errors import parse_body, path_id
+from server.http.enforce import body_of
+from server.http.errors import path_id
 from server.http.keys import AUTH, SETTINGS
 from server.http.middleware import require_session, session_cookie_name
 from server.http.schemas import ChangePasswordBody, InviteCodeBody, JoinBody, SignInBody
@@ -80,7 +81,7 @@ def device_cookie_name(secure: bool) -> str:
 
 
 async def sign_in(request: web.Request) -> web.Response:
-    body = await parse_body(request, SignInBody)
+    body = body_of(request, SignInBody)
     settings = request.app[SETTINGS]
     auth = request.app[AUTH]
     cookie = device_cookie_name(settings.secure_cookies)
@@ -96,7 +97,7 @@ async def sign_in(request: web.Request) -> web.Response:
 
 
 async def join(request: web.Request) -> web.Response:
-    body = await parse_body(request, JoinBody)
+    body = body_of(request, JoinBody)
     signed_in = await request.app[AUTH].join_with_code(
         body.code, body.email, body.display_name, body.password, client_address(request)
     )
@@ -105,7 +106,7 @@ async def join(request: web.Request) -> web.Response:
 
 async def create_invite_code(request: web.Request) -> web.Response:
     principal = require_session(request).principal
-    body = await parse_body(request, InviteCodeBody)
+    body = body_of(request, InviteCodeBody)
     code = await request.app[AUTH].create_invite_code(
         principal,
         principal.org_id,
@@ -160,7 +161,7 @@ async def end_my_session(request: web.Request) -> web.Response:
 
 async def change_password(request: web.Request) -> web.Response:
     info = require_session(request)
-    body = await parse_body(request, ChangePasswordBody)
+    body = body_of(request, ChangePasswordBody)
     await request.app[AUTH].change_password(
         info.principal, body.current_password, body.new_password
     )

@@ -8,7 +8,8 @@ from aiohttp import web
 
 from server.guests.service import LinkTerms
 from server.http.auth_views import client_address, with_cookie
-from server.http.errors import parse_body, path_id
+from server.http.enforce import body_of
+from server.http.errors import path_id
 from server.http.keys import GUESTS, SETTINGS
 from server.http.middleware import require_session
 from server.http.schemas import GuestJoinBody, GuestLinkBody
@@ -27,7 +28,7 @@ async def guest_link(request: web.Request) -> web.Response:
 
 
 async def join(request: web.Request) -> web.Response:
-    body = await parse_body(request, GuestJoinBody)
+    body = body_of(request, GuestJoinBody)
     signed_in = await request.app[GUESTS].join(
         request.match_info["token"], body.display_name, client_address(request)
     )
@@ -36,7 +37,7 @@ async def join(request: web.Request) -> web.Response:
 
 async def create_link(request: web.Request) -> web.Response:
     principal = require_session(request).principal
-    body = await parse_body(request, GuestLinkBody)
+    body = body_of(request, GuestLinkBody)
     link = await request.app[GUESTS].create_link(
         principal,
         path_id(request, "room_id"),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.http.errors import parse_body, path_id, query_id
+from server.http.enforce import body_of
+from server.http.errors import path_id, query_id
 from server.http.keys import MENTORING
 from server.http.mentoring_schemas import (
     AgreementBody,
@@ -44,7 +45,7 @@ def _json(data: object, status: int = 200) -> web.Response:
 
 async def create_program(request: web.Request) -> web.Response:
     mentoring, principal = _ctx(request)
-    body = await parse_body(request, NewProgramBody)
+    body = body_of(request, NewProgramBody)
     weights = body.weights.model_dump(exclude_none=True) if body.weights else {}
     return _json(
         await mentoring.programs.create_program(
@@ -66,7 +67,7 @@ async def get_program(request: web.Request) -> web.Response:
 
 async def change_program(request: web.Request) -> web.Response:
     mentoring, principal = _ctx(request)
-    body = await parse_body(request, ProgramSettingsBody)
+    body = body_of(request, ProgramSettingsBody)
     return _json(
         await mentoring.programs.set_weights(
             principal,
@@ -79,7 +80,7 @@ async def change_program(request: web.Request) -> web.Response:
 
 async def add_step(request: web.Request) -> web.Response:
     mentoring, principal = _ctx(request)
-    body = await parse_body(request, StepBody)
+    body = body_of(request, StepBody)
     return _json(
         await mentoring.programs.add_step(
             principal, path_id(request, "program_id"), body.title, body.due_at
@@ -95,7 +96,7 @@ async def publish_step(request: web.Request) -> web.Response:
 
 async def invite(request: web.Request) -> web.Response:
     mentoring, principal = _ctx(request)
-    body = await parse_body(request, InviteBody)
+    body = body_of(request, InviteBody)
     return _json(
         await mentoring.enrolments.invite(
             principal,
@@ -127,7 +128,7 @@ async def my_enrolments(request: web.Request) -> web.Response:
 
 async def answer(request: web.Request) -> web.Response:
     mentoring, principal = _ctx(request)
-    body = await parse_body(request, AnswerBody)
+    body = body_of(request, AnswerBody)
     return _json(
         await mentoring.enrolments.respond(principal, path_id(request, "enrolment_id"), body.accept)
     )
@@ -135,7 +136,7 @@ async def answer(request: web.Request) -> web.Response:
 
 async def profile(request: web.Request) -> web.Response:
     mentoring, principal = _ctx(request)
-    body = await parse_body(request, ProfileBody)
+    body = body_of(request, ProfileBody)
     changes = ProfileChanges(**body.model_dump(exclude_unset=True))
     return _json(
         await mentoring.enrolments.update_profile(
@@ -160,7 +161,7 @@ async def suggestions(request: web.Request) -> web.Response:
 
 async def match(request: web.Request) -> web.Response:
     mentoring, principal = _ctx(request)
-    body = await parse_body(request, MatchBody)
+    body = body_of(request, MatchBody)
     return _json(
         await mentoring.pairing.match(
             principal,
@@ -174,7 +175,7 @@ async def match(request: web.Request) -> web.Response:
 
 async def pick(request: web.Request) -> web.Response:
     mentoring, principal = _ctx(request)
-    body = await parse_body(request, PickBody)
+    body = body_of(request, PickBody)
     return _json(
         await mentoring.pairing.pick(
             principal, path_id(request, "program_id"), body.mentor_enrolment_id
@@ -185,7 +186,7 @@ async def pick(request: web.Request) -> web.Response:
 
 async def assign(request: web.Request) -> web.Response:
     mentoring, principal = _ctx(request)
-    body = await parse_body(request, AssignBody)
+    body = body_of(request, AssignBody)
     return _json(
         await mentoring.pairing.assign(principal, path_id(request, "program_id"), body.apply)
     )
@@ -221,7 +222,7 @@ async def unmatch(request: web.Request) -> web.Response:
 
 async def agreement(request: web.Request) -> web.Response:
     mentoring, principal = _ctx(request)
-    body = await parse_body(request, AgreementBody)
+    body = body_of(request, AgreementBody)
     return _json(
         await mentoring.pairs.set_agreement(
             principal, path_id(request, "pair_id"), body.goals, Cadence(body.cadence)
@@ -231,7 +232,7 @@ async def agreement(request: web.Request) -> web.Response:
 
 async def add_goal(request: web.Request) -> web.Response:
     mentoring, principal = _ctx(request)
-    body = await parse_body(request, GoalBody)
+    body = body_of(request, GoalBody)
     return _json(
         await mentoring.pairs.add_goal(principal, path_id(request, "pair_id"), body.title), 201
     )
@@ -239,7 +240,7 @@ async def add_goal(request: web.Request) -> web.Response:
 
 async def change_goal(request: web.Request) -> web.Response:
     mentoring, principal = _ctx(request)
-    body = await parse_body(request, GoalChangesBody)
+    body = body_of(request, GoalChangesBody)
     status = ItemStatus(body.status) if body.status else None
     return _json(
         await mentoring.pairs.set_goal(principal, path_id(request, "goal_id"), status, body.title)
@@ -248,7 +249,7 @@ async def change_goal(request: web.Request) -> web.Response:
 
 async def add_milestone(request: web.Request) -> web.Response:
     mentoring, principal = _ctx(request)
-    body = await parse_body(request, MilestoneBody)
+    body = body_of(request, MilestoneBody)
     return _json(
         await mentoring.pairs.add_milestone(
             principal, path_id(request, "goal_id"), body.title, body.due_on
@@ -259,7 +260,7 @@ async def add_milestone(request: web.Request) -> web.Response:
 
 async def change_milestone(request: web.Request) -> web.Response:
     mentoring, principal = _ctx(request)
-    body = await parse_body(request, MilestoneChangesBody)
+    body = body_of(request, MilestoneChangesBody)
     return _json(
         await mentoring.pairs.set_milestone(
             principal, path_id(request, "milestone_id"), ItemStatus(body.status)
@@ -269,7 +270,7 @@ async def change_milestone(request: web.Request) -> web.Response:
 
 async def schedule(request: web.Request) -> web.Response:
     mentoring, principal = _ctx(request)
-    body = await parse_body(request, SessionBody)
+    body = body_of(request, SessionBody)
     return _json(
         await mentoring.sessions.schedule(
             principal, path_id(request, "pair_id"), body.starts_at, body.minutes
@@ -318,7 +319,7 @@ async def notes(request: web.Request) -> web.Response:
 
 async def shared_note(request: web.Request) -> web.Response:
     mentoring, principal = _ctx(request)
-    body = await parse_body(request, NoteBody)
+    body = body_of(request, NoteBody)
     return _json(
         await mentoring.notes.write(
             principal, path_id(request, "session_id"), body.body, shared=True
@@ -328,7 +329,7 @@ async def shared_note(request: web.Request) -> web.Response:
 
 async def private_note(request: web.Request) -> web.Response:
     mentoring, principal = _ctx(request)
-    body = await parse_body(request, NoteBody)
+    body = body_of(request, NoteBody)
     return _json(
         await mentoring.notes.write(
             principal, path_id(request, "session_id"), body.body, shared=False
@@ -338,7 +339,7 @@ async def private_note(request: web.Request) -> web.Response:
 
 async def give_feedback(request: web.Request) -> web.Response:
     mentoring, principal = _ctx(request)
-    body = await parse_body(request, FeedbackBody)
+    body = body_of(request, FeedbackBody)
     return _json(
         await mentoring.feedback.give(
             principal, path_id(request, "session_id"), body.rating, body.text

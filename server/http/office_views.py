@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from rooms.layout import DoorState, RoomKind
-from server.http.errors import parse_body, path_id
+from server.http.enforce import body_of
+from server.http.errors import path_id
 from server.http.keys import DB, LAYOUT_EDITOR
 from server.http.middleware import require_session
 from server.http.schemas import NewFloorBody, NewRoomBody, OwnersBody, RoomChangesBody
@@ -27,7 +28,7 @@ async def layout(request: web.Request) -> web.Response:
 
 async def add_floor(request: web.Request) -> web.Response:
     principal = require_session(request).principal
-    body = await parse_body(request, NewFloorBody)
+    body = body_of(request, NewFloorBody)
     floor = await request.app[LAYOUT_EDITOR].add_floor(
         principal, body.name, body.width, body.height
     )
@@ -36,7 +37,7 @@ async def add_floor(request: web.Request) -> web.Response:
 
 async def add_room(request: web.Request) -> web.Response:
     principal = require_session(request).principal
-    body = await parse_body(request, NewRoomBody)
+    body = body_of(request, NewRoomBody)
     room = await request.app[LAYOUT_EDITOR].add_room(
         principal,
         path_id(request, "floor_id"),
@@ -56,7 +57,7 @@ async def add_room(request: web.Request) -> web.Response:
 
 async def change_room(request: web.Request) -> web.Response:
     principal = require_session(request).principal
-    body = await parse_body(request, RoomChangesBody)
+    body = body_of(request, RoomChangesBody)
     changes = RoomChanges(
         name=body.name,
         kind=RoomKind(body.kind) if body.kind else None,
@@ -81,7 +82,7 @@ async def remove_room(request: web.Request) -> web.Response:
 
 async def set_owners(request: web.Request) -> web.Response:
     principal = require_session(request).principal
-    body = await parse_body(request, OwnersBody)
+    body = body_of(request, OwnersBody)
     room = await request.app[LAYOUT_EDITOR].set_owners(
         principal, path_id(request, "room_id"), body.user_ids
     )

@@ -387,6 +387,16 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     return parameters
 
 
+def _model_ref(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, Any]:
+    """A response model as a component (its nested models become components too)."""
+    schema = model.model_json_schema(
+        ref_template="#/components/schemas/{model}", mode="serialization"
+    )
+    schemas.update(schema.pop("$defs", {}))
+    schemas[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
 def build_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
     schemas: dict[str, Any] = {
         "Error": ERROR_SCHEMA,
@@ -453,11 +463,11 @@ def build_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
                         }
                     }
             elif status != 204:
-                schema: dict[str, Any] = (
-                    {"$ref": f"#/components/schemas/{route.response_schema}"}
-                    if route.response_schema
-                    else {"type": "object"}
-                )
+                schema: dict[str, Any] = {"type": "object"}
+                if isinstance(route.response_schema, str):
+                    schema = {"$ref": f"#/components/schemas/{route.response_schema}"}
+                elif route.response_schema is not None:
+                    schema = _model_ref(route.response_schema, schemas)
                 if route.content_type != "application/json":
                     schema = {"type": "string"}
                 response["content"] = {route.content_type: {"schema": schema}}

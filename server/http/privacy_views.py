@@ -4,9 +4,9 @@ organization export, account actions, the lifecycle policy and the audit log."""
 from __future__ import annotations
 
 from aiohttp import web
-from pydantic import ValidationError
 
-from server.http.errors import parse_body, path_id
+from server.http.enforce import body_of, query_of
+from server.http.errors import path_id
 from server.http.keys import PRIVACY, SETTINGS
 from server.http.middleware import require_session, session_cookie_name
 from server.http.schemas import (
@@ -16,7 +16,7 @@ from server.http.schemas import (
     PolicyBody,
     SeenHeadQuery,
 )
-from server.infra.errors import from_validation, invalid
+from server.infra.errors import invalid
 from server.people.identity import Role
 
 
@@ -36,7 +36,7 @@ async def export_me(request: web.Request) -> web.Response:
 
 async def close_account(request: web.Request) -> web.Response:
     principal = require_session(request).principal
-    await parse_body(request, CloseAccountBody)
+    body_of(request, CloseAccountBody)
     await request.app[PRIVACY].close_account(principal)
     response = web.Response(status=204)
     settings = request.app[SETTINGS]
@@ -68,7 +68,7 @@ async def decline_membership(request: web.Request) -> web.Response:
 
 async def add_group_member(request: web.Request) -> web.Response:
     principal = require_session(request).principal
-    body = await parse_body(request, GroupMemberBody)
+    body = body_of(request, GroupMemberBody)
     result = await request.app[PRIVACY].add_to_group(
         principal, path_id(request, "group_id"), body.user_id, Role(body.role)
     )
@@ -112,7 +112,7 @@ async def policy(request: web.Request) -> web.Response:
 
 async def change_policy(request: web.Request) -> web.Response:
     principal = require_session(request).principal
-    body = await parse_body(request, PolicyBody)
+    body = body_of(request, PolicyBody)
     changes = {k: getattr(body, k) for k in body.model_fields_set}
     if not changes:
         raise invalid("name at least one setting to change")
@@ -123,18 +123,12 @@ async def change_policy(request: web.Request) -> web.Response:
 
 async def audit_log(request: web.Request) -> web.Response:
     principal = require_session(request).principal
-    try:
-        query = AuditQuery.model_validate(dict(request.query))
-    except ValidationError as exc:
-        raise from_validation(exc) from None
+    query = query_of(request, AuditQuery)
     page = await request.app[PRIVACY].audit_page(principal, query.before_seq, query.limit)
     return web.json_response(page)
 
 
 async def audit_verify(request: web.Request) -> web.Response:
     principal = require_session(request).principal
-    try:
-        query = SeenHeadQuery.model_validate(dict(request.query))
-    except ValidationError as exc:
-        raise from_validation(exc) from None
+    query = query_of(request, SeenHeadQuery)
     return web.json_response(await request.app[PRIVACY].audit_verify(principal, query.checkpoint()))

@@ -19,7 +19,10 @@ from server.http import (
     ops_views,
     privacy_views,
 )
+from server.http import mentoring_responses as mr
 from server.http import mentoring_schemas as ms
+from server.http import responses as r
+from server.http.enforce import enforced
 from server.http.openapi import OPENAPI_DOC, build_document, serve_document
 from server.http.schemas import (
     AboutMeQuery,
@@ -53,9 +56,11 @@ class Route:
     summary: str
     tag: str
     body: type[BaseModel] | None = None
-    # Status code -> description (and, for 200/201, the response schema name if any).
+    # Status code -> description.
     responses: dict[int, str] = field(default_factory=dict)
-    response_schema: str | None = None
+    # What a 2xx JSON answer holds: a response model (server/http/responses.py), or the
+    # name of a schema written out in server/http/openapi.py.
+    response_schema: str | type[BaseModel] | None = None
     signed_in: bool = False
     content_type: str = "application/json"
     # The query-string model the handler parses, documented as query parameters.
@@ -72,8 +77,10 @@ def _mentoring(
     conflict: str | None = None,
     content_type: str = "application/json",
     query: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
 ) -> Route:
-    """A signed-in mentoring route with the answers every one of them can give."""
+    """A signed-in mentoring route with the answers every one of them can give; ``response``:
+    the model of its 2xx JSON answer (server/http/mentoring_responses.py)."""
     responses = {
         ok[0]: ok[1],
         401: "not signed in",
@@ -95,6 +102,7 @@ def _mentoring(
         signed_in=True,
         content_type=content_type,
         query=query,
+        response_schema=response,
     )
 
 
@@ -107,17 +115,29 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         "Create a program (program managers, org admins)",
         ms.NewProgramBody,
         (201, "the program"),
+        response=mr.MentoringProgram,
     ),
     _mentoring(
-        "GET", "/programs", mentoring_views.list_programs, "Programs I run or am invited to"
+        "GET",
+        "/programs",
+        mentoring_views.list_programs,
+        "Programs I run or am invited to",
+        response=mr.MentoringPrograms,
     ),
-    _mentoring("GET", P, mentoring_views.get_program, "A program: weights, steps, my enrolments"),
+    _mentoring(
+        "GET",
+        P,
+        mentoring_views.get_program,
+        "A program: weights, steps, my enrolments",
+        response=mr.MentoringProgram,
+    ),
     _mentoring(
         "PATCH",
         P,
         mentoring_views.change_program,
         "Change the matching weights and how many suggestions mentees see",
         ms.ProgramSettingsBody,
+        response=mr.MentoringProgram,
     ),
     _mentoring(
         "POST",
@@ -126,6 +146,7 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         "Add a program step (unpublished)",
         ms.StepBody,
         (201, "the step"),
+        response=mr.MentoringStep,
     ),
     _mentoring(
         "POST",
@@ -133,6 +154,7 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         mentoring_views.publish_step,
         "Publish a step to everyone enrolled (audited)",
         conflict="already published",
+        response=mr.MentoringStep,
     ),
     _mentoring(
         "POST",
@@ -142,15 +164,21 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         ms.InviteBody,
         (201, "the invitation"),
         conflict="already invited or enrolled in that role",
+        response=mr.Invitation,
     ),
     _mentoring(
         "GET",
         f"{P}/enrolments",
         mentoring_views.program_enrolments,
         "Everyone invited; profiles only of those who accepted (managers; each look audited)",
+        response=mr.ProgramEnrolments,
     ),
     _mentoring(
-        "GET", "/enrolments", mentoring_views.my_enrolments, "My invitations and enrolments"
+        "GET",
+        "/enrolments",
+        mentoring_views.my_enrolments,
+        "My invitations and enrolments",
+        response=mr.MyEnrolments,
     ),
     _mentoring(
         "POST",
@@ -159,6 +187,7 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         "Accept (share my profile with the program) or decline an invitation",
         ms.AnswerBody,
         conflict="the invitation is not open",
+        response=mr.MyEnrolment,
     ),
     _mentoring(
         "PATCH",
@@ -168,6 +197,7 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         "and (mentors) which parts mentees' suggestions may use",
         ms.ProfileBody,
         conflict="the enrolment has ended",
+        response=mr.MyEnrolment,
     ),
     _mentoring(
         "DELETE",
@@ -185,6 +215,7 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         "the mentee's own view uses only what mentors show, in coarse terms; managers see "
         "everything (each look audited)",
         query=ms.SuggestionsQuery,
+        response=mr.MentorSuggestions,
     ),
     _mentoring(
         "POST",
@@ -194,6 +225,7 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         ms.MatchBody,
         (201, "the pair"),
         conflict="the mentee has a mentor or the mentor has no capacity left",
+        response=mr.ScoredPair,
     ),
     _mentoring(
         "POST",
@@ -203,6 +235,7 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         ms.PickBody,
         (201, "the pair"),
         conflict="already matched or no capacity left",
+        response=mr.MentoringPair,
     ),
     _mentoring(
         "POST",
@@ -211,21 +244,30 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         "Whole-program optimal assignment within capacity (greedy total beside it); "
         "apply=true makes the pairs (audited, and so is each preview)",
         ms.AssignBody,
+        response=mr.ProgramAssignment,
     ),
-    _mentoring("GET", f"{P}/pairs", mentoring_views.program_pairs, "A program's pairs (managers)"),
+    _mentoring(
+        "GET",
+        f"{P}/pairs",
+        mentoring_views.program_pairs,
+        "A program's pairs (managers)",
+        response=mr.ProgramPairs,
+    ),
     _mentoring(
         "GET",
         f"{P}/health",
         mentoring_views.health,
         "Program health: content-free counts, medians; feedback of closed weeks only and a "
         "rating published anew only after enough new raters (each look audited)",
+        response=mr.ProgramHealth,
     ),
-    _mentoring("GET", "/pairs", mentoring_views.my_pairs, "My pairs"),
+    _mentoring("GET", "/pairs", mentoring_views.my_pairs, "My pairs", response=mr.MyPairs),
     _mentoring(
         "GET",
         "/pairs/{pair_id:\\d+}",
         mentoring_views.get_pair,
         "A pair: agreement, goals, milestones, sessions (managers: metadata only)",
+        response=mr.MentoringPairView,
     ),
     _mentoring(
         "DELETE",
@@ -242,6 +284,7 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         "The pair's agreement: goals and meeting cadence",
         ms.AgreementBody,
         conflict="the pair has ended",
+        response=mr.AgreementWritten,
     ),
     _mentoring(
         "POST",
@@ -251,6 +294,7 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         ms.GoalBody,
         (201, "the goal"),
         conflict="the pair has ended",
+        response=mr.PairGoal,
     ),
     _mentoring(
         "PATCH",
@@ -259,6 +303,7 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         "Rename a goal or mark it open or done",
         ms.GoalChangesBody,
         conflict="the pair has ended",
+        response=mr.ItemState,
     ),
     _mentoring(
         "POST",
@@ -268,6 +313,7 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         ms.MilestoneBody,
         (201, "the milestone"),
         conflict="the pair has ended",
+        response=mr.PairMilestone,
     ),
     _mentoring(
         "PATCH",
@@ -276,6 +322,7 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         "Mark a milestone open or done",
         ms.MilestoneChangesBody,
         conflict="the pair has ended",
+        response=mr.ItemState,
     ),
     _mentoring(
         "POST",
@@ -285,6 +332,7 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         ms.SessionBody,
         (201, "the session"),
         conflict="the pair has ended",
+        response=mr.MentoringSessionTimes,
     ),
     _mentoring(
         "DELETE",
@@ -292,6 +340,7 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         mentoring_views.cancel_session,
         "Cancel a session (it stays in calendars as cancelled)",
         conflict="already cancelled",
+        response=mr.MentoringSessionTimes,
     ),
     _mentoring(
         "GET",
@@ -307,12 +356,14 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         mentoring_views.create_feed,
         "A new secret calendar feed URL for me (replaces the old one; shown once)",
         ok=(201, "the feed URL"),
+        response=mr.CalendarFeedUrl,
     ),
     _mentoring(
         "GET",
         "/sessions/{session_id:\\d+}/notes",
         mentoring_views.notes,
         "The shared note (the pair) and my private note",
+        response=mr.SessionNotes,
     ),
     _mentoring(
         "PUT",
@@ -320,6 +371,7 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         mentoring_views.shared_note,
         "Write the pair's shared note",
         ms.NoteBody,
+        response=mr.WrittenNote,
     ),
     _mentoring(
         "PUT",
@@ -327,6 +379,7 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         mentoring_views.private_note,
         "Write my private note (nobody else reads it)",
         ms.NoteBody,
+        response=mr.WrittenNote,
     ),
     _mentoring(
         "POST",
@@ -336,12 +389,14 @@ MENTORING_ROUTES: tuple[Route, ...] = (
         ms.FeedbackBody,
         (201, "the feedback"),
         conflict="already given, or the session has not taken place",
+        response=mr.FeedbackGiven,
     ),
     _mentoring(
         "GET",
         "/sessions/{session_id:\\d+}/feedback",
         mentoring_views.feedback,
         "Feedback on a session: the pair only (managers see ratings only in program health)",
+        response=mr.SessionFeedbackRead,
     ),
     Route(
         "GET",
@@ -362,6 +417,7 @@ ROUTES: tuple[Route, ...] = (
         "Liveness: the process answers",
         "operations",
         responses={200: "alive"},
+        response_schema=r.Health,
     ),
     Route(
         "GET",
@@ -388,6 +444,7 @@ ROUTES: tuple[Route, ...] = (
         "This document",
         "operations",
         responses={200: "the OpenAPI document"},
+        response_schema=r.OpenApiDocument,
     ),
     Route(
         "POST",
@@ -458,6 +515,7 @@ ROUTES: tuple[Route, ...] = (
         "auth",
         responses={200: "the sessions", 401: "not signed in"},
         signed_in=True,
+        response_schema=r.MySessions,
     ),
     Route(
         "DELETE",
@@ -499,6 +557,7 @@ ROUTES: tuple[Route, ...] = (
         "auth",
         responses={200: "the reset and the sign-ins", 401: "not signed in"},
         signed_in=True,
+        response_schema=r.AccountSecurity,
     ),
     Route(
         "POST",
@@ -542,6 +601,7 @@ ROUTES: tuple[Route, ...] = (
             409: "a floor with that name exists",
         },
         signed_in=True,
+        response_schema=r.Floor,
     ),
     Route(
         "POST",
@@ -700,6 +760,7 @@ def _person_action(verb: str, path: str, handler: Handler, summary: str, ok: str
             409: "not possible in the account's state, or on your own account",
         },
         signed_in=True,
+        response_schema=r.TemporaryPassword if verb == "reset" else None,
     )
 
 
@@ -737,6 +798,7 @@ PRIVACY_ROUTES: tuple[Route, ...] = (
         "privacy",
         responses={200: "the invitations", 401: "not signed in", 403: "guests have no account"},
         signed_in=True,
+        response_schema=r.PendingMemberships,
     ),
     Route(
         "POST",
@@ -783,6 +845,7 @@ PRIVACY_ROUTES: tuple[Route, ...] = (
             409: "they have that role, or an unanswered invitation",
         },
         signed_in=True,
+        response_schema=r.GroupMemberAdded,
     ),
     Route(
         "GET",
@@ -792,6 +855,7 @@ PRIVACY_ROUTES: tuple[Route, ...] = (
         "privacy",
         responses={200: "the policy", 401: "not signed in", 403: "guests have no account"},
         signed_in=True,
+        response_schema=r.PrivacyPolicy,
     ),
     Route(
         "PATCH",
@@ -807,6 +871,7 @@ PRIVACY_ROUTES: tuple[Route, ...] = (
             403: ADMIN_ONLY,
         },
         signed_in=True,
+        response_schema=r.PrivacyPolicy,
     ),
     Route(
         "GET",
@@ -832,6 +897,7 @@ PRIVACY_ROUTES: tuple[Route, ...] = (
         },
         signed_in=True,
         query=AuditQuery,
+        response_schema=r.AuditPage,
     ),
     Route(
         "GET",
@@ -940,6 +1006,7 @@ ADMIN_ROUTES: tuple[Route, ...] = (
         "admin",
         responses={200: "the list", 401: "not signed in", 403: "not an admin or group lead"},
         signed_in=True,
+        response_schema=r.DashboardIndex,
     ),
     Route(
         "GET",
@@ -975,6 +1042,7 @@ ADMIN_ROUTES: tuple[Route, ...] = (
         responses={200: "the people", **_DASHBOARD_ERRORS},
         signed_in=True,
         query=DashboardQuery,
+        response_schema=r.PeopleActivity,
     ),
     Route(
         "GET",
@@ -996,9 +1064,13 @@ def documented_routes() -> tuple[Route, ...]:
     return ROUTES + ANALYTICS_ROUTES + admin
 
 
+def _served(route: Route) -> Handler:
+    return enforced(route.handler, signed_in=route.signed_in, body=route.body, query=route.query)
+
+
 def setup(app: web.Application, version: str) -> None:
     for route in ROUTES + ANALYTICS_ROUTES:
-        app.router.add_route(route.method, route.path, route.handler)
-    admin = admin_app.create_admin_app([(r.method, r.path, r.handler) for r in ADMIN_ROUTES])
+        app.router.add_route(route.method, route.path, _served(route))
+    admin = admin_app.create_admin_app([(r.method, r.path, _served(r)) for r in ADMIN_ROUTES])
     app.add_subapp(admin_app.ADMIN_PREFIX + "/", admin)
     app[OPENAPI_DOC] = build_document(documented_routes(), version)
