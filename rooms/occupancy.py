@@ -1,7 +1,8 @@
 """Who may walk into a room, and who answers a knock.
 
 Open door: walk in. Closed door: knock when someone is inside (an empty room has nobody to
-disturb). Locked: owners and invited people only. Capacity binds everyone, owners included.
+disturb); guests inside never answer a knock. Locked: owners and invited people only. Capacity
+binds everyone, owners included.
 A room reserved for a few people (a mentoring pair's room) admits them and nobody else,
 whatever its door says and whoever invites: the door is the pair's, not a way in for others.
 """
@@ -51,8 +52,18 @@ def decide_entry(
     return Outcome.ENTER
 
 
-def who_hears_a_knock(occupants: Collection[int], do_not_disturb: Collection[int]) -> list[int]:
-    """Occupants who get the prompt. If everyone inside is on do-not-disturb the list is empty:
-    the knock is held silently until someone inside becomes available, or it expires."""
+def who_may_answer_a_knock(occupants: Collection[int], guests: Collection[int]) -> list[int]:
+    """Occupants who may let someone in: anyone inside but a guest (a guest is let in, never
+    lets in). When nobody inside may, the knock waits for someone who may to walk in."""
+    outsiders = set(guests)
+    return [user for user in occupants if user not in outsiders]
+
+
+def who_hears_a_knock(
+    occupants: Collection[int], do_not_disturb: Collection[int], guests: Collection[int] = ()
+) -> list[int]:
+    """Occupants who get the prompt: those who may answer, unless on do-not-disturb. If
+    everyone who may answer is, the list is empty: the knock is held silently until someone
+    inside becomes available, or it expires."""
     quiet = set(do_not_disturb)
-    return [user for user in occupants if user not in quiet]
+    return [user for user in who_may_answer_a_knock(occupants, guests) if user not in quiet]

@@ -19,7 +19,7 @@ class Resolution(StrEnum):
     ACCEPTED = "accepted"
     DECLINED = "declined"
     EXPIRED = "expired"
-    CANCELLED = "cancelled"
+    CANCELLED = "cancelled"  # withdrawn by who made it, or they left the office
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class Request:
     host_id: int | None  # who invited (GET only)
     created_at: float
     expires_at: float
+    guest: bool = False  # the knocker is a guest (members are shown guests waiting)
 
     def to_doc(self) -> dict[str, Any]:
         doc = asdict(self)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from server.analytics.metrics import Metric
 from server.analytics.tables import AnalyticsEvent
-from server.http.keys import DB
+from server.http.keys import DB, OFFICE
 from server.infra.clock import FakeClock
 from tests.conftest import ORIGIN, Office, RealtimeClient, session_cookie, sign_in
 from tests.people import Person, rooms_by_name
@@ -166,6 +166,91 @@ async def test_an_admitted_guest_talks_in_the_room_and_sees_nothing_else(
         assert ack["ok"] is False and ack["error"]["code"] == "forbidden", (event, ack)
     assert (await client.get("/api/office/layout")).status == 403
     assert (await client.post("/api/org/invite-codes", json={})).status == 403
+
+
+async def test_a_guest_inside_hears_nothing_of_another_guests_knock(
+    client: TestClient[Any, Any], office: Office, join: Any, realtime: Any, clock: FakeClock
+) -> None:
+    """Only people who may let someone in are prompted; a knock's outcome goes to the knocker
+    (and whoever was prompted), never to a guest inside; an expired knock can be made again."""
+    rooms = await rooms_by_name(client, office.org.id)
+    room = rooms["Meeting room A"]
+    alice = await join("alice@acme.example")
+    await alice.call("room:enter", {"room_id": room})
+    link = await make_link(client, room)
+    first = await guest_joins(client, realtime, link["token"], "Grace")
+    own = await first.call("room:enter", {"room_id": room})
+    await alice.wait_for(lambda: alice.prompts("knock"))
+    await alice.call("request:answer", {"request_id": own["request_id"], "accept": True})
+    assert (await first.call("guest:status"))["admitted"] is True
+    await first.wait_for(first.resolutions)  # her own knock's outcome
+
+    second = await guest_joins(client, realtime, link["token"], "Linus")
+    knock = await second.call("room:enter", {"room_id": room})
+    assert knock["outcome"] == "knocking"
+    await alice.wait_for(lambda: len(alice.prompts("knock")) == 2)
+    await first.call("guest:status")  # a round trip: anything sent to her has arrived
+    assert first.prompts() == []
+
+    clock.advance(61)
+    await client.app[OFFICE].sweep()
+    expired = await second.wait_for(second.resolutions)
+    assert [r["outcome"] for r in expired] == ["expired"]
+    await alice.wait_for(lambda: len(alice.resolutions()) == 2)  # her prompt closes
+    await first.call("guest:status")
+    assert [r["request_id"] for r in first.resolutions()] == [own["request_id"]]
+    assert first.received("room:waiting") == [] and second.received("room:waiting") == []
+
+    again = await second.call("room:enter", {"room_id": room})  # knock again, no reload
+    assert again["outcome"] == "knocking" and again["request_id"] != knock["request_id"]
+    prompts = await alice.wait_for(lambda: len(alice.prompts("knock")) == 3 and alice.prompts())
+    assert prompts[-1]["request_id"] == again["request_id"]
+    assert prompts[-1]["from_name"] == "Linus (guest)"
+
+
+async def test_members_see_guests_waiting_until_the_knock_or_the_visit_ends(
+    client: TestClient[Any, Any], office: Office, join: Any, realtime: Any, clock: FakeClock
+) -> None:
+    """Members outside the room learn a guest waits (``room:waiting``); a guest in the hallway
+    is listed only while knocking, and their knock ends with their visit."""
+    rooms = await rooms_by_name(client, office.org.id)
+    lobby = rooms["Lobby"]
+    admin = await join("admin@acme.example")  # in the hallway; admins may show guests out
+    bob = await join("bob@acme.example")
+    await bob.call("room:enter", {"room_id": lobby})
+    link = await make_link(client, lobby)
+    await bob.call("room:leave")
+    guest = await guest_joins(client, realtime, link["token"])
+    knock = await guest.call("room:enter", {"room_id": lobby})
+    assert knock["outcome"] == "knocking"
+    notice = {"request_id": knock["request_id"], "kind": "knock", "room_id": lobby}
+    assert await guest.wait_for(lambda: guest.received("request:unattended")) == [notice]
+    waiting = await admin.wait_for(lambda: admin.received("room:waiting"))
+    guest_id = waiting[-1]["guests"][0]
+    assert waiting == [{"room_id": lobby, "guests": [guest_id]}]
+    snapshot = await admin.call("office:snapshot")
+    assert snapshot["waiting"] == [{"room_id": lobby, "guests": [guest_id]}]
+    assert guest_id in {p["user_id"] for p in snapshot["people"]}
+
+    clock.advance(61)
+    await client.app[OFFICE].sweep()
+    await admin.wait_for(lambda: len(admin.received("room:waiting")) == 2)
+    assert admin.received("room:waiting")[-1] == {"room_id": lobby, "guests": []}
+    snapshot = await admin.call("office:snapshot")
+    assert snapshot["waiting"] == []
+    assert guest_id not in {p["user_id"] for p in snapshot["people"]}  # not knocking: unlisted
+
+    again = await guest.call("room:enter", {"room_id": lobby})
+    await bob.wait_for(lambda: bob.received("room:waiting")[-1:] == [waiting[0]])
+    assert (await admin.call("guest:remove", {"user_id": guest_id}))["ok"] is True
+    await bob.wait_for(
+        lambda: bob.received("room:waiting")[-1:] == [{"room_id": lobby, "guests": []}]
+    )
+    await bob.seen(guest_id, status="offline")
+    assert (await bob.call("request:answer", {"request_id": again["request_id"], "accept": True}))[
+        "error"
+    ]["code"] == "not_found"
+    assert guest.received("room:waiting") == []
 
 
 @pytest.mark.parametrize("ending", ["revoked", "expired", "removed"])

@@ -134,6 +134,50 @@ async def test_knock_accepted_declined_and_timed_out(
     await alice.wait_for(lambda: any(r["outcome"] == "expired" for r in alice.resolutions()))
 
 
+async def test_a_prompt_goes_when_its_host_walks_out_and_the_knock_waits_for_the_others(
+    client: TestClient[Any, Any], office: Office, join: Any
+) -> None:
+    """Someone prompted who walks out can no longer let anyone in: their prompt is withdrawn,
+    the others inside still may answer, and once nobody inside may, the knocker is told."""
+    rooms = await rooms_by_name(client, office.org.id)
+    closed = rooms["Meeting room B"]
+    bob = await join("bob@acme.example")
+    admin = await join("admin@acme.example")
+    alice = await join("alice@acme.example")
+    assert (await admin.call("room:enter", {"room_id": closed}))["outcome"] == "entered"
+    first = await bob.call("room:enter", {"room_id": closed})
+    await admin.wait_for(lambda: admin.prompts("knock"))
+    await admin.call("request:answer", {"request_id": first["request_id"], "accept": True})
+    await admin.seen(office.bob.id, room_id=closed)
+
+    knock = await alice.call("room:enter", {"room_id": closed})
+    assert knock["outcome"] == "knocking"
+    notice = {"request_id": knock["request_id"], "kind": "knock", "room_id": closed}
+
+    def prompted(host: Person) -> list[dict[str, Any]]:
+        return [p for p in host.prompts() if p["request_id"] == knock["request_id"]]
+
+    for host in (bob, admin):
+        await host.wait_for(lambda host=host: prompted(host))
+    await bob.call("room:leave")
+    assert await bob.wait_for(lambda: bob.received("request:withdrawn")) == [notice]
+    late = await bob.call("request:answer", {"request_id": knock["request_id"], "accept": True})
+    assert late["error"]["code"] == "forbidden"
+    assert admin.received("request:withdrawn") == []
+    assert alice.received("request:unattended") == []  # the admin is still inside
+
+    await admin.call("room:leave")
+    assert await admin.wait_for(lambda: admin.received("request:withdrawn")) == [notice]
+    assert await alice.wait_for(lambda: alice.received("request:unattended")) == [notice]
+    assert alice.resolutions() == []  # still waiting: whoever walks in is prompted
+
+    await bob.call("room:enter", {"room_id": closed})
+    await bob.wait_for(lambda: len(prompted(bob)) == 2)  # prompted again on walking in
+    accepted = await bob.call("request:answer", {"request_id": knock["request_id"], "accept": True})
+    assert accepted["outcome"] == "accepted"
+    await bob.seen(office.alice.id, room_id=closed)
+
+
 async def test_every_tab_of_whoever_was_prompted_learns_the_request_is_resolved(
     client: TestClient[Any, Any], office: Office, join: Any
 ) -> None:

@@ -1,11 +1,16 @@
 """Knocks and "get": asking to come into a room, or asking someone to come over.
 
-A knock waits at the room (``held``) and rings the room's available occupants, now and whenever
-one becomes available (walks in, leaves do-not-disturb); a "get" prompts the person asked. Each
-request ends once: answered, cancelled by whoever made it, or expired by the sweep. Its end,
-``request:resolved``, goes to every tab of every person it concerned — whoever was prompted
-(the answerer included), who would move and who asked — so no prompt stays open anywhere.
-Moving the person in on "accept" is the service's move, passed in as ``move_in``.
+A knock waits at the room (``held``) and rings the room's available occupants who may let
+someone in (not guests), now and whenever one becomes available (walks in, leaves
+do-not-disturb); a "get" prompts the person asked. Someone prompted who walks out can no longer
+answer: their prompt is withdrawn (``request:withdrawn``), and once nobody inside may answer the
+knocker is told (``request:unattended``) while the knock waits for someone to come in. Each
+request ends once: answered, cancelled by whoever made it (or by their leaving the office), or
+expired by the sweep. Its end, ``request:resolved``, goes to every tab of whoever was prompted
+(the answerer included), who would move and who asked — nobody else, so no prompt stays open
+and nobody hears of another's knock. Guests' knocks are shown to the organization as
+``room:waiting``. Moving the person in on "accept" is the service's move, passed in as
+``move_in``.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rooms.occupancy import who_hears_a_knock
+from rooms.occupancy import who_hears_a_knock, who_may_answer_a_knock
 from rooms.presence import Person, Status
 from rooms.requests import Request, RequestKind, Resolution
 from rooms.store import Doc, StateStore
@@ -30,6 +35,7 @@ from server.office.state import (
     REQUEST_QUEUE,
     held_key,
     iso,
+    knocker_key,
     occupants_of,
     person_key,
     request_key,
@@ -85,10 +91,16 @@ class Knocks:
             None,
             now,
             now + self._timeout,
+            guest=principal.is_guest,
         )
         await self._open(request)
         await self._store.add_member(held_key(principal.org_id, room.id), request.id)
+        await self._store.add_member(knocker_key(principal.org_id, principal.user_id), request.id)
         await self.ring(principal.org_id, room.id)
+        if request.guest:
+            await self._tell_waiting(principal.org_id, room.id)
+        if not await self._answerers(principal.org_id, room.id):
+            await self._broadcaster.to_user(request.user_id, "request:unattended", _notice(request))
         return request
 
     async def get_person(self, principal: Principal, user_id: int) -> Request:
@@ -141,15 +153,10 @@ class Knocks:
         held = sorted(await self._store.members(held_key(org_id, room_id)))
         if not held:
             return
-        (doc_of_room,) = await self._store.get_many([room_key(org_id, room_id)])
-        occupants = occupants_of(doc_of_room)
-        people = await self._store.get_many([person_key(org_id, u) for u in occupants])
-        quiet = {
-            Person.from_doc(d).user_id
-            for d in people
-            if d and Person.from_doc(d).status is Status.DO_NOT_DISTURB
-        }
-        hearers = who_hears_a_knock(occupants, quiet)
+        people = await self._inside(org_id, room_id)
+        quiet = {p.user_id for p in people if p.status is Status.DO_NOT_DISTURB}
+        guests = {p.user_id for p in people if p.guest}
+        hearers = who_hears_a_knock([p.user_id for p in people], quiet, guests)
         if not hearers:
             return
         room = await self._lookup.room(org_id, room_id)
@@ -170,6 +177,82 @@ class Knocks:
             request = request_of(doc)
             prompt = _prompt(request, room, from_name=request.display_name)
             await self._broadcaster.to_users(fresh, "request", prompt)
+
+    async def _inside(self, org_id: int, room_id: int) -> list[Person]:
+        (doc_of_room,) = await self._store.get_many([room_key(org_id, room_id)])
+        occupants = occupants_of(doc_of_room)
+        docs = await self._store.get_many([person_key(org_id, u) for u in occupants])
+        return [Person.from_doc(d) for d in docs if d]
+
+    async def _answerers(self, org_id: int, room_id: int) -> list[int]:
+        """Who inside may answer a knock now (do-not-disturb included: they may, unprompted)."""
+        people = await self._inside(org_id, room_id)
+        return who_may_answer_a_knock(
+            [p.user_id for p in people], [p.user_id for p in people if p.guest]
+        )
+
+    async def left(self, org_id: int, user_id: int, room_id: int, *, guest: bool) -> None:
+        """``user_id`` walked out of ``room_id`` (or went offline): they can no longer answer
+        its knocks, so their prompts go; if nobody inside may answer any more, each knocker
+        is told, and the knock waits for someone who may to walk in (or expires)."""
+        held = sorted(await self._store.members(held_key(org_id, room_id)))
+        if not held:
+            return
+        for request_id in held:
+
+            def unring(docs: list[Doc | None]) -> tuple[list[Doc | None], bool]:
+                if docs[0] is None or user_id not in docs[0]["rung"]:
+                    return docs, False
+                rung = [u for u in docs[0]["rung"] if u != user_id]
+                return [docs[0] | {"rung": rung}], True
+
+            (doc,) = await self._store.get_many([request_key(request_id)])
+            if doc is None:
+                continue
+            if await self._store.transact([request_key(request_id)], unring):
+                await self._broadcaster.to_user(
+                    user_id, "request:withdrawn", _notice(request_of(doc))
+                )
+        if guest or await self._answerers(org_id, room_id):
+            return  # a guest never could answer; or someone inside still may
+        for doc in await self._store.get_many([request_key(r) for r in held]):
+            if doc is not None and doc["user_id"] != user_id:
+                request = request_of(doc)
+                await self._broadcaster.to_user(
+                    request.user_id, "request:unattended", _notice(request)
+                )
+
+    async def gone(self, org_id: int, user_id: int) -> None:
+        """``user_id`` left the office: their knocks end (nobody is there to let in)."""
+        for request_id in sorted(await self._store.members(knocker_key(org_id, user_id))):
+            (doc,) = await self._store.get_many([request_key(request_id)])
+            rung = await self._take(request_id)
+            if doc is not None and rung is not None:
+                await self._close(request_of(doc), Resolution.CANCELLED, rung)
+            else:
+                await self._store.remove_member(knocker_key(org_id, user_id), request_id)
+
+    async def waiting(self, org_id: int) -> list[dict[str, Any]]:
+        """The guests knocking at each room of the organization (rooms with any)."""
+        rooms = await self._lookup.rooms(org_id)
+        found = []
+        for room_id in sorted(rooms):
+            guests = await self._waiting_at(org_id, room_id)
+            if guests:
+                found.append({"room_id": room_id, "guests": guests})
+        return found
+
+    async def _waiting_at(self, org_id: int, room_id: int) -> list[int]:
+        held = sorted(await self._store.members(held_key(org_id, room_id)))
+        docs = await self._store.get_many([request_key(r) for r in held])
+        return sorted({d["user_id"] for d in docs if d and d.get("guest")})
+
+    async def _tell_waiting(self, org_id: int, room_id: int) -> None:
+        """Members (never guests) learn which guests wait at a room, after each change."""
+        guests = await self._waiting_at(org_id, room_id)
+        await self._broadcaster.to_org(
+            org_id, "room:waiting", {"room_id": room_id, "guests": guests}
+        )
 
     # -- ending -----------------------------------------------------------------------------
 
@@ -247,6 +330,10 @@ class Knocks:
     ) -> None:
         await self._store.unschedule(REQUEST_QUEUE, request.id)
         await self._store.remove_member(held_key(request.org_id, request.room_id), request.id)
+        if request.kind is RequestKind.KNOCK:
+            await self._store.remove_member(
+                knocker_key(request.org_id, request.user_id), request.id
+            )
         event = {
             "request_id": request.id,
             "kind": request.kind.value,
@@ -261,6 +348,12 @@ class Knocks:
         if answered_by is not None:
             audience.add(answered_by)
         await self._broadcaster.to_users(audience, "request:resolved", event)
+        if request.guest:
+            await self._tell_waiting(request.org_id, request.room_id)
+
+
+def _notice(request: Request) -> dict[str, Any]:
+    return {"request_id": request.id, "kind": request.kind.value, "room_id": request.room_id}
 
 
 def _prompt(request: Request, room: RoomInfo, *, from_name: str) -> dict[str, Any]:

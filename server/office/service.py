@@ -291,6 +291,8 @@ class Office:
         await self._guests.tell(org_id, {moved.before.room_id, moved.after.room_id})
         await self._engagement.record_leave(moved)
         await self._tell_move_listeners(moved)
+        if moved.before.room_id is not None:
+            await self._knocks.left(org_id, user_id, moved.before.room_id, guest=moved.before.guest)
         if room is not None:
             await self._engagement.record(org_id, user_id, Metric.ROOM_ENTERED, room_kind=room)
             if moved.after.chosen is not Status.DO_NOT_DISTURB:
@@ -346,6 +348,11 @@ class Office:
                 await self._guests.tell(org_id, {moved.before.room_id})
                 await self._engagement.record_leave(moved)
                 await self._tell_move_listeners(moved)
+                if moved.before.room_id is not None:
+                    await self._knocks.left(
+                        org_id, user_id, moved.before.room_id, guest=moved.before.guest
+                    )
+                await self._knocks.gone(org_id, user_id)
             return
 
     async def force_offline(self, org_id: int, user_id: int) -> None:
@@ -400,10 +407,16 @@ class Office:
         guest_docs = await self._store.get_many(
             [person_key(principal.org_id, u) for u in others if u not in known]
         )
+        # A guest in the hallway is listed only while knocking (waiting to be let in).
+        waiting = await self._knocks.waiting(principal.org_id)
+        knocking = {u for w in waiting for u in w["guests"]}
         people += [
             Person.from_doc(d).public()
             for d in guest_docs
-            if d and d.get("guest") and d.get("online")
+            if d
+            and d.get("guest")
+            and d.get("online")
+            and (d.get("room_id") is not None or d["user_id"] in knocking)
         ]
         self._lookup.remember_layout(principal.org_id, rooms)
         return {
@@ -411,6 +424,7 @@ class Office:
             "floors": floors,
             "rooms": [r.public(principal.user_id) for r in rooms],
             "people": people,
+            "waiting": waiting,
             "settings": {
                 "idle_after_seconds": self._config.idle_after_seconds,
                 "coalesce_ms": self._config.coalesce_ms,

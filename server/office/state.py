@@ -39,6 +39,11 @@ def held_key(org_id: int, room_id: int) -> str:
     return f"held:{org_id}:{room_id}"
 
 
+def knocker_key(org_id: int, user_id: int) -> str:
+    """The knocks a person has waiting (cancelled when they leave the office)."""
+    return f"knocking:{org_id}:{user_id}"
+
+
 def people_key(org_id: int) -> str:
     """Everyone of the organization ever seen in the live office (guests included)."""
     return f"people:{org_id}"

@@ -145,6 +145,22 @@ class RequestResolved(Event):
     outcome: Literal["accepted", "declined", "expired", "cancelled"]
 
 
+class RequestNotice(Event):
+    """``request:withdrawn`` (to someone prompted who can no longer answer) and
+    ``request:unattended`` (to a knocker: nobody inside may answer now)."""
+
+    request_id: Text
+    kind: Literal["knock", "get"]
+    room_id: Id
+
+
+class RoomWaiting(Event):
+    """Guests knocking at a room, to members, after each change (empty: none waits)."""
+
+    room_id: Id
+    guests: list[Id]
+
+
 class AccountEnded(Event):
     reason: Literal["suspended", "password_reset", "erased"]
 
@@ -304,6 +320,9 @@ OUTBOUND: dict[str, type[BaseModel]] = {
     "office:layout": OfficeLayout,
     "request": RequestPrompt,
     "request:resolved": RequestResolved,
+    "request:withdrawn": RequestNotice,
+    "request:unattended": RequestNotice,
+    "room:waiting": RoomWaiting,
     "account:ended": AccountEnded,
     "session:ended": SessionEnded,
     "server:restarting": ServerRestarting,
