@@ -11,7 +11,11 @@ let chat;
 let roomId = null;
 let me = null;
 let meeting;
+let knock = null; // the request id of my knock, while it waits
 const names = new Map();
+const WAITING = "Waiting for someone in the room to let you in…";
+const NOBODY = "Nobody is in the room to let you in right now. Your knock waits until someone comes in.";
+const unattended = new Set(); // may arrive just before the ack that names my knock
 
 async function start() {
   try {
@@ -48,24 +52,48 @@ function enter() {
     roomId = status.room.id;
     $("room-title").textContent = status.room.name;
     if (status.admitted) return admitted(status.people);
-    const result = await socket.call("room:enter", { room_id: roomId });
-    if (result.outcome === "entered") return admitted((await socket.call("guest:status")).people);
-    $("lobby-state").textContent = "Waiting for someone in the room to let you in…";
+    await knockOnce();
   });
   socket.on("guest:room", ({ people }) => admitted(people));
-  socket.on("request:resolved", (event) => {
-    if (event.outcome === "declined") $("lobby-state").textContent = "Nobody can let you in right now.";
-    if (event.outcome === "expired") $("lobby-state").textContent = "Nobody answered. Reload the page to knock again.";
+  // Only my own knock's news is mine (the server sends no other, but a page never guesses).
+  socket.on("request:unattended", (event) => {
+    unattended.add(event.request_id);
+    if (event.request_id === knock) $("lobby-state").textContent = NOBODY;
   });
+  socket.on("request:resolved", (event) => {
+    if (event.request_id !== knock || event.outcome === "accepted") return;
+    knock = null;
+    const said = { declined: "Nobody can let you in right now.", expired: "Nobody answered.", cancelled: "Your knock was withdrawn." };
+    $("lobby-state").textContent = said[event.outcome] || "Your knock ended.";
+    $("knock-again").hidden = false;
+  });
+  $("knock-again").addEventListener("click", knockOnce);
   socket.on("guest:ended", ({ reason }) => end(reason));
+  // The guest session reached its end (the link's): the same ending, whichever comes first.
+  socket.on("session:ended", () => end("Your visit has ended."));
   socket.on("connect_error", (err) => { if (err.data?.code === "unauthorized") end("Your visit has ended."); });
+}
+
+async function knockOnce() {
+  $("knock-again").hidden = true;
+  try {
+    const result = await socket.call("room:enter", { room_id: roomId });
+    if (result.outcome === "entered") return admitted((await socket.call("guest:status")).people);
+    knock = result.request_id;
+    $("lobby-state").textContent = unattended.has(knock) ? NOBODY : WAITING;
+  } catch (error) {
+    $("lobby-state").textContent = error.message;
+    $("knock-again").hidden = false;
+  }
 }
 
 async function admitted(people) {
   if (!people.some((p) => p.user_id === me)) return;
   for (const p of people) names.set(p.user_id, p.display_name);
   meeting.follow(true, people.filter((p) => p.status !== "offline").length);
+  knock = null;
   $("lobby-state").textContent = "";
+  $("knock-again").hidden = true;
   $("room").hidden = false;
   $("people").replaceChildren(...people.map((p) => el("li", {},
     el("span", { class: `status s-${p.status}` }), el("span", {}, p.display_name, p.user_id === me ? " (you)" : ""))));
@@ -78,6 +106,7 @@ async function admitted(people) {
 
 function end(reason) {
   socket?.disconnect();
+  $("knock-again").hidden = true;
   $("room").hidden = true;
   $("lobby-state").textContent = reason;
 }

@@ -6,7 +6,7 @@ import { connect, el, initials, showToast, signedOut } from "/static/realtime.js
 
 const SVG = "http://www.w3.org/2000/svg";
 const DOOR = { open: "open", closed: "closed · knock", locked: "locked" };
-const state = { me: null, people: new Map(), rooms: new Map(), floor: null, myRoom: null, settings: {} };
+const state = { me: null, people: new Map(), rooms: new Map(), floor: null, myRoom: null, settings: {}, waiting: new Map() };
 let chat;
 let socket;
 let meeting;
@@ -55,6 +55,9 @@ async function boot() {
   socket.on("office:layout", ({ floors, rooms }) => { setLayout(floors, rooms); render(); });
   socket.on("request", showPrompt);
   socket.on("request:resolved", resolvePrompt);
+  socket.on("request:withdrawn", withdrawPrompt);
+  socket.on("request:unattended", ({ request_id, room_id }) => { unattended.add(request_id); showToast(nobodyInside(room_id)); });
+  socket.on("room:waiting", ({ room_id, guests }) => { setWaiting(room_id, guests); render(); });
   wireControls();
 }
 
@@ -78,6 +81,8 @@ async function loadSnapshot() {
   state.settings = snap.settings;
   setLayout(snap.floors, snap.rooms);
   for (const p of snap.people) applyPerson(p, true);
+  state.waiting = new Map();
+  for (const w of snap.waiting) setWaiting(w.room_id, w.guests);
   const convs = await socket.call("chat:list");
   for (const c of convs.conversations) chat.add(c, labelFor(c));
   render();
@@ -106,6 +111,8 @@ function showFloor(floorId) {
 function applyPerson(p, force = false) {
   const known = state.people.get(p.user_id);
   if (!force && known && known.rev > p.rev) return; // an older change than we have
+  // A guest is nobody's colleague: gone from the list once their visit ends.
+  if (p.guest && p.status === "offline") { state.people.delete(p.user_id); return; }
   state.people.set(p.user_id, p);
   if (p.user_id === state.me && p.room_id !== state.myRoom) roomChanged(p.room_id);
   if (p.user_id === state.me) syncStatusControls(p);
@@ -132,10 +139,17 @@ function labelFor(conversation) {
   return others.join(", ") || "Conversation";
 }
 
+const unattended = new Set();
+function nobodyInside(roomId) {
+  return `Nobody in ${state.rooms.get(roomId)?.name || "the room"} can let you in right now; your knock waits until someone comes in.`;
+}
+
 async function enterRoom(roomId) {
   try {
     const result = await socket.call("room:enter", { room_id: roomId });
-    if (result.outcome === "knocking") showToast(`You knocked on ${state.rooms.get(roomId).name}; waiting for someone to open…`);
+    if (result.outcome !== "knocking") return;
+    // The notice that nobody inside may answer can come just before this ack.
+    showToast(unattended.has(result.request_id) ? nobodyInside(roomId) : `You knocked on ${state.rooms.get(roomId).name}; waiting for someone to open…`);
   } catch (error) { showToast(error.message); }
 }
 
@@ -145,6 +159,7 @@ function render() {
   if (!state.floor) return;
   renderFloor();
   renderPeople();
+  renderWaiting();
   const here = [...state.people.values()].filter((p) => p.room_id !== null && p.room_id === state.myRoom && p.status !== "offline");
   meeting.follow(state.myRoom !== null, here.length);
 }
@@ -188,7 +203,9 @@ function renderFloor() {
 
 function renderPeople() {
   const list = document.getElementById("people");
-  const people = [...state.people.values()].sort((a, b) =>
+  // A guest in the hallway is listed only while knocking (their knock ended: not here for us).
+  const knocking = new Set([...state.waiting.values()].flat());
+  const people = [...state.people.values()].filter((p) => !p.guest || p.room_id !== null || knocking.has(p.user_id)).sort((a, b) =>
     (a.status === "offline") - (b.status === "offline") || a.display_name.localeCompare(b.display_name));
   list.replaceChildren(...people.map((p) => {
     const where = p.status === "offline" ? "offline" : p.room_id ? state.rooms.get(p.room_id)?.name || "" : "hallway";
@@ -238,6 +255,35 @@ function showPrompt(request) {
       el("button", { type: "button", onclick: () => answer(true) }, request.kind === "knock" ? "Let in" : "Go")));
   box.append(card);
   card.querySelector("button:last-child").focus();
+}
+
+// Guests knocking at each room (room:waiting), shown to whoever may let them in.
+function setWaiting(roomId, guests) {
+  if (guests.length) state.waiting.set(roomId, guests);
+  else state.waiting.delete(roomId);
+}
+
+// I may let a guest in if I may walk into the room: its door is not locked, or it is mine.
+function mayAdmit(room) {
+  return room.door !== "locked" || room.owners.includes(state.me);
+}
+
+function renderWaiting() {
+  const badges = [];
+  for (const [roomId, guests] of state.waiting) {
+    const room = state.rooms.get(roomId);
+    if (!room || !mayAdmit(room)) continue;
+    const text = guests.length === 1 ? `1 guest waiting in ${room.name}` : `${guests.length} guests waiting in ${room.name}`;
+    badges.push(el("button", { type: "button", "data-room": roomId, title: "Walk in to let them in",
+      onclick: () => { if (state.myRoom !== roomId) enterRoom(roomId); } }, text));
+  }
+  document.getElementById("waiting").replaceChildren(...badges);
+}
+
+// I was asked but can no longer answer (I walked out): the prompt goes.
+function withdrawPrompt(event) {
+  document.querySelector(`.prompt[data-request="${CSS.escape(event.request_id)}"]`)?.remove();
+  prompted.delete(event.request_id);
 }
 
 function resolvePrompt(event) {

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,9 +15,25 @@ from sqlalchemy import select
 from server import demo
 from server.db.engine import create_engine, session_factory
 from server.db.models import Group, Room, User
-from server.infra.clock import SystemClock
+from server.infra.clock import FakeClock, SystemClock
 from server.infra.settings import Settings
-from tests.e2e.conftest import artifact
+from tests.e2e.conftest import artifact, serving
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    """The server's clock, for tests that ask for it: knocks and guest links expire when the
+    test advances it, not after a wait."""
+    return FakeClock(datetime.now(UTC))
+
+
+@pytest.fixture
+async def live_server(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[tuple[str, Settings]]:
+    clock = request.getfixturevalue("fake_clock") if "fake_clock" in request.fixturenames else None
+    async with serving(tmp_path, clock=clock) as served:
+        yield served
 
 
 async def seeded(settings: Settings) -> tuple[demo.DemoOffice, dict[str, int]]:
@@ -167,3 +187,65 @@ async def test_a_person_put_in_a_group_is_told_in_the_office(
     toast = chen.locator("#toast")
     await expect(toast).to_contain_text("Design team")
     await expect(toast).to_contain_text("Nothing is shared until you accept")
+
+
+async def guest_page(browser: Browser, base: str, token: str, name: str) -> Page:
+    """A guest opens the link in a browser of their own, gives a name and knocks."""
+    page = await (await browser.new_context(viewport={"width": 1280, "height": 720})).new_page()
+    page.on("console", lambda message: print(f"[{name}] {message.type}: {message.text}"))
+    await page.goto(f"{base}/join/{token}")
+    await page.get_by_label("Your name").fill(name)
+    await page.get_by_role("button", name="Join").click()
+    return page
+
+
+async def test_knocks_reach_only_who_may_answer_and_end_where_they_should(
+    browser: Browser, live_server: tuple[str, Settings], fake_clock: FakeClock
+) -> None:
+    """Guests waiting are shown to members outside the room; a guest inside hears nothing of
+    another's knock; the host who walks out loses the prompt; an expired knock leaves the
+    hallway list and can be made again; a guest whose visit ends leaves the list."""
+    base, settings = live_server
+    office, rooms = await seeded(settings)
+    ada = await signed_in(browser, base, "ada@demo.officehours.example", office.password)
+    bruno = await signed_in(browser, base, "bruno@demo.officehours.example", office.password)
+    await room(ada, rooms["Lobby"]).click()
+    await expect(room(ada, rooms["Lobby"])).to_have_class("room mine")
+    badge = bruno.locator("#waiting button")
+    people = bruno.locator("#people")
+
+    grace = await guest_page(browser, base, office.guest_token, "Grace Hopper")
+    await expect(grace.locator("#lobby-state")).to_contain_text("Waiting for someone")
+    await expect(badge).to_have_text("1 guest waiting in Lobby")  # Bruno is in the hallway
+    await ada.get_by_role("alertdialog").get_by_role("button", name="Let in").click()
+    await expect(grace.locator("#room")).to_be_visible()
+    await expect(badge).to_have_count(0)
+
+    linus = await guest_page(browser, base, office.guest_token, "Linus Torvalds")
+    prompt = ada.get_by_role("alertdialog")
+    await expect(prompt).to_contain_text("Linus Torvalds (guest) is knocking on Lobby")
+    await expect(people).to_contain_text("Linus Torvalds (guest)")
+    # Ada walks out: her prompt goes; Grace (a guest) is inside, so nobody there may answer.
+    await ada.get_by_role("button", name="Leave room").click()
+    await expect(prompt).to_have_count(0)
+    await expect(linus.locator("#lobby-state")).to_contain_text("Nobody is in the room")
+    await expect(badge).to_have_text("1 guest waiting in Lobby")
+
+    fake_clock.advance(61)  # the knock expires (OFFICEHOURS_KNOCK_TIMEOUT_SECONDS: 60)
+    await expect(linus.locator("#lobby-state")).to_have_text("Nobody answered.")
+    await expect(badge).to_have_count(0)
+    await expect(people).not_to_contain_text("Linus Torvalds")
+    await expect(grace.locator("#lobby-state")).to_have_text("")  # not her knock
+
+    await linus.get_by_role("button", name="Knock again").click()
+    await expect(badge).to_have_text("1 guest waiting in Lobby")
+    await expect(people).to_contain_text("Linus Torvalds (guest)")
+    await badge.click()  # Bruno walks in and is asked at once
+    await bruno.get_by_role("alertdialog").get_by_role("button", name="Let in").click()
+    await expect(linus.locator("#room")).to_be_visible()
+    await expect(badge).to_have_count(0)
+    await expect(grace.locator("#lobby-state")).to_have_text("")
+
+    fake_clock.advance(7 * 24 * 3600 + 60)  # past the demo guest link (7 days): visits end
+    await expect(grace.locator("#lobby-state")).to_have_text(re.compile("visit has ended", re.I))
+    await expect(people).not_to_contain_text("(guest)")
