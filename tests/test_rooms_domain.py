@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 
 from rooms.layout import DoorState
-from rooms.occupancy import Outcome, RoomRules, decide_entry, who_hears_a_knock
+from rooms.occupancy import (
+    Outcome,
+    RoomRules,
+    decide_entry,
+    who_hears_a_knock,
+    who_may_answer_a_knock,
+)
 from rooms.presence import (
     MAX_STATUS_TEXT,
     Person,
@@ -62,6 +68,12 @@ def test_a_reserved_room_admits_its_people_only_whatever_the_door_or_invitation(
 def test_do_not_disturb_occupants_are_not_prompted_by_a_knock() -> None:
     assert who_hears_a_knock([ALICE, BOB, CAROL], [BOB]) == [ALICE, CAROL]
     assert who_hears_a_knock([BOB], [BOB]) == []  # held silently
+
+
+def test_guests_inside_never_answer_a_knock() -> None:
+    assert who_may_answer_a_knock([ALICE, BOB, CAROL], guests=[CAROL]) == [ALICE, BOB]
+    assert who_hears_a_knock([ALICE, BOB, CAROL], [BOB], guests=[CAROL]) == [ALICE]
+    assert who_may_answer_a_knock([CAROL], guests=[CAROL]) == []  # the knocker is told
 
 
 def person() -> Person:
