@@ -96,7 +96,7 @@ async function admitted(people) {
   $("knock-again").hidden = true;
   $("room").hidden = false;
   $("people").replaceChildren(...people.map((p) => el("li", {},
-    el("span", { class: `status s-${p.status}` }), el("span", {}, p.display_name, p.user_id === me ? " (you)" : ""))));
+    el("span", { class: `status s-${p.status}` }), el("span", {}, p.user_id === me ? `${p.display_name.replace(/ \(guest\)$/, "")} (you, guest)` : p.display_name))));
   if (![...chat.conversations.values()].some((c) => c.info.room_id === roomId)) {
     const room = await socket.call("chat:room", { room_id: roomId });
     chat.add(room.conversation, `# ${$("room-title").textContent}`, room.messages);

@@ -49,6 +49,10 @@ async function boot() {
     $("problem").hidden = false;
     return;
   }
+  if (!report.from) {  // a guest: no pseudonym, so no figure can count them
+    $("figures-summary").textContent = "As a guest you are not counted in any figure, and no dashboard shows anything about you.";
+    return;
+  }
   const period = `between ${dateOf(report.from)} and ${dateOf(report.to)}`;
   if (report.figures.some((f) => f.dashboard === "people")) $("per-person").hidden = false;
   renderFigures(report.figures, period);

@@ -6,6 +6,9 @@ import { connect, el, initials, showToast, signedOut } from "/static/realtime.js
 
 const SVG = "http://www.w3.org/2000/svg";
 const DOOR = { open: "open", closed: "closed · knock", locked: "locked" };
+const DOOR_CHOICES = [["open", "Door open"], ["closed", "Closed · knock"], ["locked", "Locked"]];
+const STATUS_WORDS = { available: "available", busy: "busy", away: "away", do_not_disturb: "do not disturb", offline: "offline" };
+const MARGIN = 1; // floor units around the rooms drawn
 const state = { me: null, people: new Map(), rooms: new Map(), floor: null, myRoom: null, settings: {}, waiting: new Map() };
 let chat;
 let socket;
@@ -24,6 +27,7 @@ async function boot() {
   catch { location.href = "/"; return; }
   if (session.roles.some((r) => r.role === "guest")) { location.href = "/"; return; }
   state.me = session.user.id;
+  state.admin = session.roles.some((r) => r.role === "org_admin");
   document.getElementById("me").textContent = session.user.display_name;
   const leads = ["org_admin", "unit_admin", "group_lead"];
   document.getElementById("dashboard-link").hidden = !session.roles.some((r) => leads.includes(r.role));
@@ -164,9 +168,52 @@ function render() {
   meeting.follow(state.myRoom !== null, here.length);
 }
 
+// The view is fitted to the rooms of the floor, not to its nominal size: a 1000×1000 floor
+// holding one 10×8 pair room draws that room large enough to see and to click.
+function viewBoxFor(rooms) {
+  if (!rooms.length) return `0 0 ${state.floor.width} ${state.floor.height}`;
+  const left = Math.max(0, Math.min(...rooms.map((r) => r.x)) - MARGIN);
+  const top = Math.max(0, Math.min(...rooms.map((r) => r.y)) - MARGIN);
+  const right = Math.max(...rooms.map((r) => r.x + r.w)) + MARGIN;
+  const bottom = Math.max(...rooms.map((r) => r.y + r.h)) + MARGIN;
+  // At least a quarter of a standard floor, so a lone small room is not blown up to fill it.
+  const width = Math.max(right - left, 24);
+  const height = Math.max(bottom - top, 14);
+  return `${left} ${top} ${width} ${height}`;
+}
+
+function mayChangeDoor(room) {
+  return state.admin || (room.owners || []).includes(state.me);
+}
+
+// Re-rendering replaces the nodes: the control that had the focus gets it back.
+function focusKey() {
+  const active = document.activeElement;
+  return active?.closest?.("[data-focus-key]")?.getAttribute("data-focus-key") ?? null;
+}
+
+function restoreFocus(key) {
+  if (key === null) return;
+  document.querySelector(`[data-focus-key="${CSS.escape(key)}"]`)?.focus({ preventScroll: true });
+}
+
+function doorControl(room) {
+  const box = svg("foreignObject", { x: room.x + room.w - 4.6, y: room.y + 0.35, width: 4.3, height: 1.4, class: "door-control" });
+  const select = el("select", { "aria-label": `Door of ${room.name}`, "data-focus-key": `door-${room.id}` },
+    ...DOOR_CHOICES.map(([value, label]) => el("option", { value }, label)));
+  select.value = room.door;
+  select.addEventListener("change", async () => {
+    try { await api("PATCH", `/api/office/rooms/${room.id}`, { door: select.value }); }
+    catch (error) { select.value = room.door; showToast(error.message); }
+  });
+  box.append(select);
+  return box;
+}
+
 function renderFloor() {
   const floor = document.getElementById("floor");
-  floor.setAttribute("viewBox", `0 0 ${state.floor.width} ${state.floor.height}`);
+  const rooms = [...state.rooms.values()].filter((room) => state.floor.id === null || room.floor_id === state.floor.id);
+  floor.setAttribute("viewBox", viewBoxFor(rooms));
   const nodes = [];
   const occupants = new Map();
   for (const p of state.people.values()) {
@@ -175,11 +222,11 @@ function renderFloor() {
       occupants.get(p.room_id).push(p);
     }
   }
-  for (const room of state.rooms.values()) {
-    if (state.floor.id !== null && room.floor_id !== state.floor.id) continue;
+  for (const room of rooms) {
     const inside = occupants.get(room.id) || [];
     const group = svg("g", { class: `room${room.id === state.myRoom ? " mine" : ""}`, tabindex: "0", role: "button",
-      "data-room": room.id, "aria-label": `${room.name}, door ${room.door}, ${inside.length} of ${room.capacity} people` });
+      "data-room": room.id, "data-focus-key": `room-${room.id}`,
+      "aria-label": `${room.name}${room.id === state.myRoom ? " (you are here)" : ""}, door ${DOOR[room.door]}, ${inside.length} of ${room.capacity} people` });
     group.append(svg("rect", { x: room.x + 0.15, y: room.y + 0.15, width: room.w - 0.3, height: room.h - 0.3, rx: 0.4 }));
     group.append(svg("text", { class: "name", x: room.x + 0.6, y: room.y + 1.3 }, room.name));
     group.append(svg("text", { class: "door", x: room.x + 0.6, y: room.y + 2.3 }, `${DOOR[room.door]} · ${inside.length}/${room.capacity}`));
@@ -188,7 +235,7 @@ function renderFloor() {
       const cx = p.position ? p.position[0] : room.x + 1.2 + (i % cols) * 1.6;
       const cy = p.position ? p.position[1] : room.y + 3.6 + Math.floor(i / cols) * 1.6;
       const avatar = svg("g", { class: `avatar${p.guest ? " guest" : ""}`, "data-user": p.user_id });
-      avatar.append(svg("title", {}, `${p.display_name} (${p.status.replaceAll("_", " ")})`));
+      avatar.append(svg("title", {}, `${p.display_name} (${STATUS_WORDS[p.status] || p.status})`));
       avatar.append(svg("circle", { class: "face", cx, cy, r: 0.7 }));
       avatar.append(svg("text", { x: cx, y: cy }, initials(p.display_name)));
       avatar.append(svg("circle", { class: `dot-${p.status}`, cx: cx + 0.5, cy: cy + 0.5, r: 0.22 }));
@@ -197,12 +244,17 @@ function renderFloor() {
     group.addEventListener("click", () => enterRoom(room.id));
     group.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); enterRoom(room.id); } });
     nodes.push(group);
+    // A sibling of the room, not inside it: a control inside a button would be unreachable.
+    if (mayChangeDoor(room)) nodes.push(doorControl(room));
   }
+  const focused = focusKey();
   floor.replaceChildren(...nodes);
+  restoreFocus(focused);
 }
 
 function renderPeople() {
   const list = document.getElementById("people");
+  const focused = focusKey();
   // A guest in the hallway is listed only while knocking (their knock ended: not here for us).
   const knocking = new Set([...state.waiting.values()].flat());
   const people = [...state.people.values()].filter((p) => !p.guest || p.room_id !== null || knocking.has(p.user_id)).sort((a, b) =>
@@ -211,13 +263,15 @@ function renderPeople() {
     const where = p.status === "offline" ? "offline" : p.room_id ? state.rooms.get(p.room_id)?.name || "" : "hallway";
     const canGet = p.user_id !== state.me && state.myRoom && p.status !== "offline" && p.room_id !== state.myRoom && !p.guest;
     return el("li", { "data-user": p.user_id },
-      el("span", { class: `status s-${p.status}`, title: p.status.replaceAll("_", " ") }),
+      el("span", { class: `status s-${p.status}`, "aria-hidden": "true" }),
       el("span", {}, p.display_name, p.user_id === state.me ? " (you)" : ""),
+      el("span", { class: "status-word" }, STATUS_WORDS[p.status] || p.status),
       p.text ? el("span", { class: "muted" }, ` — ${p.text}`) : null,
       el("span", { class: "where" }, where),
-      canGet ? el("button", { type: "button", class: "secondary", "aria-label": `Get ${p.display_name}`, onclick: () => getPerson(p) }, "Get") : null,
-      p.user_id !== state.me && !p.guest ? el("button", { type: "button", class: "secondary", "aria-label": `Message ${p.display_name}`, onclick: () => openDirect(p) }, "Message") : null);
+      canGet ? el("button", { type: "button", class: "secondary", "aria-label": `Get ${p.display_name}`, "data-focus-key": `get-${p.user_id}`, onclick: () => getPerson(p) }, "Get") : null,
+      p.user_id !== state.me && !p.guest ? el("button", { type: "button", class: "secondary", "aria-label": `Message ${p.display_name}`, "data-focus-key": `message-${p.user_id}`, onclick: () => openDirect(p) }, "Message") : null);
   }));
+  restoreFocus(focused);
 }
 
 async function getPerson(p) {

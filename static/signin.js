@@ -8,6 +8,7 @@ function show(session) {
   $("signin").hidden = session !== null;
   $("welcome").hidden = session === null;
   $("step").replaceChildren();
+  if (!session) $("email").focus();
   if (session) {
     $("who").textContent = session.user.display_name;
     $("roles").textContent = session.roles.map((r) => r.role.replace("_", " ")).join(", ");
@@ -67,7 +68,8 @@ $("signin-form").addEventListener("submit", async (event) => {
     else if (session.security_notice?.latest_reset) noticeStep(session.security_notice);
     else location.href = "/office";
   } catch (error) {
-    $("signin-error").textContent = error.message;
+    const text = error.message || "Sign-in failed";
+    $("signin-error").textContent = text[0].toUpperCase() + text.slice(1);
   }
 });
 
