@@ -37,7 +37,7 @@ async def test_demo_seeds_prints_the_way_in_and_serves(tmp_path: Path, backend: 
     )
     try:
         printed = ""
-        # Seeding folds and publishes eight weeks of history first (about 30 s on SQLite).
+        # Seeding folds and publishes eight weeks of history first (30-40 s on SQLite).
         async with asyncio.timeout(120):
             while "Guest link" not in printed:
                 line = await process.stdout.readline()  # type: ignore[union-attr]
