@@ -151,6 +151,9 @@ def _print_demo(settings: Settings, office: demo.DemoOffice) -> None:
         f"  Password (every demo person)    {office.password}",
         "  Other people:",
         *[f"    {email:<36} {role}" for email, role in office.logins[1:]],
+        f"    and {office.people - len(office.logins)} more, each first-name@demo.officehours"
+        f".example ({office.people} people in {office.teams} teams)",
+        f"  Dashboards (eight weeks of activity)  {base}/admin",
         f"  Guest link ({office.guest_room}, 7 days)  {base}/join/{office.guest_token}",
         "",
     ]

@@ -37,7 +37,8 @@ async def test_demo_seeds_prints_the_way_in_and_serves(tmp_path: Path, backend: 
     )
     try:
         printed = ""
-        async with asyncio.timeout(30):
+        # Seeding folds and publishes eight weeks of history first (30-40 s on SQLite).
+        async with asyncio.timeout(120):
             while "Guest link" not in printed:
                 line = await process.stdout.readline()  # type: ignore[union-attr]
                 assert line, "demo exited before printing a guest link"

@@ -215,7 +215,7 @@ async def test_the_admin_sees_figures_and_no_message_text(
     await ada.get_by_label("Dashboard", exact=True).select_option("people")
     await ada.get_by_role("button", name="Show").click()
     await expect(ada.locator("#result-title")).to_have_text("Per-person activity · Demo Company")
-    await expect(table.locator("tbody th")).to_have_text([name for name, *_ in sorted(demo.PEOPLE)])
+    await expect(table.locator("tbody th")).to_have_text([name for name, *_ in sorted(demo.NAMED)])
     await expect(ada.get_by_label("One line per")).to_be_disabled()
     chen_row = table.locator("tbody tr", has=ada.locator("th", has_text="Chen Wei"))
     await expect(chen_row.locator("td").nth(1)).not_to_have_text("0")

@@ -39,7 +39,7 @@ async def live_server(
 async def seeded(settings: Settings) -> tuple[demo.DemoOffice, dict[str, int]]:
     engine = create_engine(settings)
     try:
-        office = await demo.seed(session_factory(engine), settings, SystemClock())
+        office = await demo.seed(session_factory(engine), settings, SystemClock(), small=True)
         async with session_factory(engine)() as session:
             rooms = {
                 name: room_id

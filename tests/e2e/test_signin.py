@@ -20,7 +20,7 @@ async def test_demo_person_signs_in_and_out(
 ) -> None:
     base, settings = live_server
     engine = create_engine(settings)
-    office = await demo.seed(session_factory(engine), settings, SystemClock())
+    office = await demo.seed(session_factory(engine), settings, SystemClock(), small=True)
     await engine.dispose()
     email = office.logins[0][0]
 
@@ -57,7 +57,7 @@ async def test_after_an_admin_reset_the_person_sets_a_new_password_and_sees_who_
 ) -> None:
     base, settings = live_server
     engine = create_engine(settings)
-    office = await demo.seed(session_factory(engine), settings, SystemClock())
+    office = await demo.seed(session_factory(engine), settings, SystemClock(), small=True)
     async with session_factory(engine)() as session:
         chen = await session.scalar(
             select(User.id).where(User.email == "chen@demo.officehours.example")
