@@ -29,7 +29,7 @@ async def test_demo_person_signs_in_and_out(
     await page.get_by_label("Email").fill(email)
     await page.get_by_label("Password").fill("not the password")
     await page.get_by_role("button", name="Sign in").click()
-    await expect(page.get_by_role("alert")).to_have_text("wrong email or password")
+    await expect(page.get_by_role("alert")).to_have_text("Wrong email or password")
 
     await page.get_by_label("Password").fill(office.password)
     await page.get_by_role("button", name="Sign in").click()
