@@ -198,18 +198,17 @@ class Knocks:
         held = sorted(await self._store.members(held_key(org_id, room_id)))
         if not held:
             return
+
+        def unring(docs: list[Doc | None]) -> tuple[list[Doc | None], Doc | None]:
+            """The request without ``user_id`` among those prompted; it, if they were."""
+            if docs[0] is None or user_id not in docs[0]["rung"]:
+                return docs, None
+            rung = [u for u in docs[0]["rung"] if u != user_id]
+            return [docs[0] | {"rung": rung}], docs[0]
+
         for request_id in held:
-
-            def unring(docs: list[Doc | None]) -> tuple[list[Doc | None], bool]:
-                if docs[0] is None or user_id not in docs[0]["rung"]:
-                    return docs, False
-                rung = [u for u in docs[0]["rung"] if u != user_id]
-                return [docs[0] | {"rung": rung}], True
-
-            (doc,) = await self._store.get_many([request_key(request_id)])
-            if doc is None:
-                continue
-            if await self._store.transact([request_key(request_id)], unring):
+            doc = await self._store.transact([request_key(request_id)], unring)
+            if doc is not None:
                 await self._broadcaster.to_user(
                     user_id, "request:withdrawn", _notice(request_of(doc))
                 )
