@@ -8,6 +8,7 @@ declare is a programming error, so the table and the views cannot disagree silen
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -34,6 +35,7 @@ def enforced(
 ) -> Handler:
     """``handler`` behind the checks its route declares (session, then query, then body)."""
 
+    @functools.wraps(handler)
     async def handle(request: web.Request) -> web.StreamResponse:
         if signed_in:
             require_session(request)
@@ -43,8 +45,6 @@ def enforced(
             request[_BODY] = await parse_body(request, body)
         return await handler(request)
 
-    handle.__name__ = handler.__name__
-    handle.__doc__ = handler.__doc__
     return handle
 
 
