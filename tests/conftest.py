@@ -124,7 +124,7 @@ class MigratedTemplates:
 
     def __init__(self) -> None:
         self.sqlite_file: Path | None = None
-        self.postgres_name: str | None = None
+        self.postgres_database: fresh_postgres_database | None = None
 
     async def copy_sqlite(self, target: Path) -> None:
         if self.sqlite_file is None:
@@ -135,11 +135,11 @@ class MigratedTemplates:
         shutil.copyfile(self.sqlite_file, target)
 
     async def postgres(self) -> str:
-        if self.postgres_name is None:
+        if self.postgres_database is None:
             database = fresh_postgres_database()
             await self._migrate(await database.__aenter__())
-            self.postgres_name = database.name
-        return self.postgres_name
+            self.postgres_database = database
+        return self.postgres_database.name
 
     @staticmethod
     async def _migrate(database_url: str) -> None:
@@ -153,17 +153,8 @@ class MigratedTemplates:
     def remove(self) -> None:
         if self.sqlite_file is not None:
             shutil.rmtree(self.sqlite_file.parent, ignore_errors=True)
-        if self.postgres_name is not None:
-            name = self.postgres_name
-
-            async def drop() -> None:
-                conn = await asyncpg.connect(postgres_admin_dsn())
-                try:
-                    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                finally:
-                    await conn.close()
-
-            asyncio.run(drop())
+        if self.postgres_database is not None:
+            asyncio.run(self.postgres_database.__aexit__(None, None, None))
 
 
 migrated_templates = MigratedTemplates()
