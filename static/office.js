@@ -161,9 +161,11 @@ function render() {
   // Deltas sent while connecting arrive before the snapshot (socket.io delivers them just ahead
   // of "connect"): nothing to draw yet, and a throw there would swallow the "connect" event.
   if (!state.floor) return;
+  const focused = focusKey(); // drawing replaces the nodes: the control in use keeps the focus
   renderFloor();
   renderPeople();
   renderWaiting();
+  restoreFocus(focused);
   const here = [...state.people.values()].filter((p) => p.room_id !== null && p.room_id === state.myRoom && p.status !== "offline");
   meeting.follow(state.myRoom !== null, here.length);
 }
@@ -186,7 +188,7 @@ function mayChangeDoor(room) {
   return state.admin || (room.owners || []).includes(state.me);
 }
 
-// Re-rendering replaces the nodes: the control that had the focus gets it back.
+// The focused control's key, found again among the new nodes after a redraw.
 function focusKey() {
   const active = document.activeElement;
   return active?.closest?.("[data-focus-key]")?.getAttribute("data-focus-key") ?? null;
@@ -247,14 +249,11 @@ function renderFloor() {
     // A sibling of the room, not inside it: a control inside a button would be unreachable.
     if (mayChangeDoor(room)) nodes.push(doorControl(room));
   }
-  const focused = focusKey();
   floor.replaceChildren(...nodes);
-  restoreFocus(focused);
 }
 
 function renderPeople() {
   const list = document.getElementById("people");
-  const focused = focusKey();
   // A guest in the hallway is listed only while knocking (their knock ended: not here for us).
   const knocking = new Set([...state.waiting.values()].flat());
   const people = [...state.people.values()].filter((p) => !p.guest || p.room_id !== null || knocking.has(p.user_id)).sort((a, b) =>
@@ -271,7 +270,6 @@ function renderPeople() {
       canGet ? el("button", { type: "button", class: "secondary", "aria-label": `Get ${p.display_name}`, "data-focus-key": `get-${p.user_id}`, onclick: () => getPerson(p) }, "Get") : null,
       p.user_id !== state.me && !p.guest ? el("button", { type: "button", class: "secondary", "aria-label": `Message ${p.display_name}`, "data-focus-key": `message-${p.user_id}`, onclick: () => openDirect(p) }, "Message") : null);
   }));
-  restoreFocus(focused);
 }
 
 async function getPerson(p) {
@@ -328,7 +326,7 @@ function renderWaiting() {
     const room = state.rooms.get(roomId);
     if (!room || !mayAdmit(room)) continue;
     const text = guests.length === 1 ? `1 guest waiting in ${room.name}` : `${guests.length} guests waiting in ${room.name}`;
-    badges.push(el("button", { type: "button", "data-room": roomId, title: "Walk in to let them in",
+    badges.push(el("button", { type: "button", "data-room": roomId, "data-focus-key": `waiting-${roomId}`, title: "Walk in to let them in",
       onclick: () => { if (state.myRoom !== roomId) enterRoom(roomId); } }, text));
   }
   document.getElementById("waiting").replaceChildren(...badges);
