@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, ViewportSize, expect
 from sqlalchemy import select
 
 from server import demo
@@ -54,14 +54,20 @@ async def seeded(settings: Settings) -> tuple[demo.DemoOffice, dict[str, int]]:
     return office, rooms
 
 
-async def signed_in(browser: Browser, base: str, email: str, password: str) -> Page:
-    context = await browser.new_context(viewport={"width": 1280, "height": 720})
+LAPTOP: ViewportSize = {"width": 1280, "height": 720}
+
+
+async def signed_in(
+    browser: Browser, base: str, email: str, password: str, viewport: ViewportSize = LAPTOP
+) -> Page:
+    context = await browser.new_context(viewport=viewport)
     page = await context.new_page()
     # What the page said (toasts, errors) is printed, so a failing test shows it.
     who = email.split("@")[0]
     page.on("console", lambda message: print(f"[{who}] {message.type}: {message.text}"))
     page.on("pageerror", lambda error: print(f"[{who}] page error: {error}"))
     await page.goto(f"{base}/")
+    await expect(page.get_by_label("Email")).to_be_focused()  # ready to type
     await page.get_by_label("Email").fill(email)
     await page.get_by_label("Password").fill(password)
     await page.get_by_role("button", name="Sign in").click()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, ViewportSize, expect
 
 from server.infra.settings import Settings
-from tests.e2e.test_office_ui import seeded
+from tests.e2e.test_office_ui import LAPTOP, seeded, signed_in
 
-PHONE = {"width": 390, "height": 844}
-LAPTOP = {"width": 1280, "height": 720}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+ADA = "ada@demo.officehours.example"
 
 
 async def scroll_width(page: Page) -> int:
@@ -23,24 +23,12 @@ async def scroll_width(page: Page) -> int:
     return int(await page.evaluate("document.scrollingElement.scrollWidth"))
 
 
-async def sign_in_at(browser: Browser, base: str, password: str, viewport: dict[str, int]) -> Page:
-    context = await browser.new_context(viewport=viewport)  # type: ignore[arg-type]
-    page = await context.new_page()
-    await page.goto(f"{base}/")
-    await expect(page.get_by_label("Email")).to_be_focused()  # ready to type
-    await page.get_by_label("Email").fill("ada@demo.officehours.example")
-    await page.get_by_label("Password").fill(password)
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page.locator("#connection")).to_have_text("online", timeout=15000)
-    return page
-
-
 async def test_at_a_phones_width_nothing_scrolls_sideways(
     browser: Browser, live_server: tuple[str, Settings]
 ) -> None:
     base, settings = live_server
     office, rooms = await seeded(settings)
-    page = await sign_in_at(browser, base, office.password, PHONE)
+    page = await signed_in(browser, base, ADA, office.password, PHONE)
     # The office with a room's chat open.
     await page.locator(f'g.room[data-room="{rooms["Lobby"]}"]').click()
     await expect(page.locator("#chat-input")).to_be_enabled()
@@ -49,7 +37,7 @@ async def test_at_a_phones_width_nothing_scrolls_sideways(
     await expect(page.locator("h1").first).to_be_visible()
     assert await scroll_width(page) <= PHONE["width"]
 
-    guest = await (await browser.new_context(viewport=PHONE)).new_page()  # type: ignore[arg-type]
+    guest = await (await browser.new_context(viewport=PHONE)).new_page()
     await guest.goto(f"{base}/join/{office.guest_token}")
     await expect(guest.get_by_label("Your name")).to_be_visible()
     assert await scroll_width(guest) <= PHONE["width"]
@@ -60,7 +48,7 @@ async def test_on_a_laptop_screen_the_header_is_one_line(
 ) -> None:
     base, settings = live_server
     office, _ = await seeded(settings)
-    page = await sign_in_at(browser, base, office.password, LAPTOP)
+    page = await signed_in(browser, base, ADA, office.password)
     header = await page.locator("header.bar").bounding_box()
     button = await page.get_by_role("button", name="Sign out").bounding_box()
     assert header is not None and button is not None
