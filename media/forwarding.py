@@ -34,7 +34,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from media.encoded import EncodedFrame
 from media.feedback import ResendBudget, cap_remb, limit_resends, observe_feedback, round_trip
-from media.layers import LayerPolicy, LayerRates
+from media.layers import TOP_LAYER, LayerPolicy, LayerRates
 
 log = logging.getLogger("officehours.media")
 
@@ -50,10 +50,10 @@ SWITCH_STEP = {"video": 3000, "audio": 960}
 SUBSCRIBER_PLI_INTERVAL = 1.0
 # Waiting to go up a layer and no sync frame came this long: ask for a keyframe.
 LAYER_UP_PATIENCE = 2.0
-# The publisher is asked to keep its base layer within this share of the weakest estimate of a
-# subscriber on the base layer (the rest is for audio and retransmission), and never below
-# ``PUBLISHER_FLOOR`` bits/s.
-BASE_LAYER_FIT = 0.8
+# The publisher is asked to keep the layers a subscriber below the top layer receives within
+# this share of its estimate (the rest is for audio and retransmission), for the weakest such
+# subscriber, and never below ``PUBLISHER_FLOOR`` bits/s.
+LAYER_FIT = 0.8
 PUBLISHER_FLOOR = 150_000
 
 
@@ -144,17 +144,19 @@ class Publication:
         return len(self._subscribers)
 
     def publisher_limit(self) -> float | None:
-        """The most the publisher should send, in bits/s: enough for its base layer to reach
-        the weakest subscriber held on that layer (None: no such subscriber)."""
-        share = self.rates.share_of_base()
-        estimates = [
-            s.policy.estimate
-            for s in self._subscribers
-            if s.policy is not None and s.policy.layer == 0 and s.policy.estimate
-        ]
-        limit = None
-        if share and estimates:
-            limit = max(PUBLISHER_FLOOR, BASE_LAYER_FIT * min(estimates) / share)
+        """The most the publisher should send, in bits/s: enough for the layers each subscriber
+        below the top layer receives to fit its estimate, for the weakest of them (None: every
+        subscriber takes the whole stream). The limit stays while such a subscriber steps up a
+        layer, so the step is measured against the stream it will get, not a bigger one."""
+        fits = []
+        for subscriber in self._subscribers:
+            policy = subscriber.policy
+            if policy is None or policy.layer >= TOP_LAYER or not policy.estimate:
+                continue
+            share = self.rates.share_up_to(policy.layer)
+            if share:
+                fits.append(LAYER_FIT * policy.estimate / share)
+        limit = max(PUBLISHER_FLOOR, min(fits)) if fits else None
         if (limit is None) != (self._limit is None):
             log.info("media.publisher_limit", extra={"bps": int(limit) if limit else None})
         self._limit = limit

@@ -73,10 +73,10 @@ class LayerRates:
         """Bits per second of layers 0..``layer`` together (0 until a window has passed)."""
         return sum(self._rates[: layer + 1])
 
-    def share_of_base(self) -> float | None:
-        """Layer 0's part of the whole stream, once known."""
-        whole = self.up_to(TOP_LAYER)
-        return self._rates[0] / whole if whole and self._rates[0] else None
+    def share_up_to(self, layer: int) -> float | None:
+        """Layers 0..``layer``'s part of the whole stream, once known."""
+        whole, part = self.up_to(TOP_LAYER), self.up_to(layer)
+        return part / whole if whole and part else None
 
 
 @dataclass
@@ -148,8 +148,9 @@ class LayerPolicy:
         layer = self.layer - 1
         while layer > 0 and estimate is not None and rates.up_to(layer) > estimate:
             layer -= 1
-        if self._probe is not None and lossy and now - self._probe.at < PROBE_WINDOW:
-            # the step up just made did not hold: wait longer before the next one
+        if self._probe is not None and now - self._probe.at < PROBE_WINDOW:
+            # the step up just made did not hold (loss, or an estimate it overran): wait
+            # longer before the next one
             self._failed = self._probe
             self._hold = min(self._hold * 2, MAX_HOLD)
         self._probe = None

@@ -70,7 +70,8 @@ def test_rates_add_up_layers_once_a_window_has_passed() -> None:
     assert LayerRates().up_to(2) == 0
     assert STREAM.up_to(0) == 300_000
     assert STREAM.up_to(2) == 600_000
-    assert STREAM.share_of_base() == 0.5
+    assert STREAM.share_up_to(0) == 0.5
+    assert STREAM.share_up_to(1) == 0.75
 
 
 def test_a_subscriber_starts_at_the_top_and_goes_down_at_once_when_its_estimate_is_short() -> None:
@@ -131,6 +132,21 @@ def test_a_step_up_that_fails_doubles_the_wait_before_the_next_one() -> None:
         policy.on_report(0.0, 300_000, t + 2)
     policy.on_remb(5_000_000)
     assert policy.decide(STREAM, t + 1 + HOLD) == 0  # the hold is now twice as long
+    assert policy.decide(STREAM, t + 1 + 2 * HOLD) == 1
+
+
+def test_a_step_up_that_overruns_the_estimate_also_doubles_the_wait() -> None:
+    policy = LayerPolicy(now=0.0)
+    policy.on_remb(350_000)
+    t = RAMP_UP + 1
+    policy.decide(STREAM, t)
+    policy.on_remb(700_000)
+    t += HOLD
+    assert policy.decide(STREAM, t) == 1
+    policy.on_remb(380_000)  # no loss reported, but the link says the step was too much
+    assert policy.decide(STREAM, t + 1) == 0
+    policy.on_remb(5_000_000)
+    assert policy.decide(STREAM, t + 1 + HOLD) == 0
     assert policy.decide(STREAM, t + 1 + 2 * HOLD) == 1
 
 
@@ -304,3 +320,20 @@ def test_the_aiortc_methods_the_hooks_wrap_exist() -> None:
     assert "await self._retransmit(seq)" in source
     assert "__rtt" in inspect.getsource(RTCRtpSender)
     assert asyncio.iscoroutinefunction(RTCRtpReceiver._send_rtcp)
+
+
+async def test_the_publisher_limit_stays_while_a_weak_subscriber_steps_up_a_layer() -> None:
+    clock = Clock()
+    track, source, sender = forwarded(clock)
+    clock.now += RAMP_UP + 1
+    await sender._handle_rtcp_packet(remb(250_000))
+    assert track._admits(frame(0)) and track.layer == 0
+    await sender._handle_rtcp_packet(remb(600_000))
+    clock.now += HOLD
+    assert track._admits(frame(1, sync=True)) and track.layer == 1
+    # layers 0 and 1 are three quarters of the stream: 0.8 x 600k for them, 640k for the whole
+    assert source.publisher_limit() == 640_000
+    await sender._handle_rtcp_packet(remb(10_000_000))
+    clock.now += 2 * HOLD
+    assert track._admits(frame(2, sync=True)) and track.layer == 2
+    assert source.publisher_limit() is None  # at the top layer it takes whatever is sent

@@ -92,14 +92,17 @@ def coturn(tmp_path: Path) -> Iterator[int]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:  # bounded: until it listens on TCP too
+        # Bounded: until it listens on TCP too. A loaded CI machine has taken over 10 s.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and server.poll() is None:
             with socket.socket() as probe:
                 if probe.connect_ex(("127.0.0.1", port)) == 0:
                     break
             time.sleep(0.05)
         else:
-            pytest.fail("coturn did not start listening within 10 s")
+            log = tmp_path / "turn.log"
+            tail = log.read_text()[-2000:] if log.exists() else "(no log)"
+            pytest.fail(f"coturn did not start listening (exit {server.poll()}):\n{tail}")
         yield port
     finally:
         server.terminate()
