@@ -15,10 +15,12 @@ to a whole organization, so fan-out grows with its size), in rooms of 50 seats h
 each process, so every delta and room message crosses Redis.
 
 Prints connections held, client→server events acked per second and server→client events
-received per second, ack round trip p50/p99 (all events and per event), chat send → other
-members' receipt p50/p99, errors by kind, chat messages acked vs stored in the database (must
-be equal), server RSS per connection ((RSS of both processes - their idle RSS) / connections)
-and the CPU of each process (servers, load generator, PostgreSQL, Redis).
+received per second, ack round trip p50/p99 (all events and per event; an ack that never came
+counts at its time-out, and so does a chat receipt the generator expected and never got), chat
+send → other members' receipt p50/p99, errors by kind, server CPU per client action, chat
+messages acked vs stored in the database (must be equal), server RSS per connection ((RSS of
+both processes - their idle RSS) / connections) and the CPU of each process (servers, load
+generator, PostgreSQL, Redis).
 
     python bench/load.py [--quick] [--soak] [--clients 5000] [--seconds 60] [--rate 0.05]
                          [--org-size 100] [--per-room 20]
@@ -602,7 +604,8 @@ def report(args: argparse.Namespace, fd_limit: int, r: dict[str, Any]) -> dict[s
     )
     for event, s in sorted(r["ack_by_event"].items()):
         print(
-            f"  {event:<15} {s['n']:>8,} acked of {s['sent']:>8,}  p50 {s['p50_ms']:7.1f}  "
+            f"  {event:<15} {s['n'] - s['timeouts']:>8,} acked of {s['sent']:>8,} "
+            f"({s['timeouts']:,} unanswered)  p50 {s['p50_ms']:7.1f}  "
             f"p99 {s['p99_ms']:7.1f}  max {s['max_ms']:7.0f} ms"
         )
     print(
@@ -616,6 +619,11 @@ def report(args: argparse.Namespace, fd_limit: int, r: dict[str, Any]) -> dict[s
         f"({r['chat_stored_distinct']:,} distinct client ids): "
         + ("equal" if r["chat_acked"] == r["chat_stored"] else "NOT EQUAL")
     )
+    print(
+        f"unanswered acks: {r['ack_timeouts']:,} (each counted in the percentiles above at the "
+        f"{r['ack_timeout_ms'] / 1000:.0f} s time-out); chat receipts missing: "
+        f"{r['chat_missing']:,} (counted likewise)"
+    )
     print(f"errors: {r['errors']} {r['error_kinds']}")
     print(f"server log warnings/errors during the run: {r['server_log_events']}")
     print(
@@ -628,6 +636,15 @@ def report(args: argparse.Namespace, fd_limit: int, r: dict[str, Any]) -> dict[s
         f"{per_conn_ramp:.1f} KB after ramp"
     )
     cpu = end["cpu_pct"]
+    # Server CPU per client action, deliveries included (they are what the action costs).
+    actions = max(r["acked"] + r["ack_timeouts"], 1)
+    phase_ms = end["wall"] * 1000
+    server_ms = (cpu["server_a"] + cpu["server_b"]) / 100 * phase_ms / actions
+    services_ms = (cpu["postgres"] + cpu["redis"]) / 100 * phase_ms / actions
+    print(
+        f"CPU per client action: {server_ms:.2f} ms in the servers, {services_ms:.2f} ms in "
+        "PostgreSQL + Redis"
+    )
     print(
         "CPU (% of one core over the workload phase): "
         + ", ".join(f"{k} {v:.0f}" for k, v in cpu.items())
@@ -645,6 +662,10 @@ def report(args: argparse.Namespace, fd_limit: int, r: dict[str, Any]) -> dict[s
         "chat_p50_ms": round(chat["p50_ms"] or 0, 1),
         "chat_p99_ms": round(chat["p99_ms"] or 0, 1),
         "errors": r["errors"],
+        "ack_timeouts": r["ack_timeouts"],
+        "chat_missing": r["chat_missing"],
+        "cpu_ms_per_action": round(server_ms, 3),
+        "services_cpu_ms_per_action": round(services_ms, 3),
         "error_kinds": r["error_kinds"],
         "server_log_events": r["server_log_events"],
         "teardown_log_events": r["teardown_log_events"],

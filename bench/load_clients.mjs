@@ -42,6 +42,7 @@ function fail(kind, detail) {
 const ackLatency = {}; // event -> [ms], phase only
 const sentCount = {};
 const ackedCount = {};
+const unanswered = {}; // event -> acks that timed out or were lost, phase only
 let chatAcked = 0; // chat:send acknowledged ok (stored), over the whole run
 // Server → client: every event received, by name (phase only), and chat send → receipt.
 const receivedCount = {};
@@ -69,6 +70,12 @@ function call(c, event, payload) {
     },
     (e) => {
       fail(c.socket.connected ? "ack_timeout" : "ack_lost", { event, user_id: c.spec.user_id, message: String(e) });
+      if (measuring) {
+        // An ack that never came counts in every percentile, at the time-out (a lost
+        // connection's acks too: the user waited at least that long).
+        (ackLatency[event] ??= []).push(Math.max(ackTimeoutMs, performance.now() - t0));
+        unanswered[event] = (unanswered[event] ?? 0) + 1;
+      }
       return null;
     },
   );
@@ -237,15 +244,22 @@ function stats(list) {
 }
 const allAcks = Object.values(ackLatency).flat();
 const byEvent = {};
-for (const [event, list] of Object.entries(ackLatency)) byEvent[event] = { sent: sentCount[event], ...stats(list) };
+for (const [event, list] of Object.entries(ackLatency)) {
+  byEvent[event] = { sent: sentCount[event], timeouts: unanswered[event] ?? 0, ...stats(list) };
+}
+const ackTimeouts = Object.values(unanswered).reduce((a, b) => a + b, 0);
+// A receipt the generator's room map expected and that never came counts, like an unanswered
+// ack, at the ack time-out.
+const chatMissing = Math.max(0, chatExpected - chatDelivered);
+for (let i = 0; i < chatMissing; i++) chatDelivery.push(ackTimeoutMs);
 const acked = Object.values(ackedCount).reduce((a, b) => a + b, 0);
 console.log(JSON.stringify({
   attempted: clients.length, connected: opened.length, connected_at_end: connectedAtEnd, ramp_s: rampSeconds,
   seconds: elapsed, skipped_busy: skipped,
   sent: Object.values(sentCount).reduce((a, b) => a + b, 0), acked, acked_per_s: acked / elapsed,
   received: receivedTotal, received_per_s: receivedTotal / elapsed, received_by_event: receivedCount,
-  ack: stats(allAcks), ack_by_event: byEvent,
-  chat_acked: chatAcked, chat_resent: resent, chat_resent_acked: resentAcked, chat_expected: chatExpected, chat_delivered: chatDelivered, chat_delivery: stats(chatDelivery),
+  ack: stats(allAcks), ack_by_event: byEvent, ack_timeouts: ackTimeouts, ack_timeout_ms: ackTimeoutMs,
+  chat_acked: chatAcked, chat_resent: resent, chat_resent_acked: resentAcked, chat_expected: chatExpected, chat_delivered: chatDelivered, chat_missing: chatMissing, chat_delivery: stats(chatDelivery),
   errors: Object.values(errors).reduce((a, b) => a + b, 0), error_kinds: errors, error_samples: samples,
 }));
 clearTimeout(deadline);
