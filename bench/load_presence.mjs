@@ -53,6 +53,10 @@ function open(i) {
     });
   } else {
     socket.on("moved", (m) => observe(m.user_id, m.x, m.y, performance.now()));
+    socket.on("moved_batch", (batch) => {
+      const now = performance.now();
+      for (const m of batch) observe(m.user_id, m.x, m.y, now);
+    });
   }
   socket.on("disconnect", (reason) => { if (measuring) fail("disconnect", { user_id: spec.user_id, reason }); });
   return new Promise((resolve, reject) => {

@@ -1,12 +1,14 @@
 """Presence benchmark: N people on one floor, a share of them moving; every move must reach
 every observer.
 
-Three servers, one after another in the same run, each pinned to core 0 while a Node
+Four servers, one after another in the same run, each pinned to core 0 while a Node
 socket.io-client load generator (bench/load_presence.mjs) runs on core 1:
 
-  officehours  the real server (moves coalesced per organization, one delta per 100 ms)
+  officehours  the real server (moves coalesced per organization, one delta per 50 ms)
   baseline     the obvious python-socketio server: one broadcast per move (bench/naive_server.py)
-  node         the same obvious server in Node socket.io (bench/naive_server.mjs)
+  coalescing   the same python-socketio server coalescing like officehours (latest position per
+               mover, one batch per 50 ms, uvloop): separates the design from the implementation
+  node         the obvious server in Node socket.io (bench/naive_server.mjs)
 
 Prints delivered position updates per second (observers x updates), p50/p99 delay from a move
 to its receipt by an observer, server CPU (% of one core, move phase only) and RSS. With
@@ -40,6 +42,7 @@ from common import ROOT, cpu_seconds, free_port, pinned, rss_mb, seed_office, se
 
 BENCH = Path(__file__).resolve().parent
 ROOM_CAPACITY = 500  # the most rooms/layout.py allows
+COALESCE_MS = 50  # officehours' default presence window (OFFICEHOURS_COALESCE_MS)
 SERVER_CORE, LOAD_CORE = 0, 1
 
 
@@ -213,7 +216,7 @@ def per_core(r: dict[str, Any]) -> float:
 
 def summary(args: argparse.Namespace, results: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"clients": args.clients}
-    for key, r in zip(("", "baseline_", "node_"), results, strict=True):
+    for key, r in zip(("", "baseline_", "coalescing_", "node_"), results, strict=True):
         out |= {
             f"{key}delivered_per_s": round(r["delivered_per_s"], 1),
             f"{key}delivered_share": round(r["delivered_share"], 4),
@@ -311,6 +314,16 @@ async def main() -> None:
         ]
         for name, key, command in (
             ("baseline (python-socketio)", "baseline_", [sys.executable, "naive_server.py"]),
+            (
+                "coalescing (python-socketio)",
+                "coalescing_",
+                [
+                    sys.executable,
+                    "naive_server.py",
+                    "--coalesce",
+                    str((args.coalesce_ms or COALESCE_MS) / 1000),
+                ],
+            ),
             ("node (socket.io)", "node_", ["node", "naive_server.mjs"]),
         ):
             port = free_port()
@@ -319,7 +332,7 @@ async def main() -> None:
                 Target(
                     name,
                     key,
-                    [command[0], str(BENCH / command[1]), str(port)],
+                    [command[0], str(BENCH / command[1]), str(port), *command[2:]],
                     None,
                     url,
                     "/socket.io/?EIO=4&transport=polling",
