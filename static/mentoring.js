@@ -501,7 +501,7 @@ function updateSession(node, s) {
   label.textContent = `${when(s.starts_at)} · ${length} minutes${s.cancelled ? " · cancelled" : ""}`;
   const started = new Date(s.starts_at).getTime() <= Date.now();
   cancel.hidden = s.cancelled || started;
-  ics.setAttribute("aria-label", `Add the session of ${when(s.starts_at)} to my calendar`);
+  ics.setAttribute("aria-label", `Add to calendar: the session of ${when(s.starts_at)}`);
   feedback.hidden = s.cancelled || !started;
 }
 

@@ -226,17 +226,23 @@ function renderFloor() {
   }
   for (const room of rooms) {
     const inside = occupants.get(room.id) || [];
-    const group = svg("g", { class: `room${room.id === state.myRoom ? " mine" : ""}`, tabindex: "0", role: "button",
-      "data-room": room.id, "data-focus-key": `room-${room.id}`,
-      "aria-label": `${room.name}${room.id === state.myRoom ? " (you are here)" : ""}, door ${DOOR[room.door]}, ${inside.length} of ${room.capacity} people` });
-    group.append(svg("rect", { x: room.x + 0.15, y: room.y + 0.15, width: room.w - 0.3, height: room.h - 0.3, rx: 0.4 }));
-    group.append(svg("text", { class: "name", x: room.x + 0.6, y: room.y + 1.3 }, room.name));
-    group.append(svg("text", { class: "door", x: room.x + 0.6, y: room.y + 2.3 }, `${DOOR[room.door]} · ${inside.length}/${room.capacity}`));
+    // The room (drawn, clicked) holds its button: the rectangle and the name, nothing else,
+    // so the button's visible text is the room's name, which its accessible name begins with
+    // (what a speech-input user says to press it). The name then says in words what the door
+    // line and the avatars, drawn beside the button and hidden from assistive technology, show.
+    const group = svg("g", { class: `room${room.id === state.myRoom ? " mine" : ""}`, "data-room": room.id });
+    const who = inside.map((p) => `${p.display_name} (${STATUS_WORDS[p.status] || p.status})`).join(", ");
+    const button = svg("g", { class: "room-button", tabindex: "0", role: "button", "data-focus-key": `room-${room.id}`,
+      "aria-label": `${room.name}${room.id === state.myRoom ? " (you are here)" : ""}, door ${DOOR[room.door]}, ${inside.length} of ${room.capacity} people${who ? `: ${who}` : ""}` });
+    button.append(svg("rect", { x: room.x + 0.15, y: room.y + 0.15, width: room.w - 0.3, height: room.h - 0.3, rx: 0.4 }));
+    button.append(svg("text", { class: "name", x: room.x + 0.6, y: room.y + 1.3 }, room.name));
+    group.append(button);
+    group.append(svg("text", { class: "door", x: room.x + 0.6, y: room.y + 2.3, "aria-hidden": "true" }, `${DOOR[room.door]} · ${inside.length}/${room.capacity}`));
     inside.forEach((p, i) => {
       const cols = Math.max(1, Math.floor((room.w - 1) / 1.6));
       const cx = p.position ? p.position[0] : room.x + 1.2 + (i % cols) * 1.6;
       const cy = p.position ? p.position[1] : room.y + 3.6 + Math.floor(i / cols) * 1.6;
-      const avatar = svg("g", { class: `avatar${p.guest ? " guest" : ""}`, "data-user": p.user_id });
+      const avatar = svg("g", { class: `avatar${p.guest ? " guest" : ""}`, "data-user": p.user_id, "aria-hidden": "true" });
       avatar.append(svg("title", {}, `${p.display_name} (${STATUS_WORDS[p.status] || p.status})`));
       avatar.append(svg("circle", { class: "face", cx, cy, r: 0.7 }));
       avatar.append(svg("text", { x: cx, y: cy }, initials(p.display_name)));
@@ -244,7 +250,7 @@ function renderFloor() {
       group.append(avatar);
     });
     group.addEventListener("click", () => enterRoom(room.id));
-    group.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); enterRoom(room.id); } });
+    button.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); enterRoom(room.id); } });
     nodes.push(group);
     // A sibling of the room, not inside it: a control inside a button would be unreachable.
     if (mayChangeDoor(room)) nodes.push(doorControl(room));

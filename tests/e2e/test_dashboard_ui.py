@@ -24,6 +24,7 @@ from server.db.models import Group, Membership, User
 from server.infra.clock import FakeClock
 from server.infra.settings import Settings
 from server.people.identity import Role
+from tests.e2e.accessibility import assert_accessible
 from tests.e2e.conftest import artifact, serving
 from tests.e2e.test_office_ui import room, seeded, signed_in
 
@@ -164,6 +165,7 @@ async def test_the_admin_sees_figures_and_no_message_text(
     await expect(ada.locator("#chart canvas")).to_have_count(1)
     await expect(ada.locator("#legend")).to_contain_text("hidden: fewer than 3 people")
     await ada.screenshot(path=artifact("dashboard.png"))
+    await assert_accessible(ada, "the dashboard with figures and hidden cells")
     # It fits 1280x720 without sideways scrolling, and the controls come first from the keyboard.
     assert await ada.evaluate("document.documentElement.scrollWidth") <= 1280
     focused = []
@@ -220,6 +222,7 @@ async def test_the_admin_sees_figures_and_no_message_text(
     chen_row = table.locator("tbody tr", has=ada.locator("th", has_text="Chen Wei"))
     await expect(chen_row.locator("td").nth(1)).not_to_have_text("0")
     await expect(ada.locator("#chart")).to_be_hidden()
+    await assert_accessible(ada, "the per-person activity table")
     people_text = await ada.locator("body").inner_text()
 
     # The marker the three wrote is nowhere on the dashboard or in the export.
@@ -271,6 +274,7 @@ async def test_a_member_sees_what_admins_can_see_about_them(
     await chen.reload()
     await expect(chen.locator("#audit-summary")).to_contain_text("checks out")
     await chen.screenshot(path=artifact("about-me.png"))
+    await assert_accessible(chen, "/me with figures and an admin's look")
     for text in (await chen.content(), await chen.locator("body").inner_text()):
         assert marker not in text
 
@@ -280,6 +284,7 @@ async def test_a_member_sees_what_admins_can_see_about_them(
         "The engagement dashboard is for organization admins, unit admins and group leads."
     )
     await expect(chen.locator("#controls")).to_be_hidden()
+    await assert_accessible(chen, "the dashboard refused to a member")
 
 
 async def date_text(page: Page, days_ago: int, today: date) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from playwright.async_api import Browser, expect
 
 from server.infra.settings import Settings
+from tests.e2e.accessibility import assert_accessible
 from tests.e2e.test_office_ui import room, seeded, signed_in
 
 
@@ -29,6 +30,7 @@ async def test_an_admin_locks_and_opens_a_door_from_the_map(
     await expect(room(ada, meeting_a).locator("text.door")).to_contain_text("locked")
     await expect(door).to_be_focused()
     await expect(door).to_have_value("locked")
+    await assert_accessible(ada, "the office of an admin, with door controls on the map")
 
     await room(chen, meeting_a).click()
     await expect(chen.locator("#toast")).to_contain_text("Meeting room A is locked")

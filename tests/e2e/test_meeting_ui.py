@@ -9,6 +9,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from server.infra.settings import Settings
+from tests.e2e.accessibility import assert_accessible
 from tests.e2e.conftest import artifact
 from tests.e2e.test_office_ui import room, seeded, signed_in
 
@@ -81,6 +82,7 @@ async def test_three_people_meet_share_a_screen_and_leave(
         rows = await growing(people[name], 3)
         assert sorted(row["source"] for row in rows.values()) == ["camera", "camera", "screen"]
     await people["bruno"].screenshot(path=artifact("meeting.png"))
+    await assert_accessible(people["bruno"], "a meeting of three with a shared screen")
 
     # Dana, in another room, receives nothing from any of them.
     assert await inbound(people["dana"]) == {}

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from playwright.async_api import Browser, Page, expect
 
 from server.infra.settings import Settings
+from tests.e2e.accessibility import assert_accessible
 from tests.e2e.conftest import artifact
 from tests.e2e.test_office_ui import seeded, signed_in
 
@@ -65,6 +66,7 @@ async def test_a_program_from_invitations_to_shared_and_private_notes(
     # Members see no program administration.
     await expect(chen.locator("#manage")).to_be_hidden()
     await expect(chen.locator("#no-invitations")).to_be_visible()
+    await assert_accessible(chen, "the mentoring page of a member without invitations")
 
     # The manager creates a program and invites a mentor and a mentee.
     await new_program(dana, "Autumn mentoring")
@@ -83,6 +85,7 @@ async def test_a_program_from_invitations_to_shared_and_private_notes(
     suggestion = dana.locator("ol.suggestions > li", has_text="Fatima Haddad")
     await expect(suggestion).to_contain_text("shares 2 skills: python, sql")
     await expect(suggestion).to_contain_text("score")
+    await assert_accessible(dana, "the mentoring page of a program manager, with suggestions")
     await suggestion.get_by_role("button", name="Match Fatima Haddad with Chen Wei").click()
     await expect(dana.locator("#program-pairs")).to_contain_text("Fatima Haddad mentors Chen Wei")
 
@@ -96,7 +99,7 @@ async def test_a_program_from_invitations_to_shared_and_private_notes(
     for pair in (fatima_pair, chen_pair):
         await expect(pair.locator("li.session")).to_have_count(1)
         await expect(pair.locator("li.session")).to_contain_text("45 minutes")
-    link = chen_pair.get_by_role("link", name="Add the session of")
+    link = chen_pair.get_by_role("link", name="Add to calendar: the session of")
     ics = await chen.request.get(f"{base}{await link.get_attribute('href')}")
     assert ics.ok and "BEGIN:VCALENDAR" in await ics.text()
     assert "Mentoring with Fatima Haddad" in await ics.text()
@@ -135,6 +138,7 @@ async def test_a_program_from_invitations_to_shared_and_private_notes(
     await chen_pair.get_by_role("button", name="Save shared notes").click()
     await chen_pair.get_by_label("My private notes — only you see these").fill(private)
     await chen_pair.get_by_role("button", name="Save private notes").click()
+    await expect(chen.locator("#toast")).to_have_text("Private notes saved")  # before the reload
     fatima_shared = fatima_pair.get_by_label("Shared notes — both of you see these")
     await expect(fatima_shared).to_have_value(shared)
     await expect(fatima_pair.get_by_label("My private notes — only you see these")).to_have_value(
@@ -154,6 +158,7 @@ async def test_a_program_from_invitations_to_shared_and_private_notes(
     await expect(fatima.locator("#toast")).to_be_hidden()
     await fatima.evaluate("window.scrollTo(0, 0)")
     await fatima.screenshot(path=artifact("mentoring.png"))
+    await assert_accessible(fatima, "a mentor's pair, its goals and notes open")
 
     # Feedback once a session has begun: one starts in a few seconds (scheduled over the API,
     # as the form schedules by the minute); the mentee rates it, the mentor reads it.
@@ -181,6 +186,7 @@ async def test_a_program_from_invitations_to_shared_and_private_notes(
     await expect(begun.get_by_role("button", name="Send feedback")).to_be_hidden()
     received = fatima_pair.locator("li.session").first.locator(".feedback")
     await expect(received).to_have_text("Your mentee: 4 of 5 — <script>x()</script> helpful")
+    await assert_accessible(chen, "a mentee's pair after sending feedback")
 
     # The personal calendar feed: a secret address that lists the pair's sessions.
     await chen.get_by_role("button", name="Make my calendar feed address").click()
@@ -201,6 +207,7 @@ async def test_a_program_from_invitations_to_shared_and_private_notes(
     await expect(chen.locator("g.room", has_text="Lobby")).to_have_count(1)
     await expect(chen.locator("g.room", has_text="Mentoring pair")).to_have_count(0)
     await chen.screenshot(path=artifact("mentoring-room.png"))
+    await assert_accessible(chen, "the office, on the Mentoring floor")
 
     # The whole-program assignment: two more people accept; the manager previews, then applies.
     await invite(dana, "Goran Petrov", "mentor")
@@ -219,6 +226,7 @@ async def test_a_program_from_invitations_to_shared_and_private_notes(
     await expect(assignment).to_contain_text("Made 1 pair ")
     await expect(dana.locator("#program-pairs")).to_contain_text("Goran Petrov mentors Hana Sato")
     await dana.screenshot(path=artifact("mentoring-manager.png"))
+    await assert_accessible(dana, "the mentoring page after applying an assignment")
 
 
 async def test_a_mentee_without_a_mentor_chooses_one_of_their_suggestions(

@@ -17,6 +17,7 @@ from server.db.engine import create_engine, session_factory
 from server.db.models import Group, Room, User
 from server.infra.clock import FakeClock, SystemClock
 from server.infra.settings import Settings
+from tests.e2e.accessibility import assert_accessible
 from tests.e2e.conftest import artifact, serving
 
 
@@ -94,8 +95,21 @@ async def test_two_people_walk_chat_and_knock(
     await expect(room(bruno, rooms["Meeting room A"]).locator("g.avatar")).to_have_count(1)
     await expect(room(bruno, rooms["Lobby"]).locator("g.avatar")).to_have_count(0)
 
+    # From the keyboard: the room is a button named, from its visible name on, with who is
+    # inside; Enter walks in, and the button keeps the focus through the redraw.
+    meeting_a = bruno.get_by_role(
+        "button",
+        name=re.compile(r"^Meeting room A, door open, 1 of \d+ people: Ada Okafor \(available\)$"),
+    )
+    await meeting_a.focus()
+    await bruno.keyboard.press("Enter")
+    await expect(
+        bruno.get_by_role(
+            "button", name=re.compile(r"^Meeting room A \(you are here\), door open, 2 of")
+        )
+    ).to_be_focused()
+
     # Chat both ways in the room; text is shown as text, never as markup.
-    await room(bruno, rooms["Meeting room A"]).click()
     await expect(bruno.locator("#chat-input")).to_be_enabled()
     await ada.locator("#chat-input").fill("<b>hello</b> Bruno")
     await ada.get_by_role("button", name="Send").click()
@@ -105,6 +119,7 @@ async def test_two_people_walk_chat_and_knock(
     await bruno.keyboard.press("Enter")
     await expect(ada.locator("#messages .body").last).to_have_text("Hi Ada!")
     await ada.screenshot(path=artifact("office.png"))
+    await assert_accessible(ada, "the office, in a room with its chat")
 
     # Knock and admit: Ada waits in a closed room, Bruno knocks, Ada lets him in.
     await room(ada, rooms["Meeting room B"]).click()
@@ -112,6 +127,7 @@ async def test_two_people_walk_chat_and_knock(
     await room(bruno, rooms["Meeting room B"]).click()
     prompt = ada.get_by_role("alertdialog")
     await expect(prompt).to_contain_text("Bruno Lind is knocking on Meeting room B")
+    await assert_accessible(ada, "the office with a knock to answer")
     await prompt.get_by_role("button", name="Let in").click()
     await expect(room(bruno, rooms["Meeting room B"])).to_have_class("room mine")
     await expect(room(ada, rooms["Meeting room B"]).locator("g.avatar")).to_have_count(2)
@@ -131,9 +147,11 @@ async def test_a_guest_joins_by_link_waits_and_chats_with_the_host(
     guest = await guest_context.new_page()
     await guest.goto(f"{base}/join/{office.guest_token}")
     await expect(guest.locator("#invite")).to_contain_text("invited to Lobby at Demo Company")
+    await assert_accessible(guest, "the guest page before joining")
     await guest.get_by_label("Your name").fill("Grace Hopper")
     await guest.get_by_role("button", name="Join").click()
     await expect(guest.locator("#lobby-state")).to_contain_text("Waiting for someone")
+    await assert_accessible(guest, "the guest page while waiting to be let in")
 
     prompt = host.get_by_role("alertdialog")
     await expect(prompt).to_contain_text("Grace Hopper (guest) is knocking on Lobby")
@@ -157,6 +175,7 @@ async def test_a_guest_joins_by_link_waits_and_chats_with_the_host(
         rows = await growing(page, 1)
         assert [row["source"] for row in rows.values()] == ["camera"]
     await guest.screenshot(path=artifact("guest.png"))
+    await assert_accessible(guest, "the guest page, let in, in a meeting with the host")
 
 
 async def test_a_person_put_in_a_group_is_told_in_the_office(
@@ -223,6 +242,7 @@ async def test_members_see_a_guest_waiting_and_a_host_who_walks_out_loses_the_pr
     prompt = ada.get_by_role("alertdialog")
     await expect(prompt).to_contain_text("Linus Torvalds (guest) is knocking on Lobby")
     await expect(badge).to_have_text("1 guest waiting in Lobby")
+    await assert_accessible(bruno, "the office with a guest waiting")
     await ada.get_by_role("button", name="Leave room").click()
     await expect(prompt).to_have_count(0)
     await expect(linus.locator("#lobby-state")).to_contain_text("Nobody is in the room")

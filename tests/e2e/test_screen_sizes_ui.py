@@ -5,6 +5,7 @@ from __future__ import annotations
 from playwright.async_api import Browser, Page, ViewportSize, expect
 
 from server.infra.settings import Settings
+from tests.e2e.accessibility import assert_accessible
 from tests.e2e.test_office_ui import LAPTOP, seeded, signed_in
 
 PHONE: ViewportSize = {"width": 390, "height": 844}
@@ -33,14 +34,17 @@ async def test_at_a_phones_width_nothing_scrolls_sideways(
     await page.locator(f'g.room[data-room="{rooms["Lobby"]}"]').click()
     await expect(page.locator("#chat-input")).to_be_enabled()
     assert await scroll_width(page) <= PHONE["width"]
+    await assert_accessible(page, "the office at a phone's width")
     await page.goto(f"{base}/mentoring")
     await expect(page.locator("h1").first).to_be_visible()
     assert await scroll_width(page) <= PHONE["width"]
+    await assert_accessible(page, "the mentoring page at a phone's width")
 
     guest = await (await browser.new_context(viewport=PHONE)).new_page()
     await guest.goto(f"{base}/join/{office.guest_token}")
     await expect(guest.get_by_label("Your name")).to_be_visible()
     assert await scroll_width(guest) <= PHONE["width"]
+    await assert_accessible(guest, "the guest page at a phone's width")
 
 
 async def test_on_a_laptop_screen_the_header_is_one_line(

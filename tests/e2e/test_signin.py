@@ -13,6 +13,7 @@ from server.db.engine import create_engine, session_factory
 from server.db.models import User
 from server.infra.clock import SystemClock
 from server.infra.settings import Settings
+from tests.e2e.accessibility import assert_accessible
 
 
 async def test_demo_person_signs_in_and_out(
@@ -26,10 +27,13 @@ async def test_demo_person_signs_in_and_out(
 
     page = await browser.new_page(viewport={"width": 1280, "height": 720})
     await page.goto(f"{base}/")
+    await expect(page.get_by_label("Email")).to_be_focused()
+    await assert_accessible(page, "the sign-in page")
     await page.get_by_label("Email").fill(email)
     await page.get_by_label("Password").fill("not the password")
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.get_by_role("alert")).to_have_text("Wrong email or password")
+    await assert_accessible(page, "the sign-in page with its error")
 
     await page.get_by_label("Password").fill(office.password)
     await page.get_by_role("button", name="Sign in").click()
@@ -50,6 +54,7 @@ async def test_demo_person_signs_in_and_out(
     await expect(guest.locator("#invite")).to_contain_text("invited to Lobby at Demo Company")
     await guest.goto(f"{base}/join/not-a-real-token")
     await expect(guest.locator("#invite")).to_have_text("this guest link is not valid")
+    await assert_accessible(guest, "the guest page of a link that is not valid")
 
 
 async def test_after_an_admin_reset_the_person_sets_a_new_password_and_sees_who_reset_it(
@@ -83,6 +88,7 @@ async def test_after_an_admin_reset_the_person_sets_a_new_password_and_sees_who_
     notice = page.locator("#reset-notice")
     await expect(notice).to_contain_text("reset by an admin: Ada Okafor (org admin)")
     await expect(notice).to_contain_text("with a reset credential")
+    await assert_accessible(page, "the new-password step after a reset")
     await page.goto(f"{base}/office")  # anything else sends them back to the new-password step
     await expect(page).to_have_url(f"{base}/")
     await page.get_by_label("New password").fill("short")
@@ -96,5 +102,6 @@ async def test_after_an_admin_reset_the_person_sets_a_new_password_and_sees_who_
     await page.goto(f"{base}/me")
     await expect(page.locator("#reset-notice")).to_contain_text("Ada Okafor")
     await expect(page.locator("#sign-ins tbody tr")).to_have_count(1)
+    await assert_accessible(page, "/me with the reset notice and the sign-ins")
     await page.get_by_role("button", name="Sign out everywhere").click()
     await expect(page.get_by_label("Email")).to_be_visible()
