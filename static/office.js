@@ -67,8 +67,8 @@ async function boot() {
   socket.on("request:unattended", ({ request_id, room_id }) => { unattended.add(request_id); showToast(nobodyInside(room_id)); });
   socket.on("room:waiting", ({ room_id, guests }) => { setWaiting(room_id, guests); render(); });
   // Who is speaking in my room's meeting (only its members are told): marked on the map.
-  socket.on("media:speaker", ({ user_id }) => { state.speaker = user_id; markSpeaker(); });
-  socket.on("media:left", () => { state.speaker = null; markSpeaker(); });
+  socket.on("media:speaker", ({ user_id }) => { state.speaker = user_id; render(); });
+  socket.on("media:left", () => { state.speaker = null; render(); });
   COMPACT.addEventListener("change", render);
   wireControls();
 }
@@ -232,7 +232,7 @@ function doorSelect(room) {
 // On the map the door control sits in the room's bottom-right corner. Chromium does not paint
 // a control's text at a fraction of a pixel, so it is laid out 20 times larger and scaled down.
 function doorControl(room) {
-  const box = svg("foreignObject", { x: room.x + room.w - 5, y: room.y + room.h - 1.6, width: 4.7, height: 1.3, class: "door-control" });
+  const box = svg("foreignObject", { x: room.x + room.w - 5.5, y: room.y + room.h - 1.6, width: 5.2, height: 1.3, class: "door-control" });
   box.append(el("div", { class: "door-scale" }, doorSelect(room)));
   return box;
 }
@@ -345,7 +345,8 @@ function renderFloor(rooms, occupants) {
       const cy = p.position ? p.position[1] : room.y + 4.3 + Math.floor(i / cols) * 2.1;
       group.append(mapAvatar(p, cx, cy));
     });
-    group.addEventListener("click", () => enterRoom(room.id));
+    // A click anywhere on the room (an avatar too) is the button's: it takes the focus.
+    group.addEventListener("click", () => { button.focus({ preventScroll: true }); enterRoom(room.id); });
     nodes.push(group);
     // A sibling of the room, not inside it: a control inside a button would be unreachable.
     if (mayChangeDoor(room)) nodes.push(doorControl(room));
@@ -371,7 +372,7 @@ function renderRoomList(rooms, occupants) {
       mayChangeDoor(room) ? doorSelect(room) : null,
       inside.length ? el("ul", { class: "room-people", "aria-label": `In ${room.name}` }, ...inside.map((p) =>
         el("li", { class: isSpeaking(p) ? "speaking" : "", "data-user": p.user_id },
-          avatarChip(p),
+          avatarChip(p, true),
           el("span", {}, p.display_name, p.user_id === state.me ? " (you)" : ""),
           el("span", { class: "status-word" }, statusWords(p))))) : null);
   }));
@@ -397,16 +398,6 @@ function avatarChip(p, withStatus = false) {
 function renderMe() {
   const me = state.people.get(state.me);
   if (me) document.getElementById("my-avatar").replaceWith(Object.assign(avatarChip(me, true), { id: "my-avatar" }));
-}
-
-// media:speaker comes often: the marks move without drawing everything again.
-function markSpeaker() {
-  for (const node of document.querySelectorAll("#floor g.avatar, .room-people li")) {
-    const p = state.people.get(Number(node.dataset.user));
-    const speaking = Boolean(p && isSpeaking(p));
-    node.classList.toggle("speaking", speaking);
-    node.querySelector(".avatar-chip")?.classList.toggle("speaking", speaking);
-  }
 }
 
 function renderPeople() {
