@@ -70,6 +70,14 @@ async function boot() {
   socket.on("media:speaker", ({ user_id }) => { state.speaker = user_id; render(); });
   socket.on("media:left", () => { state.speaker = null; render(); });
   COMPACT.addEventListener("change", render);
+  // The writing on the map is sized for the map's size on screen (renderFloor).
+  let drawnFor = { width: 0, height: 0 };
+  new ResizeObserver(([entry]) => {
+    const { width, height } = entry.contentRect;
+    if (Math.abs(width - drawnFor.width) < 8 && Math.abs(height - drawnFor.height) < 8) return;
+    drawnFor = { width, height };
+    requestAnimationFrame(render);
+  }).observe(document.getElementById("floor"));
   wireControls();
 }
 
@@ -231,9 +239,11 @@ function doorSelect(room) {
 
 // On the map the door control sits in the room's bottom-right corner. Chromium does not paint
 // a control's text at a fraction of a pixel, so it is laid out 20 times larger and scaled down.
-function doorControl(room) {
-  const box = svg("foreignObject", { x: room.x + room.w - 5.5, y: room.y + room.h - 1.6, width: 5.2, height: 1.3, class: "door-control" });
-  box.append(el("div", { class: "door-scale" }, doorSelect(room)));
+function doorControl(room, big) {
+  const box = svg("foreignObject", { x: room.x + room.w - 5.5 * big, y: room.y + room.h - 1.6 * big, width: 5.2 * big, height: 1.3 * big, class: "door-control" });
+  const scaled = el("div", { class: "door-scale" }, doorSelect(room));
+  scaled.style.transform = `scale(${0.05 * big})`;
+  box.append(scaled);
   return box;
 }
 
@@ -301,13 +311,12 @@ function statusMark(status, x, y) {
 }
 
 // "You are here": a flag on the top edge of my room, drawn over the rooms around it.
-function hereFlag(room) {
+function hereFlag(room, big) {
   const w = 4.2;
-  const x = room.x + room.w - w - 0.5;
-  const y = room.y - 0.5;
-  const flag = svg("g", { class: "here-flag", "aria-hidden": "true" });
-  flag.append(svg("path", { d: `M${x + 0.5} ${y}h${w - 1}a.5 .5 0 0 1 0 1h-${w - 1}a.5 .5 0 0 1 0-1z` }));
-  flag.append(svg("text", { x: x + w / 2, y: y + 0.52 }, "You are here"));
+  const flag = svg("g", { class: "here-flag", "aria-hidden": "true",
+    transform: `translate(${room.x + room.w - (w + 0.5) * big} ${room.y - 0.5 * big}) scale(${big})` });
+  flag.append(svg("path", { d: `M.5 0h${w - 1}a.5 .5 0 0 1 0 1h-${w - 1}a.5 .5 0 0 1 0-1z` }));
+  flag.append(svg("text", { x: w / 2, y: 0.52 }, "You are here"));
   return flag;
 }
 
@@ -318,9 +327,21 @@ function fitText(node, width) {
   }
 }
 
+// How much larger than its floor units the writing on the map is drawn: on a wide floor in a
+// small window a unit is a few pixels, and names, marks and controls would be too small to
+// read. `px` is the size of a unit on screen; a unit of 15 px needs nothing.
+function enlargement(px, most) {
+  return Math.min(most, Math.max(1, 15 / (px || 15)));
+}
+
 function renderFloor(rooms, occupants) {
   const floor = document.getElementById("floor");
-  floor.setAttribute("viewBox", viewBoxFor(rooms));
+  const view = viewBoxFor(rooms);
+  floor.setAttribute("viewBox", view);
+  const [, , viewW, viewH] = view.split(" ").map(Number);
+  const box = floor.getBoundingClientRect();
+  const px = Math.min(box.width / viewW, box.height / viewH);
+  const big = { label: enlargement(px, 1.5), avatar: enlargement(px, 1.25), door: enlargement(px, 1.3) };
   const nodes = [];
   const fits = [];
   for (const room of rooms) {
@@ -332,27 +353,32 @@ function renderFloor(rooms, occupants) {
     button.append(svg("rect", { x: room.x + 0.12, y: room.y + 0.12, width: room.w - 0.24, height: room.h - 0.24, rx: 0.45 }));
     button.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); enterRoom(room.id); } });
     group.append(button);
-    group.append(kindMark(room.kind, room.x + 0.55, room.y + 0.55, 1.75));
-    const textX = room.x + 2.6;
-    const kind = svg("text", { class: "kind", x: textX, y: room.y + 1.0, "aria-hidden": "true" }, KINDS[room.kind]?.label || room.kind);
-    const name = svg("text", { class: "name", x: textX, y: room.y + 1.85, "aria-hidden": "true" }, room.name);
-    const door = svg("text", { class: "door", x: textX, y: room.y + 2.55, "aria-hidden": "true" }, `${DOOR[room.door]} · ${inside.length}/${room.capacity}`);
-    group.append(kind, name, door);
-    fits.push(...[kind, name, door].map((node) => [node, room.x + room.w - 0.4 - textX]));
-    const cols = Math.max(1, Math.floor((room.w - 0.6) / 2.1));
+    // The room's heading (kind, name, door and count), drawn at (0, 0) and placed by a transform.
+    const heading = svg("g", { class: "heading", transform: `translate(${room.x} ${room.y}) scale(${big.label})`, "aria-hidden": "true" });
+    const kind = svg("text", { class: "kind", x: 2.6, y: 1.0 }, KINDS[room.kind]?.label || room.kind);
+    const name = svg("text", { class: "name", x: 2.6, y: 1.85 }, room.name);
+    const door = svg("text", { class: "door", x: 2.6, y: 2.55 }, `${DOOR[room.door]} · ${inside.length}/${room.capacity}`);
+    heading.append(kindMark(room.kind, 0.55, 0.55, 1.75), kind, name, door);
+    group.append(heading);
+    fits.push(...[kind, name, door].map((node) => [node, (room.w - 0.4) / big.label - 2.6]));
+    const step = 2.1 * big.avatar;
+    const top = room.y + 2.9 * big.label + 1.4 * big.avatar;
+    const cols = Math.max(1, Math.floor((room.w - 0.6) / step));
     inside.forEach((p, i) => {
-      const cx = p.position ? p.position[0] : room.x + 1.45 + (i % cols) * 2.1;
-      const cy = p.position ? p.position[1] : room.y + 4.3 + Math.floor(i / cols) * 2.1;
-      group.append(mapAvatar(p, cx, cy));
+      const cx = p.position ? p.position[0] : room.x + 1.45 * big.avatar + (i % cols) * step;
+      const cy = p.position ? p.position[1] : top + Math.floor(i / cols) * step;
+      const avatar = mapAvatar(p, 0, 0);
+      avatar.setAttribute("transform", `translate(${cx} ${cy}) scale(${big.avatar})`);
+      group.append(avatar);
     });
     // A click anywhere on the room (an avatar too) is the button's: it takes the focus.
     group.addEventListener("click", () => { button.focus({ preventScroll: true }); enterRoom(room.id); });
     nodes.push(group);
     // A sibling of the room, not inside it: a control inside a button would be unreachable.
-    if (mayChangeDoor(room)) nodes.push(doorControl(room));
+    if (mayChangeDoor(room)) nodes.push(doorControl(room, big.door));
   }
   const mine = rooms.find((room) => room.id === state.myRoom);
-  if (mine) nodes.push(hereFlag(mine));
+  if (mine) nodes.push(hereFlag(mine, big.label));
   floor.replaceChildren(...nodes);
   for (const [node, width] of fits) fitText(node, width);
 }
