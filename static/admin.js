@@ -211,8 +211,8 @@ function renderChart(table) {
       y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.15 : 1] },
     },
     axes: [
-      { splits: () => xs, values: (_u, splits) => splits.map((i) => labels[i] ?? "") },
-      { values: (_u, splits) => splits.map((v) => numbers.format(v)) },
+      { ...axisColours(), splits: () => xs, values: (_u, splits) => splits.map((i) => labels[i] ?? "") },
+      { ...axisColours(), values: (_u, splits) => splits.map((v) => numbers.format(v)) },
     ],
     series: [
       { label: table.granularity === "week" ? "Week" : "Day", value: (_u, i) => (i == null ? "" : labels[i] ?? "") },
@@ -224,6 +224,20 @@ function renderChart(table) {
     ],
   };
   state.plot = new uPlot(options, [xs, ...series], holder);
+}
+
+// The canvas does not follow CSS: the axes take the theme's text and border colours.
+function axisColours() {
+  const line = { stroke: themeColour("--border"), width: 1 };
+  return { stroke: themeColour("--text-muted"), grid: line, ticks: line };
+}
+
+function themeColour(token) {
+  const probe = document.body.appendChild(document.createElement("span"));
+  probe.style.color = `var(${token})`;
+  const colour = getComputedStyle(probe).color;
+  probe.remove();
+  return colour;
 }
 
 function chartWidth() {

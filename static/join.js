@@ -1,8 +1,9 @@
 // A guest's page: the link, a name, the lobby, then one room: its people and its chat.
 import { api } from "/static/api.js";
+import { avatarColour, initials } from "/static/avatar.js";
 import { ChatPanel } from "/static/chat.js";
 import { Meeting, meetingMarkup } from "/static/meeting.js";
-import { connect, el, showToast } from "/static/realtime.js";
+import { connect, el, showToast, STATUS_WORDS } from "/static/realtime.js";
 
 const token = decodeURIComponent(location.pathname.split("/").pop());
 const $ = (id) => document.getElementById(id);
@@ -95,8 +96,15 @@ async function admitted(people) {
   $("lobby-state").textContent = "";
   $("knock-again").hidden = true;
   $("room").hidden = false;
-  $("people").replaceChildren(...people.map((p) => el("li", {},
-    el("span", { class: `status s-${p.status}` }), el("span", {}, p.user_id === me ? `${p.display_name.replace(/ \(guest\)$/, "")} (you, guest)` : p.display_name))));
+  $("people").replaceChildren(...people.map((p) => {
+    const chip = el("span", { class: "avatar-chip", "aria-hidden": "true" }, initials(p.display_name));
+    chip.style.setProperty("--avatar-bg", avatarColour(p.user_id));
+    return el("li", {}, chip,
+      el("span", { class: "who" },
+        el("span", { class: "name" }, p.user_id === me ? `${p.display_name.replace(/ \(guest\)$/, "")} (you, guest)` : p.display_name),
+        el("span", { class: "meta" }, el("span", { class: `status s-${p.status}`, "aria-hidden": "true" }),
+          el("span", { class: "status-word" }, STATUS_WORDS[p.status] || p.status))));
+  }));
   if (![...chat.conversations.values()].some((c) => c.info.room_id === roomId)) {
     const room = await socket.call("chat:room", { room_id: roomId });
     chat.add(room.conversation, `# ${$("room-title").textContent}`, room.messages);

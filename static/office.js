@@ -1,15 +1,19 @@
 // The office: floor plan, people, status, rooms and doors, knocks and "get", and chat.
 import { api } from "/static/api.js";
+import { avatarColour, initials } from "/static/avatar.js";
 import { ChatPanel } from "/static/chat.js";
 import { Meeting, meetingMarkup } from "/static/meeting.js";
-import { connect, el, initials, showToast, signedOut } from "/static/realtime.js";
+import { connect, el, showToast, signedOut, STATUS_WORDS } from "/static/realtime.js";
+import { KINDS, kindIcon, kindMark } from "/static/kinds.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const DOOR = { open: "open", closed: "closed · knock", locked: "locked" };
 const DOOR_CHOICES = [["open", "Door open"], ["closed", "Closed · knock"], ["locked", "Locked"]];
-const STATUS_WORDS = { available: "available", busy: "busy", away: "away", do_not_disturb: "do not disturb", offline: "offline" };
 const MARGIN = 1; // floor units around the rooms drawn
-const state = { me: null, people: new Map(), rooms: new Map(), floor: null, myRoom: null, settings: {}, waiting: new Map() };
+const state = { me: null, people: new Map(), rooms: new Map(), floor: null, myRoom: null, settings: {}, waiting: new Map(), speaker: null };
+// At a phone's width the floor plan gives way to a list of rooms (office.css hides the one not
+// in use; only the one shown is drawn, so each control exists once).
+const COMPACT = matchMedia("(max-width: 600px)");
 let chat;
 let socket;
 let meeting;
@@ -62,6 +66,18 @@ async function boot() {
   socket.on("request:withdrawn", withdrawPrompt);
   socket.on("request:unattended", ({ request_id, room_id }) => { unattended.add(request_id); showToast(nobodyInside(room_id)); });
   socket.on("room:waiting", ({ room_id, guests }) => { setWaiting(room_id, guests); render(); });
+  // Who is speaking in my room's meeting (only its members are told): marked on the map.
+  socket.on("media:speaker", ({ user_id }) => { state.speaker = user_id; render(); });
+  socket.on("media:left", () => { state.speaker = null; render(); });
+  COMPACT.addEventListener("change", render);
+  // The writing on the map is sized for the map's size on screen (renderFloor).
+  let drawnFor = { width: 0, height: 0 };
+  new ResizeObserver(([entry]) => {
+    const { width, height } = entry.contentRect;
+    if (Math.abs(width - drawnFor.width) < 8 && Math.abs(height - drawnFor.height) < 8) return;
+    drawnFor = { width, height };
+    requestAnimationFrame(render);
+  }).observe(document.getElementById("floor"));
   wireControls();
 }
 
@@ -125,6 +141,7 @@ function applyPerson(p, force = false) {
 async function roomChanged(roomId) {
   const previous = state.myRoom;
   state.myRoom = roomId;
+  state.speaker = null;
   const floorId = state.rooms.get(roomId)?.floor_id;
   if (state.floor && floorId !== undefined && floorId !== state.floor.id) showFloor(floorId);
   for (const [id, entry] of chat.conversations) if (entry.info.kind === "room" && entry.info.room_id === previous) chat.remove(id);
@@ -162,7 +179,17 @@ function render() {
   // of "connect"): nothing to draw yet, and a throw there would swallow the "connect" event.
   if (!state.floor) return;
   const focused = focusKey(); // drawing replaces the nodes: the control in use keeps the focus
-  renderFloor();
+  const occupants = occupantsByRoom();
+  const rooms = [...state.rooms.values()].filter((room) => state.floor.id === null || room.floor_id === state.floor.id);
+  if (COMPACT.matches) {
+    document.getElementById("floor").replaceChildren();
+    renderRoomList(rooms, occupants);
+  } else {
+    document.getElementById("room-list").replaceChildren();
+    renderFloor(rooms, occupants);
+  }
+  renderKinds(rooms);
+  renderMe();
   renderPeople();
   renderWaiting();
   restoreFocus(focused);
@@ -174,8 +201,8 @@ function render() {
 // holding one 10×8 pair room draws that room large enough to see and to click.
 function viewBoxFor(rooms) {
   if (!rooms.length) return `0 0 ${state.floor.width} ${state.floor.height}`;
-  const left = Math.max(0, Math.min(...rooms.map((r) => r.x)) - MARGIN);
-  const top = Math.max(0, Math.min(...rooms.map((r) => r.y)) - MARGIN);
+  const left = Math.min(...rooms.map((r) => r.x)) - MARGIN;
+  const top = Math.min(...rooms.map((r) => r.y)) - MARGIN;
   const right = Math.max(...rooms.map((r) => r.x + r.w)) + MARGIN;
   const bottom = Math.max(...rooms.map((r) => r.y + r.h)) + MARGIN;
   // At least a quarter of a standard floor, so a lone small room is not blown up to fill it.
@@ -199,24 +226,28 @@ function restoreFocus(key) {
   document.querySelector(`[data-focus-key="${CSS.escape(key)}"]`)?.focus({ preventScroll: true });
 }
 
-function doorControl(room) {
-  const box = svg("foreignObject", { x: room.x + room.w - 4.6, y: room.y + 0.35, width: 4.3, height: 1.4, class: "door-control" });
-  const select = el("select", { "aria-label": `Door of ${room.name}`, "data-focus-key": `door-${room.id}` },
+function doorSelect(room) {
+  const select = el("select", { class: "door-select", "aria-label": `Door of ${room.name}`, "data-focus-key": `door-${room.id}` },
     ...DOOR_CHOICES.map(([value, label]) => el("option", { value }, label)));
   select.value = room.door;
   select.addEventListener("change", async () => {
     try { await api("PATCH", `/api/office/rooms/${room.id}`, { door: select.value }); }
     catch (error) { select.value = room.door; showToast(error.message); }
   });
-  box.append(select);
+  return select;
+}
+
+// On the map the door control sits in the room's bottom-right corner. Chromium does not paint
+// a control's text at a fraction of a pixel, so it is laid out 20 times larger and scaled down.
+function doorControl(room, big) {
+  const box = svg("foreignObject", { x: room.x + room.w - 5.5 * big, y: room.y + room.h - 1.6 * big, width: 5.2 * big, height: 1.3 * big, class: "door-control" });
+  const scaled = el("div", { class: "door-scale" }, doorSelect(room));
+  scaled.style.transform = `scale(${0.05 * big})`;
+  box.append(scaled);
   return box;
 }
 
-function renderFloor() {
-  const floor = document.getElementById("floor");
-  const rooms = [...state.rooms.values()].filter((room) => state.floor.id === null || room.floor_id === state.floor.id);
-  floor.setAttribute("viewBox", viewBoxFor(rooms));
-  const nodes = [];
+function occupantsByRoom() {
   const occupants = new Map();
   for (const p of state.people.values()) {
     if (p.room_id !== null && p.status !== "offline") {
@@ -224,38 +255,175 @@ function renderFloor() {
       occupants.get(p.room_id).push(p);
     }
   }
+  return occupants;
+}
+
+function statusWords(p) {
+  const words = STATUS_WORDS[p.status] || p.status;
+  return isSpeaking(p) ? `${words}, speaking` : words;
+}
+
+// The active speaker is known for my room's meeting only.
+function isSpeaking(p) {
+  return state.speaker !== null && p.user_id === state.speaker && p.room_id === state.myRoom && state.myRoom !== null;
+}
+
+function roomLabel(room, inside) {
+  const who = inside.map((p) => `${p.display_name}${p.user_id === state.me ? " (you)" : ""} (${statusWords(p)})`).join(", ");
+  return `${room.name}${room.id === state.myRoom ? " (you are here)" : ""}, ${KINDS[room.kind]?.label || "room"}, door ${DOOR[room.door]}, ` +
+    `${inside.length} of ${room.capacity} people${who ? `: ${who}` : ""}`;
+}
+
+// A person on the map: their picture or initials on their colour, the status mark (a shape
+// as well as a colour), a ring for me, a pulsing ring while speaking.
+function mapAvatar(p, cx, cy) {
+  const classes = ["avatar", p.guest ? "guest" : "", p.user_id === state.me ? "me" : "", isSpeaking(p) ? "speaking" : ""];
+  const avatar = svg("g", { class: classes.filter(Boolean).join(" "), "data-user": p.user_id, "aria-hidden": "true" });
+  avatar.append(svg("title", {}, `${p.display_name}${p.user_id === state.me ? " (you)" : ""}: ${statusWords(p)}${p.text ? ` — ${p.text}` : ""}`));
+  avatar.append(svg("circle", { class: "speak", cx, cy, r: 1.08 }));
+  if (p.user_id === state.me) avatar.append(svg("circle", { class: "you", cx, cy, r: 1.12 }));
+  if (p.guest) avatar.append(svg("circle", { class: "guest-ring", cx, cy, r: 1.08 }));
+  avatar.append(svg("circle", { class: "face", cx, cy, r: 0.88, fill: avatarColour(p.user_id) }));
+  if (p.avatar_url) {
+    const clip = svg("clipPath", { id: `avatar-clip-${p.user_id}` });
+    clip.append(svg("circle", { cx, cy, r: 0.84 }));
+    avatar.append(clip, svg("image", { href: p.avatar_url, x: cx - 0.84, y: cy - 0.84, width: 1.68, height: 1.68,
+      preserveAspectRatio: "xMidYMid slice", "clip-path": `url(#avatar-clip-${p.user_id})` }));
+  } else {
+    avatar.append(svg("text", { x: cx, y: cy }, initials(p.display_name)));
+  }
+  avatar.append(statusMark(p.status, cx + 0.66, cy + 0.62));
+  return avatar;
+}
+
+const MARK_GLYPHS = {
+  available: (x, y) => `M${x - 0.13} ${y + 0.01}l.09 .09l.17 -.18`,
+  busy: (x, y) => `M${x - 0.01} ${y}h.02`,
+  away: (x, y) => `M${x} ${y - 0.15}V${y}h.12`,
+  do_not_disturb: (x, y) => `M${x - 0.14} ${y}h.28`,
+};
+
+function statusMark(status, x, y) {
+  const mark = svg("g", { class: `mark s-${status}` });
+  mark.append(svg("circle", { cx: x, cy: y, r: 0.34 }));
+  if (MARK_GLYPHS[status]) mark.append(svg("path", { d: MARK_GLYPHS[status](x, y), "stroke-width": status === "busy" ? 0.16 : undefined }));
+  return mark;
+}
+
+// "You are here": a flag on the top edge of my room, drawn over the rooms around it.
+function hereFlag(room, big) {
+  const w = 4.2;
+  const flag = svg("g", { class: "here-flag", "aria-hidden": "true",
+    transform: `translate(${room.x + room.w - (w + 0.5) * big} ${room.y - 0.5 * big}) scale(${big})` });
+  flag.append(svg("path", { d: `M.5 0h${w - 1}a.5 .5 0 0 1 0 1h-${w - 1}a.5 .5 0 0 1 0-1z` }));
+  flag.append(svg("text", { x: w / 2, y: 0.52 }, "You are here"));
+  return flag;
+}
+
+function fitText(node, width) {
+  if (width > 0 && node.getComputedTextLength() > width) {
+    node.setAttribute("textLength", width);
+    node.setAttribute("lengthAdjust", "spacingAndGlyphs");
+  }
+}
+
+// How much larger than its floor units the writing on the map is drawn: on a wide floor in a
+// small window a unit is a few pixels, and names, marks and controls would be too small to
+// read. `px` is the size of a unit on screen; a unit of 15 px needs nothing.
+function enlargement(px, most) {
+  return Math.min(most, Math.max(1, 15 / (px || 15)));
+}
+
+function renderFloor(rooms, occupants) {
+  const floor = document.getElementById("floor");
+  const view = viewBoxFor(rooms);
+  floor.setAttribute("viewBox", view);
+  const [, , viewW, viewH] = view.split(" ").map(Number);
+  const box = floor.getBoundingClientRect();
+  const px = Math.min(box.width / viewW, box.height / viewH);
+  const big = { label: enlargement(px, 1.5), avatar: enlargement(px, 1.25), door: enlargement(px, 1.3) };
+  const nodes = [];
+  const fits = [];
   for (const room of rooms) {
     const inside = occupants.get(room.id) || [];
-    // The room (drawn, clicked) holds its button: the rectangle and the name, nothing else,
-    // so the button's visible text is the room's name, which its accessible name begins with
-    // (what a speech-input user says to press it). The name then says in words what the door
-    // line and the avatars, drawn beside the button and hidden from assistive technology, show.
-    const group = svg("g", { class: `room${room.id === state.myRoom ? " mine" : ""}`, "data-room": room.id });
-    const who = inside.map((p) => `${p.display_name} (${STATUS_WORDS[p.status] || p.status})`).join(", ");
-    const button = svg("g", { class: "room-button", tabindex: "0", role: "button", "data-focus-key": `room-${room.id}`,
-      "aria-label": `${room.name}${room.id === state.myRoom ? " (you are here)" : ""}, door ${DOOR[room.door]}, ${inside.length} of ${room.capacity} people${who ? `: ${who}` : ""}` });
-    button.append(svg("rect", { x: room.x + 0.15, y: room.y + 0.15, width: room.w - 0.3, height: room.h - 0.3, rx: 0.4 }));
-    button.append(svg("text", { class: "name", x: room.x + 0.6, y: room.y + 1.3 }, room.name));
+    // The button is the room's outline; what is drawn on it is said by its label (names, kind,
+    // door, people and their status), so the drawing itself is hidden from screen readers.
+    const group = svg("g", { class: `room${room.id === state.myRoom ? " mine" : ""}`, "data-room": room.id, "data-kind": room.kind });
+    const button = svg("g", { class: "hit", tabindex: "0", role: "button", "data-focus-key": `room-${room.id}`, "aria-label": roomLabel(room, inside) });
+    button.append(svg("rect", { x: room.x + 0.12, y: room.y + 0.12, width: room.w - 0.24, height: room.h - 0.24, rx: 0.45 }));
+    button.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); enterRoom(room.id); } });
     group.append(button);
-    group.append(svg("text", { class: "door", x: room.x + 0.6, y: room.y + 2.3, "aria-hidden": "true" }, `${DOOR[room.door]} · ${inside.length}/${room.capacity}`));
+    // The room's heading (kind, name, door and count), drawn at (0, 0) and placed by a transform.
+    const heading = svg("g", { class: "heading", transform: `translate(${room.x} ${room.y}) scale(${big.label})`, "aria-hidden": "true" });
+    const kind = svg("text", { class: "kind", x: 2.6, y: 1.0 }, KINDS[room.kind]?.label || room.kind);
+    const name = svg("text", { class: "name", x: 2.6, y: 1.85 }, room.name);
+    const door = svg("text", { class: "door", x: 2.6, y: 2.55 }, `${DOOR[room.door]} · ${inside.length}/${room.capacity}`);
+    heading.append(kindMark(room.kind, 0.55, 0.55, 1.75), kind, name, door);
+    group.append(heading);
+    fits.push(...[kind, name, door].map((node) => [node, (room.w - 0.4) / big.label - 2.6]));
+    const step = 2.1 * big.avatar;
+    const top = room.y + 2.9 * big.label + 1.4 * big.avatar;
+    const cols = Math.max(1, Math.floor((room.w - 0.6) / step));
     inside.forEach((p, i) => {
-      const cols = Math.max(1, Math.floor((room.w - 1) / 1.6));
-      const cx = p.position ? p.position[0] : room.x + 1.2 + (i % cols) * 1.6;
-      const cy = p.position ? p.position[1] : room.y + 3.6 + Math.floor(i / cols) * 1.6;
-      const avatar = svg("g", { class: `avatar${p.guest ? " guest" : ""}`, "data-user": p.user_id, "aria-hidden": "true" });
-      avatar.append(svg("title", {}, `${p.display_name} (${STATUS_WORDS[p.status] || p.status})`));
-      avatar.append(svg("circle", { class: "face", cx, cy, r: 0.7 }));
-      avatar.append(svg("text", { x: cx, y: cy }, initials(p.display_name)));
-      avatar.append(svg("circle", { class: `dot-${p.status}`, cx: cx + 0.5, cy: cy + 0.5, r: 0.22 }));
+      const cx = p.position ? p.position[0] : room.x + 1.45 * big.avatar + (i % cols) * step;
+      const cy = p.position ? p.position[1] : top + Math.floor(i / cols) * step;
+      const avatar = mapAvatar(p, 0, 0);
+      avatar.setAttribute("transform", `translate(${cx} ${cy}) scale(${big.avatar})`);
       group.append(avatar);
     });
-    group.addEventListener("click", () => enterRoom(room.id));
-    button.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); enterRoom(room.id); } });
+    // A click anywhere on the room (an avatar too) is the button's: it takes the focus.
+    group.addEventListener("click", () => { button.focus({ preventScroll: true }); enterRoom(room.id); });
     nodes.push(group);
     // A sibling of the room, not inside it: a control inside a button would be unreachable.
-    if (mayChangeDoor(room)) nodes.push(doorControl(room));
+    if (mayChangeDoor(room)) nodes.push(doorControl(room, big.door));
   }
+  const mine = rooms.find((room) => room.id === state.myRoom);
+  if (mine) nodes.push(hereFlag(mine, big.label));
   floor.replaceChildren(...nodes);
+  for (const [node, width] of fits) fitText(node, width);
+}
+
+// The rooms as a list (phones): each entry a button that walks in, as a click on the map does.
+function renderRoomList(rooms, occupants) {
+  document.getElementById("room-list").replaceChildren(...rooms.map((room) => {
+    const inside = occupants.get(room.id) || [];
+    const mine = room.id === state.myRoom;
+    return el("li", { class: `room-card${mine ? " mine" : ""}`, "data-room": room.id, "data-kind": room.kind },
+      el("button", { type: "button", class: "room-button", "data-focus-key": `list-room-${room.id}`, onclick: () => enterRoom(room.id) },
+        kindIcon(room.kind),
+        el("span", { class: "room-text" },
+          el("span", { class: "room-name" }, room.name),
+          el("span", { class: "room-meta" }, `${KINDS[room.kind]?.label || "Room"} · door ${DOOR[room.door]} · ${inside.length} of ${room.capacity}`)),
+        mine ? el("span", { class: "here" }, "You are here") : null),
+      mayChangeDoor(room) ? doorSelect(room) : null,
+      inside.length ? el("ul", { class: "room-people", "aria-label": `In ${room.name}` }, ...inside.map((p) =>
+        el("li", { class: isSpeaking(p) ? "speaking" : "", "data-user": p.user_id },
+          avatarChip(p, true),
+          el("span", {}, p.display_name, p.user_id === state.me ? " (you)" : ""),
+          el("span", { class: "status-word" }, statusWords(p))))) : null);
+  }));
+}
+
+// The kinds of room on this floor, each with its colour and icon (not on phones: the list says it).
+function renderKinds(rooms) {
+  const kinds = [...new Set(rooms.map((room) => room.kind))].filter((kind) => KINDS[kind]);
+  document.getElementById("kinds").replaceChildren(...kinds.map((kind) =>
+    el("li", { "data-kind": kind }, kindIcon(kind), KINDS[kind].label)));
+}
+
+function avatarChip(p, withStatus = false) {
+  const chip = el("span", { class: "avatar-chip", "aria-hidden": "true" },
+    p.avatar_url ? el("img", { src: p.avatar_url, alt: "" }) : initials(p.display_name),
+    withStatus ? el("span", { class: `status s-${p.status}` }) : null);
+  chip.style.setProperty("--avatar-bg", avatarColour(p.user_id));
+  if (isSpeaking(p)) chip.classList.add("speaking");
+  return chip;
+}
+
+// My avatar in the header, with my status mark (the select beside it says it in words).
+function renderMe() {
+  const me = state.people.get(state.me);
+  if (me) document.getElementById("my-avatar").replaceWith(Object.assign(avatarChip(me, true), { id: "my-avatar" }));
 }
 
 function renderPeople() {
@@ -265,14 +433,17 @@ function renderPeople() {
   const people = [...state.people.values()].filter((p) => !p.guest || p.room_id !== null || knocking.has(p.user_id)).sort((a, b) =>
     (a.status === "offline") - (b.status === "offline") || a.display_name.localeCompare(b.display_name));
   list.replaceChildren(...people.map((p) => {
-    const where = p.status === "offline" ? "offline" : p.room_id ? state.rooms.get(p.room_id)?.name || "" : "hallway";
+    const where = p.status === "offline" ? null : p.room_id ? state.rooms.get(p.room_id)?.name || "" : "hallway";
     const canGet = p.user_id !== state.me && state.myRoom && p.status !== "offline" && p.room_id !== state.myRoom && !p.guest;
-    return el("li", { "data-user": p.user_id },
-      el("span", { class: `status s-${p.status}`, "aria-hidden": "true" }),
-      el("span", {}, p.display_name, p.user_id === state.me ? " (you)" : ""),
-      el("span", { class: "status-word" }, STATUS_WORDS[p.status] || p.status),
-      p.text ? el("span", { class: "muted" }, ` — ${p.text}`) : null,
-      el("span", { class: "where" }, where),
+    return el("li", { "data-user": p.user_id, class: p.status === "offline" ? "offline" : "" },
+      avatarChip(p),
+      el("span", { class: "who" },
+        el("span", { class: "name" }, p.display_name, p.user_id === state.me ? " (you)" : ""),
+        el("span", { class: "meta" },
+          el("span", { class: `status s-${p.status}`, "aria-hidden": "true" }),
+          el("span", { class: "status-word" }, statusWords(p)),
+          where ? el("span", { class: "where" }, `· ${where}`) : null,
+          p.text ? el("span", {}, ` — ${p.text}`) : null)),
       canGet ? el("button", { type: "button", class: "secondary", "aria-label": `Get ${p.display_name}`, "data-focus-key": `get-${p.user_id}`, onclick: () => getPerson(p) }, "Get") : null,
       p.user_id !== state.me && !p.guest ? el("button", { type: "button", class: "secondary", "aria-label": `Message ${p.display_name}`, "data-focus-key": `message-${p.user_id}`, onclick: () => openDirect(p) }, "Message") : null);
   }));

@@ -68,7 +68,8 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-export function initials(name) {
-  return name.replace(/\(guest\)/, "").trim().split(/\s+/).map((w) => w[0] || "")
-    .join("").slice(0, 2).toUpperCase();
-}
+// Presence in words: shown beside every coloured status mark.
+export const STATUS_WORDS = { available: "available", busy: "busy", away: "away", do_not_disturb: "do not disturb", offline: "offline" };
+
+// The avatar helpers moved to avatar.js; the meeting still imports initials from here.
+export { initials } from "/static/avatar.js";
