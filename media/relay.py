@@ -164,6 +164,9 @@ class Relay:
             if other is not member:
                 for publish in other.published.values():
                     self._spawn(self._subscribe(member, other, publish))
+        if meeting.speaker.current is not None:
+            # Speakers are announced on change only: a newcomer hears who is speaking now.
+            self._spawn(self._signals.speaker(room, meeting.speaker.current))
         self._ensure_speaker_task()
         return member
 

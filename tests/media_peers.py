@@ -54,6 +54,18 @@ class SmallCamera(VideoStreamTrack):
         return frame
 
 
+class LoudMicrophone(AudioStreamTrack):
+    """A square wave near full scale: aiortc's level extension says about 0 dBov, so the
+    relay takes whoever publishes it for the active speaker."""
+
+    async def recv(self) -> av.AudioFrame:
+        frame = await super().recv()
+        half = frame.samples // 2
+        wave = (b"\x00\x60" * half) + (b"\x00\xa0" * (frame.samples - half))
+        frame.planes[0].update(wave)
+        return frame
+
+
 @dataclass
 class Heard:
     """What a subscriber's receivers got, per connection."""
@@ -63,7 +75,9 @@ class Heard:
 
 
 class Publisher:
-    def __init__(self, audio: bool = True, video_codec: str | None = None) -> None:
+    def __init__(
+        self, audio: bool = True, video_codec: str | None = None, loud: bool = False
+    ) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.camera = SmallCamera()
         video = self.pc.addTransceiver(self.camera, direction="sendonly")
@@ -76,7 +90,8 @@ class Publisher:
                 ]
             )
         if audio:
-            self.pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
+            microphone = LoudMicrophone() if loud else AudioStreamTrack()
+            self.pc.addTransceiver(microphone, direction="sendonly")
 
     async def publish(self, relay: Relay, key: str, source: str = "camera") -> str:
         await self.pc.setLocalDescription(await self.pc.createOffer())

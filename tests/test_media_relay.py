@@ -338,3 +338,20 @@ async def test_a_browser_that_never_answers_gets_a_bounded_number_of_offers(
         await publisher.close()
         await relay.close()
         await watcher.close()
+
+
+async def test_a_newcomer_is_told_who_is_speaking_now(
+    relay_setup: tuple[Relay, Signalled],
+) -> None:
+    """Speakers are announced when they change; someone who joins mid-sentence must still
+    learn who is speaking (the map ring stayed off for them until the speaker changed)."""
+    relay, signals = relay_setup
+    await relay.join(ROOM, "ada", may_publish=True)
+    pub = Publisher(loud=True)
+    await pub.publish(relay, "ada")
+    try:
+        await until(lambda: signals.speakers == [(ROOM, "ada")])
+        await relay.join(ROOM, "bruno", may_publish=True)
+        await until(lambda: signals.speakers == [(ROOM, "ada"), (ROOM, "ada")])
+    finally:
+        await pub.close()

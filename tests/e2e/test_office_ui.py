@@ -99,13 +99,16 @@ async def test_two_people_walk_chat_and_knock(
     # inside; Enter walks in, and the button keeps the focus through the redraw.
     meeting_a = bruno.get_by_role(
         "button",
-        name=re.compile(r"^Meeting room A, door open, 1 of \d+ people: Ada Okafor \(available\)$"),
+        name=re.compile(
+            r"^Meeting room A, Meeting room, door open, 1 of \d+ people: Ada Okafor \(available\)$"
+        ),
     )
     await meeting_a.focus()
     await bruno.keyboard.press("Enter")
     await expect(
         bruno.get_by_role(
-            "button", name=re.compile(r"^Meeting room A \(you are here\), door open, 2 of")
+            "button",
+            name=re.compile(r"^Meeting room A \(you are here\), Meeting room, door open, 2 of"),
         )
     ).to_be_focused()
 
