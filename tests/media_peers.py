@@ -60,6 +60,7 @@ class LoudMicrophone(AudioStreamTrack):
 
     async def recv(self) -> av.AudioFrame:
         frame = await super().recv()
+        assert isinstance(frame, av.AudioFrame)
         half = frame.samples // 2
         wave = (b"\x00\x60" * half) + (b"\x00\xa0" * (frame.samples - half))
         frame.planes[0].update(wave)
