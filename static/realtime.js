@@ -68,7 +68,5 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-export function initials(name) {
-  return name.replace(/\(guest\)/, "").trim().split(/\s+/).map((w) => w[0] || "")
-    .join("").slice(0, 2).toUpperCase();
-}
+// Kept here too for the pages that import it from this module; it lives in avatar.js.
+export { initials } from "/static/avatar.js";
