@@ -46,7 +46,7 @@ function enter() {
   chat = new ChatPanel(socket, me);
   const meetingRoot = meetingMarkup();
   $("room-title").after(meetingRoot);
-  meeting = new Meeting(socket, (id) => names.get(id) || "Someone", meetingRoot);
+  meeting = new Meeting(socket, (id) => (names.has(id) ? { display_name: names.get(id) } : undefined), meetingRoot);
   window.officehoursMeeting = meeting; // for diagnostics and the browser tests (getStats)
   socket.on("connect", async () => {
     const status = await socket.call("guest:status");

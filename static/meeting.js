@@ -1,6 +1,8 @@
 // A room's meeting in the browser: camera, microphone and screen go to the server's relay, and
 // everyone else's media comes back, one connection per published source (see docs/protocol.md).
-import { el, initials, showToast } from "/static/realtime.js";
+// What is on screen is the stage's (stage.js); this module does the media and the signalling.
+import { showToast } from "/static/realtime.js";
+import { Stage, stageMarkup } from "/static/stage.js";
 
 const GATHER_TIMEOUT_MS = 3000;
 // A connection "disconnected" this long (the network changed, or went away for a moment) is
@@ -20,11 +22,11 @@ function gathered(pc) {
 }
 
 export class Meeting {
-  constructor(socket, nameOf, root) {
+  // `personOf(userId)`: the person ({display_name, avatar_url?}) the page knows, or undefined.
+  constructor(socket, personOf, root) {
     this.socket = socket;
-    this.nameOf = nameOf;
     this.root = root;
-    this.tiles = root.querySelector(".tiles");
+    this.stage = new Stage(root, personOf);
     this.joined = false;
     this.iceServers = [];
     this.local = null;           // camera + microphone stream
@@ -33,6 +35,10 @@ export class Meeting {
     this.screen = null;
     this.speaker = null;
     this.recovering = false;
+    // What the person switched. It outlasts a rejoin (a reconnection does not unmute anyone),
+    // and the others are told (media:state): a muted microphone still sends silence.
+    this.muted = false;
+    this.cameraOff = false;
     socket.on("media:offer", (offer) => this.onOffer(offer).catch((e) => showToast(e.message)));
     socket.on("media:closed", ({ peer_id }) => this.dropPeer(peer_id));
     socket.on("media:left", () => this.reset());
@@ -44,7 +50,8 @@ export class Meeting {
       this.reset();
       if (wasJoined && !socket.restarting) this.join();
     });
-    socket.on("media:speaker", ({ user_id }) => this.highlight(user_id));
+    socket.on("media:speaker", ({ connection, user_id }) => this.highlight(connection, user_id));
+    socket.on("media:members", ({ members }) => { if (this.joined) this.stage.setMembers(members); });
     socket.on("disconnect", () => this.reset());
     root.querySelector(".mic").addEventListener("click", () => this.toggle("audio"));
     root.querySelector(".cam").addEventListener("click", () => this.toggle("video"));
@@ -60,7 +67,7 @@ export class Meeting {
 
   async join() {
     this.joined = true;
-    this.root.hidden = false;
+    this.stage.show(true);
     try {
       // Say which video codecs this browser decodes: a publisher sending another one is then
       // transcoded for us (the relay's explicit fallback) instead of sent undecodable.
@@ -68,11 +75,16 @@ export class Meeting {
       const videoCodecs = ["VP8", "H264"].filter((name) => names.includes(name));
       const joined = await this.socket.call("media:join", videoCodecs.length ? { video_codecs: videoCodecs } : {});
       this.iceServers = joined.ice_servers;
+      const me = joined.members.find((m) => m.connection === this.socket.id);
+      this.stage.setMine({ connection: this.socket.id, userId: me?.user_id ?? null });
+      this.stage.setMembers(joined.members);
       if (!joined.may_publish) { this.setButtons(false); return; }
       this.local = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480, frameRate: { ideal: 30 } } });
-      this.addTile("me", "camera", this.local, "You", true);
+      this.applySwitches();
+      this.addTile("me", "camera", this.local, null, true);
       await this.publish("camera", this.local);
       this.setButtons(true);
+      if (this.muted || this.cameraOff) this.announce();
     } catch (error) {
       showToast(`Meeting: ${error.message}`);
     }
@@ -100,7 +112,7 @@ export class Meeting {
     this.watch(pc);
   }
 
-  async onOffer({ peer_id, user_id, source, sdp }) {
+  async onOffer({ peer_id, publisher, user_id, source, sdp }) {
     if (!this.joined) return;
     const pc = new RTCPeerConnection({ iceServers: this.iceServers });
     const stream = new MediaStream();
@@ -109,7 +121,8 @@ export class Meeting {
     this.watch(pc);
     pc.addEventListener("track", (event) => {
       stream.addTrack(event.track);
-      if (!entry.tile) entry.tile = this.addTile(peer_id, source, stream, this.nameOf(user_id), false, user_id);
+      if (!entry.tile) entry.tile = this.addTile(peer_id, source, stream, user_id, false, publisher);
+      else this.stage.trackAdded(entry.tile);
     });
     await pc.setRemoteDescription({ type: "offer", sdp });
     await pc.setLocalDescription(await pc.createAnswer());
@@ -152,38 +165,43 @@ export class Meeting {
     }
   }
 
-  addTile(key, source, stream, name, mine, userId) {
-    const video = el("video", { autoplay: "", playsinline: "", "data-peer": key, "data-source": source });
-    video.muted = mine; // never play your own microphone back
-    video.srcObject = stream;
-    const label = source === "screen" ? `${name} — screen` : name;
-    const tile = el("figure", { class: `tile ${source}`, "data-user": userId ?? "me" },
-      video, el("figcaption", {}, el("span", { class: "avatar-initials", "aria-hidden": "true" }, initials(name)), label));
-    this.tiles.append(tile);
-    return tile;
+  addTile(key, source, stream, userId, mine, connection) {
+    return this.stage.add({ key, source, stream, userId, mine, connection: mine ? this.socket.id : connection });
   }
 
   dropPeer(peerId) {
     const entry = this.receiving.get(peerId);
     if (!entry) return;
     entry.pc.close();
-    entry.tile?.remove();
+    this.stage.remove(entry.tile);
     this.receiving.delete(peerId);
   }
 
-  highlight(userId) {
+  highlight(connection, userId) {
     this.speaker = userId;
-    for (const tile of this.tiles.children) tile.classList.toggle("speaking", userId !== null && tile.dataset.user === String(userId));
+    this.stage.setSpeaker(connection);
   }
 
   toggle(kind) {
     if (!this.local) return;
-    const tracks = kind === "audio" ? this.local.getAudioTracks() : this.local.getVideoTracks();
-    const on = !tracks.every((t) => t.enabled);
-    tracks.forEach((t) => { t.enabled = on; });
-    const button = this.root.querySelector(kind === "audio" ? ".mic" : ".cam");
-    button.setAttribute("aria-pressed", String(!on));
-    button.textContent = kind === "audio" ? (on ? "Mute" : "Unmute") : (on ? "Camera off" : "Camera on");
+    if (kind === "audio") this.muted = !this.muted;
+    else this.cameraOff = !this.cameraOff;
+    this.applySwitches();
+    this.announce();
+  }
+
+  // The tracks, the buttons and my own tile follow the switches.
+  applySwitches() {
+    this.local?.getAudioTracks().forEach((t) => { t.enabled = !this.muted; });
+    this.local?.getVideoTracks().forEach((t) => { t.enabled = !this.cameraOff; });
+    this.root.querySelector(".mic").textContent = this.muted ? "Unmute" : "Mute";
+    this.root.querySelector(".cam").textContent = this.cameraOff ? "Camera on" : "Camera off";
+    this.stage.setMine({ muted: this.muted, cameraOff: this.cameraOff });
+  }
+
+  announce() {
+    this.socket.call("media:state", { muted: this.muted, camera_off: this.cameraOff })
+      .catch((error) => showToast(`Meeting: ${error.message}`));
   }
 
   async toggleScreen() {
@@ -193,7 +211,7 @@ export class Meeting {
       this.screen = null;
       this.publishing.get("screen")?.close();
       this.publishing.delete("screen");
-      document.querySelector('[data-peer="me"][data-source="screen"]')?.closest("figure")?.remove();
+      this.stage.remove(this.root.querySelector('[data-peer="me"][data-source="screen"]')?.closest("figure"));
       button.textContent = "Share screen";
       await this.socket.call("media:unpublish", { source: "screen" }).catch(() => {});
       return;
@@ -201,7 +219,7 @@ export class Meeting {
     try {
       this.screen = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
       this.screen.getVideoTracks()[0].addEventListener("ended", () => { if (this.screen) this.toggleScreen(); });
-      this.addTile("me", "screen", this.screen, "You", true);
+      this.addTile("me", "screen", this.screen, null, true);
       await this.publish("screen", this.screen);
       button.textContent = "Stop sharing";
     } catch (error) {
@@ -227,17 +245,13 @@ export class Meeting {
     for (const stream of [this.local, this.screen]) stream?.getTracks().forEach((t) => t.stop());
     this.local = null;
     this.screen = null;
-    this.tiles.replaceChildren();
-    this.root.hidden = true;
+    this.stage.clear();
+    this.stage.leaveFullscreen();
+    this.stage.show(false);
     this.root.querySelector(".share").textContent = "Share screen";
   }
 }
 
 export function meetingMarkup() {
-  return el("section", { class: "meeting", "aria-label": "Meeting", hidden: "" },
-    el("div", { class: "tiles" }),
-    el("div", { class: "controls" },
-      el("button", { type: "button", class: "mic", "aria-pressed": "false", disabled: "" }, "Mute"),
-      el("button", { type: "button", class: "cam", "aria-pressed": "false", disabled: "" }, "Camera off"),
-      el("button", { type: "button", class: "share", disabled: "" }, "Share screen")));
+  return stageMarkup();
 }

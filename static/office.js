@@ -37,9 +37,13 @@ async function boot() {
   document.getElementById("dashboard-link").hidden = !session.roles.some((r) => leads.includes(r.role));
   socket = connect();
   chat = new ChatPanel(socket, state.me);
+  // The meeting lies over the floor plan (or below it, on a phone): the plan never moves.
   const meetingRoot = meetingMarkup();
-  document.querySelector(".floor-head").after(meetingRoot);
-  meeting = new Meeting(socket, (id) => state.people.get(id)?.display_name || "Someone", meetingRoot);
+  const floorSvg = document.getElementById("floor");
+  const floorView = el("div", { class: "floor-view" });
+  floorSvg.replaceWith(floorView);
+  floorView.append(floorSvg, meetingRoot);
+  meeting = new Meeting(socket, (id) => state.people.get(id), meetingRoot);
   window.officehoursMeeting = meeting; // for diagnostics and the browser tests (getStats)
   let connectedBefore = false;
   socket.on("connect", async () => {

@@ -890,6 +890,9 @@ EVENTS: dict[str, EventCell] = {
     "media:unpublish": EventCell(
         ev(CONNECTED, other_org="conflict"), payload({"source": "screen"})
     ),
+    "media:state": EventCell(
+        ev(CONNECTED, other_org="conflict"), payload({"muted": True, "camera_off": False})
+    ),
     "media:leave": EventCell(ev(CONNECTED)),
     # From the lobby, ask Bob (online, in no room) to come; guests cannot, nor can someone
     # who is in no room.

@@ -183,6 +183,66 @@ async def test_signalling_errors_are_clear_and_change_nothing(
         await alice.rt.close()
 
 
+def said(person: Person, user_id: int) -> tuple[bool, bool] | None:
+    """(muted, camera_off) of ``user_id`` in the last ``media:members`` this tab got."""
+    received = person.received("media:members")
+    for member in received[-1]["members"] if received else []:
+        if member["user_id"] == user_id:
+            return member["muted"], member["camera_off"]
+    return None
+
+
+async def test_a_tab_says_its_microphone_is_muted_and_the_others_are_told(
+    client: TestClient[Any, Any], office: Office, join: Any
+) -> None:
+    """A muted microphone still sends (silence), so the others learn it from ``media:state``;
+    bad input is refused and changes nothing, and a tab that joins later learns it too."""
+    rooms = await rooms_by_name(client, office.org.id)
+    alice = await join("alice@acme.example")
+    bob = await join("bob@acme.example")
+    admin = await join("admin@acme.example")
+    try:
+        for person in (alice, bob, admin):
+            assert (await person.call("room:enter", {"room_id": rooms["Lobby"]}))["ok"]
+        outside = await alice.call("media:state", {"muted": True, "camera_off": False})
+        assert outside["error"]["code"] == "conflict"  # not in the meeting yet
+        assert (await alice.call("media:join"))["ok"]
+        joined = await bob.call("media:join")
+        assert [(m["muted"], m["camera_off"]) for m in joined["members"]] == [(False, False)] * 2
+        assert said(bob, office.alice.id) is None
+
+        assert (await alice.call("media:state", {"muted": True, "camera_off": False}))["ok"]
+        await eventually(lambda: said(bob, office.alice.id) == (True, False))
+
+        for bad in (
+            {"muted": "false", "camera_off": False},
+            {"muted": 0, "camera_off": False},
+            {"muted": False},
+            {"muted": False, "camera_off": False, "volume": 3},
+        ):
+            reply = await alice.call("media:state", bad)
+            assert reply["error"]["code"] == "invalid", (bad, reply)
+        # Saying the same again sends nothing (Bob's round trip comes after any event to him).
+        count = len(bob.received("media:members"))
+        assert (await alice.call("media:state", {"muted": True, "camera_off": False}))["ok"]
+        assert (await bob.call("whoami"))["ok"]
+        assert len(bob.received("media:members")) == count
+        assert said(bob, office.alice.id) == (True, False)
+
+        # Joining later: the ack says who is muted.
+        joined = await admin.call("media:join")
+        (alice_there,) = [m for m in joined["members"] if m["user_id"] == office.alice.id]
+        assert (alice_there["muted"], alice_there["camera_off"]) == (True, False)
+
+        assert (await alice.call("media:state", {"muted": False, "camera_off": True}))["ok"]
+        for person in (bob, admin):
+            await eventually(lambda person=person: said(person, office.alice.id) == (False, True))
+        assert said(alice, office.bob.id) == (False, False)
+    finally:
+        for person in (alice, bob, admin):
+            await person.rt.close()
+
+
 async def test_in_a_town_hall_only_its_owners_publish(
     client: TestClient[Any, Any], office: Office, join: Any
 ) -> None:

@@ -172,6 +172,19 @@ async def test_a_meeting_spans_processes_through_the_process_that_holds_it(
         await bob.publish()  # B forwards the offer, A answers, B relays the answer back
         await eventually(lambda: any(n >= 10 for n in bob.frames.values()), 20)
         await eventually(lambda: any(n >= 10 for n in alice.frames.values()), 20)
+        # Bob mutes on B: A, which holds the meeting, tells Alice.
+        members: list[Any] = []
+        alice_client.on("media:members", members.append)
+        state = {"muted": True, "camera_off": False}
+        assert (await bob.person.call("media:state", state))["ok"]
+        await eventually(
+            lambda: any(
+                m["user_id"] == ids["user:bob"] and m["muted"]
+                for event in members
+                for m in event["members"]
+            ),
+            10,
+        )
         # Walking out on B ends Bob's part of the meeting held on A.
         (from_bob,) = list(alice.incoming)
         closed: list[Any] = []

@@ -51,6 +51,7 @@ class MeetingAccess(Protocol):
     async def publish(self, sid: str, source: str, sdp: object) -> dict[str, Any]: ...
     async def unpublish(self, sid: str, source: str) -> None: ...
     async def answer(self, sid: str, peer_id: object, sdp: object) -> None: ...
+    async def set_state(self, sid: str, *, muted: bool, camera_off: bool) -> None: ...
     async def disconnected(self, sid: str) -> None: ...
 
 
@@ -78,6 +79,9 @@ class LocalMeetings:
 
     async def answer(self, sid: str, peer_id: object, sdp: object) -> None:
         await self._meetings.answer(sid, peer_id, sdp)
+
+    async def set_state(self, sid: str, *, muted: bool, camera_off: bool) -> None:
+        await self._meetings.set_state(sid, muted=muted, camera_off=camera_off)
 
     async def disconnected(self, sid: str) -> None:
         await self._meetings.disconnected(sid)
@@ -278,6 +282,13 @@ class RoutedMeetings(LocalMeetings):
         else:
             await self._call(remote.holder, "answer", sid, peer_id, sdp)
 
+    async def set_state(self, sid: str, *, muted: bool, camera_off: bool) -> None:
+        remote = self._remote.get(sid)
+        if remote is None:
+            await self._meetings.set_state(sid, muted=muted, camera_off=camera_off)
+        else:
+            await self._call(remote.holder, "state", sid, muted, camera_off)
+
     async def disconnected(self, sid: str) -> None:
         with contextlib.suppress(AppError):
             await self.leave(sid)
@@ -380,6 +391,9 @@ class RoutedMeetings(LocalMeetings):
                 await self._meetings.unpublish(*args)
             elif op == "answer":
                 await self._meetings.answer(*args)
+            elif op == "state":
+                sid, muted, camera_off = args
+                await self._meetings.set_state(sid, muted=muted, camera_off=camera_off)
             else:
                 raise AppError(ErrorCode.INVALID, "unknown media operation")
         except AppError as error:

@@ -52,6 +52,10 @@ class _Attendance:
     user_id: int
     room_id: int
     since: float
+    # What the tab last said of its microphone and camera (``media:state``): the others'
+    # pages cannot tell a muted microphone or a disabled camera from the media itself.
+    muted: bool = False
+    camera_off: bool = False
 
 
 @dataclass
@@ -204,6 +208,15 @@ class Meetings:
         except SignallingError as error:
             raise AppError(ErrorCode.INVALID, str(error)) from error
 
+    async def set_state(self, sid: str, *, muted: bool, camera_off: bool) -> None:
+        """A tab's microphone or camera was switched: everyone in its meeting is told (their
+        tiles say "muted" and show an avatar in place of a camera that is off)."""
+        attendance = self._require(sid)
+        if (attendance.muted, attendance.camera_off) == (muted, camera_off):
+            return
+        attendance.muted, attendance.camera_off = muted, camera_off
+        await self._broadcast_members(attendance.org_id, attendance.room_id)
+
     # -- telling people -----------------------------------------------------------------------
     def _members(self, org_id: int, room_id: int) -> list[dict[str, Any]]:
         meeting = self._relay.meeting(room_key(org_id, room_id))
@@ -218,6 +231,8 @@ class Meetings:
                         "connection": key,
                         "user_id": attendance.user_id,
                         "publishing": sorted(member.published),
+                        "muted": attendance.muted,
+                        "camera_off": attendance.camera_off,
                     }
                 )
         return members

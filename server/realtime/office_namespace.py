@@ -131,6 +131,7 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             "media:publish": (p.MediaPublish, self.handle_media_publish),
             "media:unpublish": (p.MediaUnpublish, self.handle_media_unpublish),
             "media:answer": (p.MediaAnswer, self.handle_media_answer),
+            "media:state": (p.MediaState, self.handle_media_state),
         }
 
     # -- connection lifecycle ---------------------------------------------------------------
@@ -392,6 +393,12 @@ class OfficeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self, principal: Principal, sid: str, body: p.MediaAnswer
     ) -> dict[str, Any]:
         await self._meetings.answer(sid, body.peer_id, body.sdp)
+        return ok()
+
+    async def handle_media_state(
+        self, principal: Principal, sid: str, body: p.MediaState
+    ) -> dict[str, Any]:
+        await self._meetings.set_state(sid, muted=body.muted, camera_off=body.camera_off)
         return ok()
 
 

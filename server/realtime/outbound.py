@@ -108,6 +108,8 @@ class MediaMember(Event):
     connection: Text
     user_id: Id
     publishing: list[Source]
+    muted: bool
+    camera_off: bool
 
 
 class ProgramStep(Event):

@@ -132,3 +132,10 @@ class MediaUnpublish(Payload):
 class MediaAnswer(Payload):
     peer_id: PeerId
     sdp: Sdp
+
+
+class MediaState(Payload):
+    """What the tab says of its own microphone and camera, for the others' tiles."""
+
+    muted: bool
+    camera_off: bool
