@@ -59,7 +59,7 @@ async function boot() {
   socket.on("membership:pending", ({ group_name }) => {
     showToast(`You were asked to join ${group_name}. Nothing is shared until you accept: see your page (/me).`, 10000);
   });
-  socket.on("office:delta", ({ people }) => { people.forEach(applyPerson); render(); });
+  socket.on("office:delta", ({ people }) => { people.forEach(applyPerson); namedGuests(people); render(); });
   socket.on("office:layout", ({ floors, rooms }) => { setLayout(floors, rooms); render(); });
   socket.on("request", showPrompt);
   socket.on("request:resolved", resolvePrompt);
@@ -325,16 +325,33 @@ function mayAdmit(room) {
 }
 
 // A guest who starts knocking where I may let them in, while I am not inside (inside, their
-// knock itself reaches me): a notification when the tab is in the background.
+// knock itself reaches me): a notification when the tab is in the background. The knock can
+// come just before the guest's name (office:delta): then it waits for the name.
+const unnamedGuests = new Map(); // guest id -> room id
 function notifyWaiting(roomId, guests) {
   const room = state.rooms.get(roomId);
   const before = state.waiting.get(roomId) || [];
   for (const guest of before) if (!guests.includes(guest)) notifier.close(`guest-${roomId}-${guest}`);
   if (!room || !mayAdmit(room) || state.myRoom === roomId) return;
   for (const guest of guests.filter((g) => !before.includes(g))) {
-    const name = state.people.get(guest)?.display_name || "A guest";
-    notifier.guestWaiting(roomId, guest, name, room.name);
+    if (state.people.has(guest)) notifyGuest(roomId, guest);
+    else unnamedGuests.set(guest, roomId);
   }
+}
+
+function namedGuests(people) {
+  for (const p of people) {
+    const roomId = unnamedGuests.get(p.user_id);
+    if (roomId === undefined) continue;
+    unnamedGuests.delete(p.user_id);
+    if (state.waiting.get(roomId)?.includes(p.user_id)) notifyGuest(roomId, p.user_id);
+  }
+}
+
+function notifyGuest(roomId, guest) {
+  const name = state.people.get(guest)?.display_name;
+  const room = state.rooms.get(roomId);
+  if (name && room) notifier.guestWaiting(roomId, guest, name, room.name);
 }
 
 function renderWaiting() {

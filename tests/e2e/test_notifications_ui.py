@@ -1,6 +1,7 @@
-"""Notifications in real Chromium: a tab in the background hears of a direct message, a knock
-and a mention (a desktop notification, a sound, a count in its title); do-not-disturb and a
-kind switched off on /me keep it quiet; permission is asked only when the person says so.
+"""Notifications in real Chromium: a tab in the background hears of a direct message, a knock,
+a mention and a guest waiting (a desktop notification, a sound, a count in its title);
+do-not-disturb and a kind switched off on /me keep it quiet; permission is asked only when the
+person says so.
 
 A really hidden tab: Playwright keeps every page it opens focused and visible on purpose (focus
 emulation: another page brought to the front, a minimised window, all stay "visible"). So the
@@ -200,6 +201,33 @@ async def test_a_background_tab_hears_of_a_message_a_knock_and_a_mention(
         "title": "Bruno Lind mentioned you in # Meeting room B",
         "body": "@ada okafor can you share your screen?",
     }
+
+
+async def test_a_member_outside_hears_of_a_guest_waiting(
+    chromium: Browser, live_server: tuple[str, Settings]
+) -> None:
+    """Ada is in the hallway, not in the Lobby (inside, the guest's knock itself would reach
+    her): a guest arriving by the Lobby's link waits there, and her background tab says so."""
+    base, settings = live_server
+    office, _ = await seeded(settings)
+    ada = await hideable(chromium, base, "ada@demo.officehours.example", office.password)
+    mine = ada.page.locator("#people li", has_text="(you)")
+    await expect(mine.locator(".where")).to_have_text("hallway")
+    await ada.hide()
+
+    guest = await (await chromium.new_context()).new_page()
+    await guest.goto(f"{base}/join/{office.guest_token}")
+    await guest.get_by_label("Your name").fill("Grace Hopper")
+    await guest.get_by_role("button", name="Join").click()
+    await expect(guest.locator("#lobby-state")).to_contain_text("Your knock waits")
+
+    await expect(ada.page).to_have_title("(1) Officehours")
+    assert await ada.shown(1) == [
+        {"title": "Grace Hopper (guest) is waiting at Lobby", "body": "Walk in to let them in."}
+    ]
+    await ada.show()
+    await expect(ada.page).to_have_title("Officehours")
+    await expect(ada.page.locator("#waiting")).to_contain_text("1 guest waiting in Lobby")
 
 
 async def test_do_not_disturb_shows_nothing_and_plays_nothing(
