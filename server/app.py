@@ -40,6 +40,7 @@ from server.http.keys import (
     MEETINGS,
     MENTORING,
     METRICS,
+    NOTIFICATIONS,
     OFFICE,
     PRIVACY,
     REDIS,
@@ -68,6 +69,7 @@ from server.office.activity import Activity
 from server.office.layout_editor import LayoutEditor
 from server.office.service import Office, OfficeConfig
 from server.people.auth import Authenticator
+from server.people.notification_settings import NotificationSettings
 from server.privacy.mentoring_part import MentoringPart
 from server.privacy.parts import core_parts
 from server.privacy.policy import deployment_defaults
@@ -275,6 +277,7 @@ def create_app(
             reset_valid_for=timedelta(hours=settings.reset_credential_hours),
         )
         app[PRIVACY] = privacy
+        app[NOTIFICATIONS] = NotificationSettings(app[DB], app[CLOCK])
         app[RETENTION] = Retention(
             app[DB],
             app[CLOCK],

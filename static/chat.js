@@ -1,11 +1,18 @@
 // The chat panel: one conversation shown at a time, messages acknowledged by the server,
 // unacknowledged ones resent after a reconnect, missed ones replayed by sequence number.
+// "@Name" in a message mentions that person; direct messages and mentions of me reach me
+// through the notifier while the tab is in the background (static/notify.js).
+import { mentionsIn } from "/static/notify.js";
 import { el, EventError, showToast } from "/static/realtime.js";
 
 export class ChatPanel {
-  constructor(socket, meId) {
+  // notifier: a Notifier (static/notify.js); people(): who may be mentioned ({user_id, display_name}).
+  constructor(socket, meId, { notifier = null, people = () => [] } = {}) {
     this.socket = socket;
     this.meId = meId;
+    this.notifier = notifier;
+    this.people = people;
+    this.discovering = null;
     this.conversations = new Map(); // id -> {info, messages: Map(seq -> msg), lastSeq, label}
     this.current = null;
     this.pending = new Map(); // client_id -> {conversation_id, body}
@@ -25,8 +32,14 @@ export class ChatPanel {
     this.input.addEventListener("input", () => this.typing());
     socket.on("chat:message", (m) => this.receive(m));
     socket.on("chat:updated", (m) => this.receive(m, true));
-    socket.on("chat:mention", (m) => showToast(`${m.sender_name} mentioned you`));
+    socket.on("chat:mention", (m) => this.mentioned(m));
     socket.on("chat:typing", (t) => this.showTyping(t));
+  }
+
+  // A direct or group conversation is named by the others in it.
+  labelOf(conversation) {
+    const others = conversation.members.filter((m) => m.user_id !== this.meId).map((m) => m.display_name);
+    return others.join(", ") || "Conversation";
   }
 
   add(info, label, messages = []) {
@@ -80,7 +93,13 @@ export class ChatPanel {
 
   receive(message, updated = false) {
     const entry = this.conversations.get(message.conversation_id);
-    if (!entry) return;
+    if (!entry) {
+      if (!updated) this.discover(message);
+      return;
+    }
+    if (!updated && message.sender_id !== this.meId && entry.info.kind !== "room" && !entry.messages.has(message.seq)) {
+      this.notifier?.directMessage(message, entry.label, () => this.show(entry.info.id));
+    }
     this.store(entry, message);
     for (const [clientId] of this.pending) {
       if (clientId === message.client_id && message.sender_id === this.meId) this.pending.delete(clientId);
@@ -92,6 +111,27 @@ export class ChatPanel {
       entry.unread += 1;
       this.renderTabs();
     }
+  }
+
+  // A message in a conversation this tab does not know yet (someone just wrote to me for the
+  // first time): the list of my conversations has it now.
+  async discover(message) {
+    this.discovering ??= this.socket.call("chat:list").finally(() => { this.discovering = null; });
+    let listed;
+    try { listed = await this.discovering; } catch { return; }
+    if (!this.conversations.has(message.conversation_id)) {
+      const info = listed.conversations.find((c) => c.id === message.conversation_id);
+      if (!info) return;
+      this.add({ ...info, unread: 0 }, this.labelOf(info));
+    }
+    this.receive(message);
+  }
+
+  mentioned(message) {
+    showToast(`${message.sender_name} mentioned you`);
+    const entry = this.conversations.get(message.conversation_id);
+    const label = entry?.label || "a conversation";
+    this.notifier?.mention(message, label, entry ? () => this.show(entry.info.id) : null);
   }
 
   async send() {
@@ -108,7 +148,8 @@ export class ChatPanel {
     const item = this.pending.get(clientId);
     if (!item) return;
     try {
-      const ack = await this.socket.call("chat:send", { conversation_id: item.conversation_id, client_id: clientId, body: item.body });
+      const mentions = mentionsIn(item.body, this.people(), this.meId);
+      const ack = await this.socket.call("chat:send", { conversation_id: item.conversation_id, client_id: clientId, body: item.body, mentions });
       this.pending.delete(clientId);
       this.receive(ack.message);
       this.render();

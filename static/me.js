@@ -1,9 +1,11 @@
 // "What admins can see about me", from GET /api/me/analytics: which figures count me, and
 // every time an admin looked at one of them. Written for people, not for analysts. Below it,
-// "Your account": an admin's password reset, every sign-in, my sessions, my password.
+// "Your account": an admin's password reset, every sign-in, my sessions, my password. Last,
+// "Notifications": what reaches me while the office is in the background (static/notify.js).
 import { api } from "/static/api.js";
 import { el } from "/static/realtime.js";
 import { resetNotice } from "/static/account.js";
+import { askPermission, chime, desktopPermission, KINDS, loadSettings } from "/static/notify.js";
 
 const WHAT = {
   active: ["Active people", "that you used the office (signed in, were online, entered a room)"],
@@ -39,6 +41,7 @@ async function boot() {
   catch { location.href = "/"; return; }
   $("me").textContent = session.user.display_name;
   wireAccount();
+  if (!session.roles.some((r) => r.role === "guest")) showNotificationSettings();
   loadAccount().catch((error) => { $("sign-ins-summary").textContent = `Could not load: ${error.message}`; });
   let report;
   const seen = lastSeenHead();
@@ -203,3 +206,64 @@ function wireAccount() {
 }
 
 boot();
+
+// -- notifications -------------------------------------------------------------------------
+
+const KIND_LABELS = {
+  knocks: "someone knocks on a room I am in, or asks me over",
+  direct_messages: "someone writes to me in a direct or group conversation",
+  mentions: "someone mentions me (@ and my name) in a room's chat",
+  guests_waiting: "a guest waits at a room I may let them into",
+  mentoring_sessions: "one of my mentoring sessions is about to start",
+};
+
+async function showNotificationSettings() {
+  const settings = await loadSettings();
+  const boxes = KINDS.map((kind) => {
+    const box = el("input", { type: "checkbox", id: `notify-${kind}`, "data-kind": kind });
+    box.checked = settings[kind];
+    return el("label", {}, box, ` ${KIND_LABELS[kind]}`);
+  });
+  $("notify-kinds").append(...boxes);
+  $("notify-sound").checked = settings.sound;
+  const inputs = [...$("notifications").querySelectorAll("input[type=checkbox]")];
+  const chosen = () => Object.fromEntries([...KINDS, "sound"].map((k) => [k, $(`notify-${k}`).checked]));
+  let saved = chosen();
+  for (const input of inputs) {
+    input.addEventListener("change", async () => {
+      $("notify-saved").textContent = "Saving…";
+      try {
+        saved = await api("PUT", "/api/me/notifications", chosen());
+        $("notify-saved").textContent = "Saved.";
+      } catch (error) {
+        for (const [kind, on] of Object.entries(saved)) $(`notify-${kind}`).checked = on;
+        $("notify-saved").textContent = `Not saved: ${error.message}`;
+      }
+    });
+  }
+  let audio = null;
+  $("notify-sound-try").addEventListener("click", () => {
+    const Context = window.AudioContext || window.webkitAudioContext;
+    audio ??= Context ? new Context() : null;
+    if (audio) chime(audio);
+  });
+  $("notify-permission").addEventListener("click", async () => {
+    await askPermission();
+    describePermission();
+  });
+  describePermission();
+  $("notifications").hidden = false;
+}
+
+const PERMISSION_WORDS = {
+  granted: "Desktop notifications are on in this browser.",
+  default: "Desktop notifications are off in this browser: the sound and the count in the title still work.",
+  denied: "This browser blocks notifications from Officehours. To allow them, open the site settings (the icon left of the address) and allow notifications.",
+  unsupported: "This browser cannot show desktop notifications; the sound and the count in the title still work.",
+};
+
+function describePermission() {
+  const permission = desktopPermission();
+  $("notify-desktop").textContent = PERMISSION_WORDS[permission] || PERMISSION_WORDS.unsupported;
+  $("notify-permission").hidden = permission !== "default";
+}

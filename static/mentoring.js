@@ -2,6 +2,7 @@
 // feedback) and, for program managers, a small program page. Everything a person typed is
 // rendered with el(), which sets it as text.
 import { api } from "/static/api.js";
+import { Notifier } from "/static/notify.js";
 import { connect, el, showToast, signedOut } from "/static/realtime.js";
 
 const M = "/api/mentoring";
@@ -11,8 +12,10 @@ const state = {
   pairs: new Map(), // pair id → { doc, card }
   mentored: new Set(), // my mentee enrolments that have an active pair
   program: null, enrolments: [], proposal: null,
+  myStatus: "available", // for do-not-disturb: from the snapshot, then office:delta
 };
 let socket;
+let notifier;
 let uid = 0;
 
 // -- small helpers ------------------------------------------------------------------------
@@ -96,11 +99,14 @@ async function boot() {
   if (state.manager) wireManager();
 
   socket = connect();
+  notifier = new Notifier({ status: () => state.myStatus });
+  notifier.load();
   socket.on("connect", async () => {
     setConnection(true);
     await attempt(async () => {
       const snap = await socket.call("office:snapshot");
       state.people = snap.people.filter((p) => !p.guest);
+      state.myStatus = state.people.find((p) => p.user_id === state.me)?.status || state.myStatus;
       state.rooms = new Map(snap.rooms.map((r) => [r.id, r]));
     });
     await loadAll(); // after a reconnect too: events may have been missed
@@ -116,7 +122,14 @@ async function boot() {
   socket.on("mentoring:session", (e) => refreshPair(e.pair_id));
   socket.on("mentoring:pair_changed", onPairChanged);
   socket.on("mentoring:step", (e) => showToast(`New in your program: ${e.step.title}`, 6000));
-  socket.on("mentoring:reminder", (e) => showToast(`A mentoring session starts at ${when(e.starts_at)}`, 8000));
+  socket.on("mentoring:reminder", (e) => {
+    showToast(`A mentoring session starts at ${when(e.starts_at)}`, 8000);
+    notifier.sessionSoon(e, state.rooms.get(e.room_id)?.name);
+  });
+  socket.on("office:delta", ({ people }) => {
+    const me = people.find((p) => p.user_id === state.me);
+    if (me) state.myStatus = me.status;
+  });
   socket.on("office:layout", ({ rooms }) => { state.rooms = new Map(rooms.map((r) => [r.id, r])); });
   // Sessions move from upcoming to past (and open for feedback) as time passes.
   setInterval(() => { for (const entry of state.pairs.values()) if (entry.doc) updatePair(entry.card, entry.doc); }, 30000);

@@ -3,6 +3,7 @@ import { api } from "/static/api.js";
 import { avatarColour, initials } from "/static/avatar.js";
 import { ChatPanel } from "/static/chat.js";
 import { Meeting, meetingMarkup } from "/static/meeting.js";
+import { Notifier } from "/static/notify.js";
 import { connect, el, showToast, signedOut, STATUS_WORDS } from "/static/realtime.js";
 import { KINDS, kindIcon, kindMark } from "/static/kinds.js";
 
@@ -17,6 +18,7 @@ const COMPACT = matchMedia("(max-width: 600px)");
 let chat;
 let socket;
 let meeting;
+let notifier;
 
 function svg(tag, attrs = {}, text) {
   const node = document.createElementNS(SVG, tag);
@@ -36,7 +38,9 @@ async function boot() {
   const leads = ["org_admin", "unit_admin", "group_lead"];
   document.getElementById("dashboard-link").hidden = !session.roles.some((r) => leads.includes(r.role));
   socket = connect();
-  chat = new ChatPanel(socket, state.me);
+  notifier = new Notifier({ status: () => state.people.get(state.me)?.status });
+  notifier.load();
+  chat = new ChatPanel(socket, state.me, { notifier, people: () => [...state.people.values()] });
   // The meeting lies over the floor plan (or below it, on a phone): the plan never moves.
   const meetingRoot = meetingMarkup();
   const floorSvg = document.getElementById("floor");
@@ -63,13 +67,13 @@ async function boot() {
   socket.on("membership:pending", ({ group_name }) => {
     showToast(`You were asked to join ${group_name}. Nothing is shared until you accept: see your page (/me).`, 10000);
   });
-  socket.on("office:delta", ({ people }) => { people.forEach(applyPerson); render(); });
+  socket.on("office:delta", ({ people }) => { people.forEach(applyPerson); namedGuests(people); render(); });
   socket.on("office:layout", ({ floors, rooms }) => { setLayout(floors, rooms); render(); });
   socket.on("request", showPrompt);
   socket.on("request:resolved", resolvePrompt);
   socket.on("request:withdrawn", withdrawPrompt);
   socket.on("request:unattended", ({ request_id, room_id }) => { unattended.add(request_id); showToast(nobodyInside(room_id)); });
-  socket.on("room:waiting", ({ room_id, guests }) => { setWaiting(room_id, guests); render(); });
+  socket.on("room:waiting", ({ room_id, guests }) => { notifyWaiting(room_id, guests); setWaiting(room_id, guests); render(); });
   // Who is speaking in my room's meeting (only its members are told): marked on the map.
   socket.on("media:speaker", ({ user_id }) => { state.speaker = user_id; render(); });
   socket.on("media:left", () => { state.speaker = null; render(); });
@@ -82,6 +86,10 @@ async function boot() {
     drawnFor = { width, height };
     requestAnimationFrame(render);
   }).observe(document.getElementById("floor"));
+  socket.on("mentoring:reminder", (e) => {
+    showToast(`Your mentoring session starts at ${new Date(e.starts_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`, 8000);
+    notifier.sessionSoon(e, state.rooms.get(e.room_id)?.name);
+  });
   wireControls();
 }
 
@@ -108,7 +116,7 @@ async function loadSnapshot() {
   state.waiting = new Map();
   for (const w of snap.waiting) setWaiting(w.room_id, w.guests);
   const convs = await socket.call("chat:list");
-  for (const c of convs.conversations) chat.add(c, labelFor(c));
+  for (const c of convs.conversations) chat.add(c, chat.labelOf(c));
   render();
   startIdleWatch();
 }
@@ -157,11 +165,6 @@ async function roomChanged(roomId) {
     chat.add(room.conversation, `# ${state.rooms.get(roomId)?.name || "room"}`, room.messages);
     chat.show(room.conversation.id);
   } catch (error) { showToast(error.message); }
-}
-
-function labelFor(conversation) {
-  const others = conversation.members.filter((m) => m.user_id !== state.me).map((m) => m.display_name);
-  return others.join(", ") || "Conversation";
 }
 
 const unattended = new Set();
@@ -462,7 +465,7 @@ async function openDirect(p) {
   try {
     const { conversation } = await socket.call("chat:open_direct", { user_ids: [p.user_id] });
     const history = await socket.call("chat:history", { conversation_id: conversation.id });
-    chat.add(conversation, labelFor(conversation), history.messages);
+    chat.add(conversation, chat.labelOf(conversation), history.messages);
     chat.show(conversation.id);
   } catch (error) { showToast(error.message); }
 }
@@ -488,6 +491,7 @@ function showPrompt(request) {
       el("button", { type: "button", onclick: () => answer(true) }, request.kind === "knock" ? "Let in" : "Go")));
   box.append(card);
   card.querySelector("button:last-child").focus();
+  notifier.request(request);
 }
 
 // Guests knocking at each room (room:waiting), shown to whoever may let them in.
@@ -499,6 +503,36 @@ function setWaiting(roomId, guests) {
 // I may let a guest in if I may walk into the room: its door is not locked, or it is mine.
 function mayAdmit(room) {
   return room.door !== "locked" || room.owners.includes(state.me);
+}
+
+// A guest who starts knocking where I may let them in, while I am not inside (inside, their
+// knock itself reaches me): a notification when the tab is in the background. The knock can
+// come just before the guest's name (office:delta): then it waits for the name.
+const unnamedGuests = new Map(); // guest id -> room id
+function notifyWaiting(roomId, guests) {
+  const room = state.rooms.get(roomId);
+  const before = state.waiting.get(roomId) || [];
+  for (const guest of before) if (!guests.includes(guest)) notifier.close(`guest-${roomId}-${guest}`);
+  if (!room || !mayAdmit(room) || state.myRoom === roomId) return;
+  for (const guest of guests.filter((g) => !before.includes(g))) {
+    if (state.people.has(guest)) notifyGuest(roomId, guest);
+    else unnamedGuests.set(guest, roomId);
+  }
+}
+
+function namedGuests(people) {
+  for (const p of people) {
+    const roomId = unnamedGuests.get(p.user_id);
+    if (roomId === undefined) continue;
+    unnamedGuests.delete(p.user_id);
+    if (state.waiting.get(roomId)?.includes(p.user_id)) notifyGuest(roomId, p.user_id);
+  }
+}
+
+function notifyGuest(roomId, guest) {
+  const name = state.people.get(guest)?.display_name;
+  const room = state.rooms.get(roomId);
+  if (name && room) notifier.guestWaiting(roomId, guest, name, room.name);
 }
 
 function renderWaiting() {
@@ -516,11 +550,13 @@ function renderWaiting() {
 // I was asked but can no longer answer (I walked out): the prompt goes.
 function withdrawPrompt(event) {
   document.querySelector(`.prompt[data-request="${CSS.escape(event.request_id)}"]`)?.remove();
+  notifier.close(`request-${event.request_id}`);
   prompted.delete(event.request_id);
 }
 
 function resolvePrompt(event) {
   document.querySelector(`.prompt[data-request="${CSS.escape(event.request_id)}"]`)?.remove();
+  notifier.close(`request-${event.request_id}`);
   if (prompted.delete(event.request_id)) return; // we were asked: no news for whoever answered
   const room = state.rooms.get(event.room_id)?.name || "the room";
   const messages = { declined: `Nobody can let you into ${room} now.`, expired: `Nobody answered at ${room}.` };

@@ -49,6 +49,7 @@ from server.mentoring.tables import (
 )
 from server.people import accounts, invites
 from server.people.identity import Role
+from server.people.notification_settings import FIELDS as NOTIFICATION_KINDS
 from server.people.passwords import hash_password
 from server.privacy.tables import PendingMembership
 from server.realtime.office_namespace import OfficeNamespace
@@ -757,6 +758,11 @@ HTTP: dict[tuple[str, str], Cell] = {
     ),
     ("POST", "/api/me/password"): Cell(expect(204, ACCOUNT_ROLES), _password_change),
     ("GET", "/api/me/security"): Cell(expect(200, EVERYONE)),
+    ("GET", "/api/me/notifications"): Cell(expect(200, ACCOUNT_ROLES)),
+    ("PUT", "/api/me/notifications"): Cell(
+        expect(200, ACCOUNT_ROLES),
+        fixed(body=dict.fromkeys(NOTIFICATION_KINDS, True) | {"sound": False}),
+    ),
     ("POST", "/api/org/invite-codes"): Cell(
         expect(201, ("org_admin", "unit_admin", "group_lead"), other_org=404),
         lambda w, _r: _fixed_async({}, {"group_id": w.platform}),

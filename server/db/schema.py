@@ -8,6 +8,7 @@ import server.content.mentoring_notes
 import server.content.messages
 import server.db.models
 import server.mentoring.tables
+import server.people.notification_settings
 import server.privacy.tables  # noqa: F401  (registers the tables)
 from server.db.base import Base
 

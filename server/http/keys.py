@@ -16,6 +16,7 @@ from server.mentoring.service import Mentoring
 from server.office.layout_editor import LayoutEditor
 from server.office.service import Office
 from server.people.auth import Authenticator, SessionInfo
+from server.people.notification_settings import NotificationSettings
 from server.privacy.retention import Retention
 from server.privacy.service import Privacy
 
@@ -35,6 +36,7 @@ LAYOUT_EDITOR = web.AppKey("layout_editor", LayoutEditor)
 MEETINGS = web.AppKey("meetings", Meetings)
 MENTORING = web.AppKey("mentoring", Mentoring)
 PRIVACY = web.AppKey("privacy", Privacy)
+NOTIFICATIONS = web.AppKey("notifications", NotificationSettings)
 RETENTION = web.AppKey("retention", Retention)
 
 SESSION = web.RequestKey("session", SessionInfo)

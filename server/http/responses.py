@@ -102,6 +102,18 @@ class PrivacyPolicy(Answer):
     erased_content: Literal["anonymise", "delete"]
 
 
+class NotificationSettings(Answer):
+    """Which kinds of event notify me while the office is in the background, and the sound
+    (everything on until I change it)."""
+
+    knocks: bool
+    direct_messages: bool
+    mentions: bool
+    guests_waiting: bool
+    mentoring_sessions: bool
+    sound: bool
+
+
 class AuditEntry(Answer):
     seq: int
     at: str

@@ -160,6 +160,17 @@ class PolicyBody(Body):
     erased_content: Literal["anonymise", "delete"] | None = None
 
 
+class NotificationSettingsBody(Body):
+    """The whole choice at once (PUT replaces it): every field, true or false."""
+
+    knocks: bool = Field(description="someone knocks on a room I am in, or asks me over")
+    direct_messages: bool = Field(description="a message in a direct, group or pair chat")
+    mentions: bool = Field(description="someone writes @ and my name in a room's chat")
+    guests_waiting: bool = Field(description="a guest waits at a room I may let them into")
+    mentoring_sessions: bool = Field(description="one of my mentoring sessions is about to start")
+    sound: bool = Field(description="a short sound with each notification")
+
+
 class GroupMemberBody(Body):
     user_id: Annotated[int, Field(ge=1, le=MAX_ID)]
     role: Literal["member", "group_lead"] = "member"

@@ -40,6 +40,8 @@ Parts:
 - `chat/`: conversations you are in, with their members' ids and your read marker
   (`conversations.json`), and every message you wrote, with its text (`messages_written.json`).
   Messages other people wrote are theirs, and are not included.
+- `notifications/`: your notification settings (`settings.json`: which kinds of event notify
+  you while the office is in the background, and the sound), if you ever changed them.
 - `analytics/`: engagement events recorded under your pseudonym (`events.json`): counts,
   durations and times only; nothing you said or wrote is in them.
 - `audit/`: entries of the organization's audit log where you acted or were acted upon:

@@ -41,6 +41,7 @@ from server.db.models import (
     Unit,
     User,
 )
+from server.people import notification_settings
 from server.privacy.tables import ErasedContent, PendingMembership
 
 Rows = list[dict[str, Any]]
@@ -465,7 +466,32 @@ class AuditPart:
         return 0
 
 
+class NotificationsPart:
+    """The person's notification settings (a row only once they changed the defaults). A
+    personal preference, not the organization's business: no organization export."""
+
+    name = "notifications"
+
+    async def export(self, session: AsyncSession, user: User) -> Exported:
+        held = await notification_settings.held(session, user.id)
+        fields = (*notification_settings.FIELDS, "updated_at")
+        return {"settings": [] if held is None else [row(held, *fields)]}
+
+    async def export_org(self, session: AsyncSession, org_id: int) -> Exported:
+        return {}
+
+    async def erase(self, session: AsyncSession, user: User, policy: ErasurePolicy) -> int:
+        return await notification_settings.forget(session, user.id)
+
+
 def core_parts(secret: str) -> tuple[DataPart, ...]:
     """The parts of the features on main; later features append theirs. ``secret``: the
     server's secret key (the analytics fold's pair hashes)."""
-    return (AccountPart(), OfficePart(), ChatPart(), AnalyticsPart(secret), AuditPart())
+    return (
+        AccountPart(),
+        OfficePart(),
+        ChatPart(),
+        NotificationsPart(),
+        AnalyticsPart(secret),
+        AuditPart(),
+    )

@@ -62,7 +62,11 @@ async def signed_in(
     browser: Browser, base: str, email: str, password: str, viewport: ViewportSize = LAPTOP
 ) -> Page:
     context = await browser.new_context(viewport=viewport)
-    page = await context.new_page()
+    return await sign_in(await context.new_page(), base, email, password)
+
+
+async def sign_in(page: Page, base: str, email: str, password: str) -> Page:
+    """Sign in on ``page`` (a context the caller prepared) and wait until the office is online."""
     # What the page said (toasts, errors) is printed, so a failing test shows it.
     who = email.split("@")[0]
     page.on("console", lambda message: print(f"[{who}] {message.type}: {message.text}"))
