@@ -44,6 +44,8 @@ class Person:
     position: tuple[int, int] | None = None
     rev: int = 0
     guest: bool = False
+    # Where the person's profile picture is fetched (None: others draw their initials).
+    avatar_url: str | None = None
 
     @property
     def status(self) -> Status:
@@ -70,6 +72,7 @@ class Person:
             "room_id": self.room_id,
             "position": list(self.position) if self.position else None,
             "guest": self.guest,
+            "avatar_url": self.avatar_url,
             "rev": self.rev,
         }
 
@@ -89,6 +92,7 @@ class Person:
             "position": list(self.position) if self.position else None,
             "rev": self.rev,
             "guest": self.guest,
+            "avatar_url": self.avatar_url,
         }
 
     @classmethod
@@ -109,16 +113,21 @@ class Person:
             position=(int(position[0]), int(position[1])) if position else None,
             rev=doc.get("rev", 0),
             guest=doc.get("guest", False),
+            avatar_url=doc.get("avatar_url"),
         )
 
 
-def connect(person: Person, connection: str, display_name: str) -> Person:
-    """A new tab or device. Returns the person online, with any pending offline cancelled."""
+def connect(
+    person: Person, connection: str, display_name: str, avatar_url: str | None = None
+) -> Person:
+    """A new tab or device. Returns the person online, with any pending offline cancelled, and
+    their name and picture as the account has them now."""
     return person.bump(
         connections=person.connections | {connection},
         online=True,
         disconnected_at=None,
         display_name=display_name,
+        avatar_url=avatar_url,
     )
 
 

@@ -31,6 +31,7 @@ from server.http import routes
 from server.http.keys import (
     ANALYTICS_DB,
     AUTH,
+    AVATARS,
     CHAT,
     CLOCK,
     DB,
@@ -69,7 +70,9 @@ from server.office.activity import Activity
 from server.office.layout_editor import LayoutEditor
 from server.office.service import Office, OfficeConfig
 from server.people.auth import Authenticator
+from server.people.avatars import Avatars
 from server.people.notification_settings import NotificationSettings
+from server.privacy.avatar_part import AvatarPart
 from server.privacy.mentoring_part import MentoringPart
 from server.privacy.parts import core_parts
 from server.privacy.policy import deployment_defaults
@@ -202,6 +205,7 @@ def create_app(
             waiting = await office.resume_after_restart()
             log.info("restart.waiting_for", extra={"count": waiting})
         app[LAYOUT_EDITOR] = LayoutEditor(app[DB], office, app[CLOCK])
+        app[AVATARS] = Avatars(app[DB], app[CLOCK], office)
         writer = MessageWriter(app[DB], app[CLOCK], group_commit=settings.chat_group_commit)
         chat = Chat(
             app[DB],
@@ -265,7 +269,7 @@ def create_app(
             settings.inactive_account_days,
             settings.analytics_raw_retention_days,
         )
-        parts = (*core_parts(settings.secret_key), MentoringPart())
+        parts = (*core_parts(settings.secret_key), MentoringPart(), AvatarPart())
         privacy = Privacy(
             app[DB],
             app[CLOCK],

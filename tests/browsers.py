@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -11,6 +12,14 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import ORIGIN, PASSWORD, RealtimeClient
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A raw request body (a picture) with its Content-Type, instead of JSON."""
+
+    data: bytes
+    content_type: str
 
 
 class Browser:
@@ -29,12 +38,27 @@ class Browser:
         return self
 
     async def request(
-        self, method: str, path: str, *, json: Any = None, csrf: bool = True
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        csrf: bool = True,
+        upload: Upload | None = None,
+        headers: dict[str, str] | None = None,
     ) -> aiohttp.ClientResponse:
-        headers = {"Origin": ORIGIN}
+        headers = {"Origin": ORIGIN, **(headers or {})}
         if csrf and self.csrf:
             headers["X-CSRF-Token"] = self.csrf
-        response = await self.http.request(method, self.base + path, json=json, headers=headers)
+        if upload is not None:
+            headers["Content-Type"] = upload.content_type
+        response = await self.http.request(
+            method,
+            self.base + path,
+            json=json,
+            data=upload.data if upload is not None else None,
+            headers=headers,
+        )
         await response.read()
         return response
 

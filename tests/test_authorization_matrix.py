@@ -13,6 +13,7 @@ the walk also fails if a row hands anyone a new kind of role (above plain member
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
 import uuid
@@ -30,7 +31,7 @@ from yarl import URL
 from rooms.layout import DoorState, RoomKind
 from server.analytics.tables import AnalyticsPolicy
 from server.content.mentoring_notes import GoalText, MilestoneText
-from server.db.models import Floor, Group, Membership, Room, RoomInvite, Unit, User
+from server.db.models import Avatar, Floor, Group, Membership, Room, RoomInvite, Unit, User
 from server.http.keys import AUTH, CLOCK, DB, SETTINGS
 from server.http.routes import documented_routes
 from server.mentoring.tables import (
@@ -47,14 +48,15 @@ from server.mentoring.tables import (
     Program,
     ProgramStep,
 )
-from server.people import accounts, invites
+from server.people import accounts, images, invites
 from server.people.identity import Role
 from server.people.notification_settings import FIELDS as NOTIFICATION_KINDS
 from server.people.passwords import hash_password
 from server.privacy.tables import PendingMembership
 from server.realtime.office_namespace import OfficeNamespace
-from tests.browsers import Browser
+from tests.browsers import Browser, Upload
 from tests.conftest import Backend, Office, RealtimeClient
+from tests.pictures import encode
 
 ROLES = (
     "org_admin",
@@ -523,6 +525,29 @@ async def _team_room(world: World, _role: str) -> tuple[dict[str, Any], Any]:
     return {"room_id": world.team_room}, None
 
 
+async def _picture(world: World, _role: str) -> tuple[dict[str, Any], Any]:
+    """The address of a colleague's picture (a fresh person in the organization, in no
+    room: a guest may not see it either)."""
+    holder = await world.person()
+    picture = images.clean(encode("png"), "image/png")
+    digest = hashlib.sha256(picture.data).hexdigest()
+    async with world.client.app[DB]() as session:
+        session.add(
+            Avatar(
+                user_id=holder.id,
+                sha256=digest,
+                kind="png",
+                width=picture.width,
+                height=picture.height,
+                size=len(picture.data),
+                data=picture.data,
+                updated_at=world.client.app[CLOCK].now(),
+            )
+        )
+        await session.commit()
+    return {"sha256": digest, "ext": "png"}, None
+
+
 ADMIN_PERSON_ACTION = expect(204, ("org_admin",))
 
 # -- mentoring: managers run programs, only the pair reaches its own content, a person only
@@ -823,6 +848,16 @@ HTTP: dict[tuple[str, str], Cell] = {
         expect(200, ("org_admin",)), _victim
     ),
     ("POST", "/api/org/people/{user_id:\\d+}/erase"): Cell(ADMIN_PERSON_ACTION, _victim),
+    # Profile pictures: one's own (guests have none); a colleague's for the organization only
+    # (another organization, and a guest outside the holder's room, find nothing there).
+    ("GET", "/api/me/avatar"): Cell(expect(200, ACCOUNT_ROLES)),
+    ("PUT", "/api/me/avatar"): Cell(
+        expect(200, ACCOUNT_ROLES), fixed(body=Upload(encode("png"), "image/png"))
+    ),
+    ("DELETE", "/api/me/avatar"): Cell(expect(204, ACCOUNT_ROLES)),
+    ("GET", "/api/avatars/{sha256:[0-9a-f]+}.{ext:png|jpg|webp}"): Cell(
+        expect(200, ACME, other_org=404, guest=404), _picture
+    ),
     **MENTORING_HTTP,
     **ANALYTICS_HTTP,
 }
@@ -1117,7 +1152,11 @@ async def test_the_matrix_holds(world: World, realtime: Callable[[], RealtimeCli
         for role in ROLES:
             params, body = await cell.build(world, role)
             actor = await world.actor(role, cell.actor)
-            response = await actor.request(method, concrete(path + cell.query, params), json=body)
+            response = await actor.request(
+                method,
+                concrete(path + cell.query, params),
+                **({"upload": body} if isinstance(body, Upload) else {"json": body}),
+            )
             if response.status != cell.expected[role]:
                 mismatches.append(
                     f"{method} {path} as {role}: {response.status} "

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Enum,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     UniqueConstraint,
     Uuid,
@@ -155,6 +156,25 @@ class SignInRecord(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     method: Mapped[str] = mapped_column(String(16))
+
+
+class Avatar(Base):
+    """A person's profile picture: the cleaned bytes (no metadata, see
+    ``server.people.images``), served at an address made of their SHA-256, so a new picture is
+    a new address and browsers may keep each one for good. One per person; gone with them."""
+
+    __tablename__ = "avatars"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # png, jpeg, webp
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class OrgInviteCode(Base):

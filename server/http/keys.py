@@ -16,6 +16,7 @@ from server.mentoring.service import Mentoring
 from server.office.layout_editor import LayoutEditor
 from server.office.service import Office
 from server.people.auth import Authenticator, SessionInfo
+from server.people.avatars import Avatars
 from server.people.notification_settings import NotificationSettings
 from server.privacy.retention import Retention
 from server.privacy.service import Privacy
@@ -29,6 +30,7 @@ DB = web.AppKey("db", async_sessionmaker[AsyncSession])
 ANALYTICS_DB = web.AppKey("analytics_db", async_sessionmaker[AsyncSession])
 REDIS = web.AppKey("redis", Redis)
 AUTH = web.AppKey("auth", Authenticator)
+AVATARS = web.AppKey("avatars", Avatars)
 OFFICE = web.AppKey("office", Office)
 CHAT = web.AppKey("chat", Chat)
 GUESTS = web.AppKey("guests", Guests)

@@ -34,6 +34,7 @@ ERROR_SCHEMA: dict[str, Any] = {
                         "conflict",
                         "rate_limited",
                         "too_large",
+                        "unsupported_media_type",
                         "unavailable",
                         "internal",
                     ],
@@ -444,6 +445,14 @@ def build_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
                     "application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}
                 },
             }
+        if route.upload:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {
+                    kind: {"schema": {"type": "string", "format": "binary"}}
+                    for kind in route.upload
+                },
+            }
         responses = dict(route.responses)
         if route.body is not None:
             # Every body goes through parse_body, which can refuse it either way.
@@ -462,7 +471,7 @@ def build_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
                             "description": "seconds to wait",
                         }
                     }
-            elif status != 204:
+            elif status not in (204, 304):
                 schema: dict[str, Any] = {"type": "object"}
                 if isinstance(route.response_schema, str):
                     schema = {"$ref": f"#/components/schemas/{route.response_schema}"}

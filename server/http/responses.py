@@ -162,3 +162,16 @@ class PeopleActivity(Answer):
     from_: str = Field(alias="from")
     to: str
     people: list[PersonActivity]
+
+
+class AvatarInfo(Answer):
+    url: str = Field(description="where it is served: /api/avatars/{sha256}.{png|jpg|webp}")
+    content_type: Literal["image/png", "image/jpeg", "image/webp"]
+    width: int
+    height: int
+    bytes: int = Field(description="its size as stored (without metadata)")
+    updated_at: str
+
+
+class MyAvatar(Answer):
+    avatar: AvatarInfo | None = Field(description="null: no picture (others see initials)")

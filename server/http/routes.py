@@ -13,6 +13,7 @@ from server.http import (
     admin_app,
     analytics_views,
     auth_views,
+    avatar_views,
     guest_views,
     mentoring_views,
     notification_views,
@@ -67,6 +68,8 @@ class Route:
     content_type: str = "application/json"
     # The query-string model the handler parses, documented as query parameters.
     query: type[BaseModel] | None = None
+    # A raw (not JSON) request body: the content types it may have (a picture's).
+    upload: tuple[str, ...] = ()
 
 
 def _mentoring(
@@ -971,7 +974,72 @@ PRIVACY_ROUTES: tuple[Route, ...] = (
     ),
 )
 
-ROUTES = ROUTES + PRIVACY_ROUTES
+_PICTURE_TYPES = ("image/png", "image/jpeg", "image/webp")
+
+AVATAR_ROUTES: tuple[Route, ...] = (
+    Route(
+        "GET",
+        "/api/me/avatar",
+        avatar_views.mine,
+        "My profile picture: where it is served, its type, size and when I set it (null: none)",
+        "people",
+        responses={200: "the picture or null", 401: "not signed in", 403: "guests have none"},
+        signed_in=True,
+        response_schema=r.MyAvatar,
+    ),
+    Route(
+        "PUT",
+        "/api/me/avatar",
+        avatar_views.put_mine,
+        "Set my profile picture: the image itself as the body (PNG, JPEG or WebP, at most "
+        "512 KB, each side 1 to 4096 pixels); stored without metadata (EXIF, GPS, XMP, text, "
+        "thumbnails; only the orientation is kept); colleagues see it at once",
+        "people",
+        responses={
+            200: "the picture as stored",
+            400: "a damaged file, an empty body, or a side of 0 or over 4096 pixels",
+            401: "not signed in",
+            403: "guests have none, or missing CSRF token",
+            413: "over 512 KB",
+            415: "not PNG, JPEG or WebP, or not the type the Content-Type header names",
+        },
+        signed_in=True,
+        response_schema=r.MyAvatar,
+        upload=_PICTURE_TYPES,
+    ),
+    Route(
+        "DELETE",
+        "/api/me/avatar",
+        avatar_views.remove_mine,
+        "Remove my profile picture (colleagues see my initials again)",
+        "people",
+        responses={
+            204: "removed (or there was none)",
+            401: "not signed in",
+            403: "guests have none, or missing CSRF token",
+        },
+        signed_in=True,
+    ),
+    Route(
+        "GET",
+        "/api/avatars/{sha256:[0-9a-f]+}.{ext:png|jpg|webp}",
+        avatar_views.picture,
+        "A profile picture by its address (presence entries' avatar_url): for people of the "
+        "same organization, and for a guest only while both are in the guest's room; cached "
+        "for good (the address is the SHA-256 of the picture)",
+        "people",
+        responses={
+            200: "the picture",
+            304: "not modified (If-None-Match)",
+            401: "not signed in",
+            404: "no such picture, or not one you may see",
+        },
+        signed_in=True,
+        content_type="image/*",
+    ),
+)
+
+ROUTES = ROUTES + PRIVACY_ROUTES + AVATAR_ROUTES
 
 
 ANALYTICS_ROUTES: tuple[Route, ...] = (

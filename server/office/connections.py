@@ -91,7 +91,9 @@ class Connections:
                     guest=principal.is_guest,
                 )
             )
-            after = presence.connect(before, self.connection_id(sid), principal.display_name)
+            after = presence.connect(
+                before, self.connection_id(sid), principal.display_name, principal.avatar_url
+            )
             return [after.to_doc()], (before, after)
 
         key = person_key(principal.org_id, principal.user_id)

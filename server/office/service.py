@@ -24,7 +24,7 @@ from rooms.presence import Person, Status
 from rooms.requests import Request
 from rooms.store import Doc, StateStore
 from server.analytics.metrics import Metric
-from server.db.models import User
+from server.db.models import Avatar, User
 from server.infra.broadcast import Broadcaster, DeltaCoalescer
 from server.infra.clock import Clock
 from server.infra.errors import AppError, ErrorCode, conflict, forbidden, invalid
@@ -45,6 +45,7 @@ from server.office.state import (
     person_key,
     room_key,
 )
+from server.people import images
 from server.people.identity import Principal, UserStatus
 
 log = logging.getLogger("officehours.office")
@@ -360,14 +361,35 @@ class Office:
         await self._store.unschedule(OFFLINE_QUEUE, person_key(org_id, user_id))
         await self._take_offline(org_id, user_id, self._now(), after_grace=False)
 
+    async def avatar_changed(self, org_id: int, user_id: int, avatar_url: str | None) -> None:
+        """After a committed change of someone's picture: their presence carries its new
+        address, so colleagues see it with the next delta and guests in their room with the
+        next ``guest:room``. Someone never seen online has no presence: snapshots read it."""
+
+        def change(docs: list[Doc | None]) -> tuple[list[Doc | None], Person | None]:
+            if docs[0] is None:
+                return docs, None
+            before = Person.from_doc(docs[0])
+            if before.avatar_url == avatar_url:
+                return docs, None
+            after = before.bump(avatar_url=avatar_url)
+            return [after.to_doc()], after
+
+        after = await self._store.transact([person_key(org_id, user_id)], change)
+        if after is not None:
+            self._deltas.add(org_id, after.public())
+            await self._guests.tell(org_id, {after.room_id})
+
     async def forget(self, org_id: int, user_id: int, display_name: str) -> None:
-        """An erased person: from now on their presence shows ``display_name`` and no status
-        text, and they are out of the office at once."""
+        """An erased person: from now on their presence shows ``display_name``, no status
+        text and no picture, and they are out of the office at once."""
 
         def scrub(docs: list[Doc | None]) -> tuple[list[Doc | None], None]:
             if docs[0] is None:
                 return docs, None
-            person = replace(Person.from_doc(docs[0]), display_name=display_name, text="")
+            person = replace(
+                Person.from_doc(docs[0]), display_name=display_name, text="", avatar_url=None
+            )
             return [person.to_doc()], None
 
         await self._store.transact([person_key(org_id, user_id)], scrub)
@@ -387,7 +409,8 @@ class Office:
             floors, rooms = await org_layout(session, principal.org_id)
             members = (
                 await session.execute(
-                    select(User.id, User.display_name)
+                    select(User.id, User.display_name, Avatar.sha256, Avatar.kind)
+                    .outerjoin(Avatar, Avatar.user_id == User.id)
                     .where(
                         User.org_id == principal.org_id,
                         User.status == UserStatus.ACTIVE,
@@ -396,13 +419,19 @@ class Office:
                     .order_by(User.display_name)
                 )
             ).all()
-        docs = await self._store.get_many([person_key(principal.org_id, uid) for uid, _ in members])
+        docs = await self._store.get_many(
+            [person_key(principal.org_id, uid) for uid, *_ in members]
+        )
+        # The picture from the account: the truth, should a presence document lag a change.
         people = [
-            (Person.from_doc(doc) if doc else Person(principal.org_id, uid, name)).public()
-            for (uid, name), doc in zip(members, docs, strict=True)
+            replace(
+                Person.from_doc(doc) if doc else Person(principal.org_id, uid, name),
+                avatar_url=images.address(sha256, kind) if sha256 else None,
+            ).public()
+            for (uid, name, sha256, kind), doc in zip(members, docs, strict=True)
         ]
         # Guests are nobody's colleagues: listed only while they are here.
-        known = {uid for uid, _ in members}
+        known = {uid for uid, *_ in members}
         others = sorted(int(u) for u in await self._store.members(people_key(principal.org_id)))
         guest_docs = await self._store.get_many(
             [person_key(principal.org_id, u) for u in others if u not in known]

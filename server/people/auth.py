@@ -21,14 +21,14 @@ from server.analytics.metrics import Metric
 from server.analytics.record import Subject, record
 from server.audit import log as audit
 from server.audit.actions import AuditAction, TargetKind
-from server.db.models import AuthSession, Group, OrgInviteCode, RoomInvite, User
+from server.db.models import AuthSession, Avatar, Group, OrgInviteCode, RoomInvite, User
 from server.infra.broadcast import Broadcaster
 from server.infra.clock import Clock
 from server.infra.errors import AppError, ErrorCode, forbidden, invalid, not_found, unauthorized
 from server.infra.metrics import Registry
 from server.infra.ratelimit import FailureWindow, Limit
 from server.infra.settings import Settings
-from server.people import accounts, passwords, resets
+from server.people import accounts, images, passwords, resets
 from server.people.identity import Principal, Role, UserStatus
 from server.people.passwords import check_policy, hash_password, needs_rehash
 from server.people.permissions import may_manage
@@ -330,6 +330,7 @@ class Authenticator:
             Subject(user.org_id, unit_id, group_id, user.analytics_id),
             at=now,
         )
+        avatar = await session.get(Avatar, user.id)
         principal = Principal(
             user.id,
             user.org_id,
@@ -338,6 +339,7 @@ class Authenticator:
             row.id,
             guest_room_id=guest_invite.room_id if guest_invite else None,
             guest_needs_admission=guest_invite.requires_admission if guest_invite else False,
+            avatar_url=images.address(avatar.sha256, avatar.kind) if avatar else None,
         )
         return SignedIn(token, SessionInfo(principal, row.csrf_token, row.expires_at, restricted))
 
@@ -349,14 +351,15 @@ class Authenticator:
         async with self._db() as session:
             row = (
                 await session.execute(
-                    select(AuthSession, User)
+                    select(AuthSession, User, Avatar.sha256, Avatar.kind)
                     .join(User, User.id == AuthSession.user_id)
+                    .outerjoin(Avatar, Avatar.user_id == User.id)
                     .where(AuthSession.token_hash == self._key("session", token))
                 )
             ).first()
             if row is None:
                 return None
-            auth, user = row
+            auth, user, avatar_sha256, avatar_kind = row
             if auth.revoked_at is not None or auth.expires_at <= now:
                 return None
             if user.status is not UserStatus.ACTIVE:
@@ -374,6 +377,7 @@ class Authenticator:
                 auth.id,
                 guest_room_id=invite.room_id if invite else None,
                 guest_needs_admission=invite.requires_admission if invite else False,
+                avatar_url=images.address(avatar_sha256, avatar_kind) if avatar_sha256 else None,
             )
         return SessionInfo(
             principal, auth.csrf_token, auth.expires_at, auth.password_change_required

@@ -47,6 +47,8 @@ class Principal:
     # Guests are confined to one room, and may need someone inside to admit them.
     guest_room_id: int | None = None
     guest_needs_admission: bool = False
+    # Where their profile picture is served (None: none); presence shows it with the name.
+    avatar_url: str | None = None
 
     @property
     def is_guest(self) -> bool:

@@ -36,6 +36,10 @@ Parts:
   sign-ins of the last 90 days (`sign_ins.json`: time and method, never an address), password
   resets an admin made (`password_resets.json`: when, by whom, whether used; never the
   credential) and invite codes you created (`invite_codes_created.json`).
+- `avatar/`: your profile picture, if you set one (`picture.json`): its format, size in
+  pixels and bytes, when you set it, and the picture itself as base64 (`data_base64`), exactly
+  as the server keeps and shows it (location, camera and other metadata were removed when you
+  uploaded it).
 - `office/`: rooms you own and guest links you created (never the link's secret).
 - `chat/`: conversations you are in, with their members' ids and your read marker
   (`conversations.json`), and every message you wrote, with its text (`messages_written.json`).

@@ -46,6 +46,7 @@ Count = Annotated[int, Field(ge=0)]
 Time = Annotated[str, AfterValidator(_aware_iso)]
 Text = Annotated[str, Field(min_length=1)]
 Source = Literal["camera", "screen"]
+AvatarUrl = Annotated[str, Field(pattern=r"^/api/avatars/[0-9a-f]{64}\.(png|jpg|webp)$")]
 
 
 # -- shared shapes ------------------------------------------------------------------------------
@@ -61,6 +62,8 @@ class Person(Event):
     room_id: Id | None  # null: in the hallway (or offline)
     position: Annotated[list[int], Field(min_length=2, max_length=2)] | None  # null: not placed
     guest: bool
+    # null: no picture (draw initials); else where to fetch it, a new address per picture
+    avatar_url: AvatarUrl | None
     rev: Count
 
 
