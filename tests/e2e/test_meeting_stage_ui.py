@@ -23,6 +23,9 @@ FLOOR_BOX = """() => {
   return [r.left, r.top, r.width, r.height];
 }"""
 
+# The same for the list of rooms that stands for the plan at a phone's width.
+ROOM_LIST_BOX = FLOOR_BOX.replace('"floor"', '"room-list"')
+
 # What is drawn at the middle of a tile: the avatar (over the video), or the video itself.
 ON_TOP = """(tile) => {
   const r = tile.getBoundingClientRect();
@@ -191,14 +194,18 @@ async def test_at_a_phones_width_the_stage_comes_below_the_plan_and_nothing_scro
     ada = await signed_in(browser, base, "ada@demo.officehours.example", office.password, PHONE)
     bruno = await signed_in(browser, base, "bruno@demo.officehours.example", office.password)
     bruno_id = await user_id(bruno)
-    await room(ada, rooms["Lobby"]).click()
-    await expect(room(ada, rooms["Lobby"])).to_have_class(re.compile(r"\bmine\b"))
-    floor_before = await ada.evaluate(FLOOR_BOX)
+    # At a phone's width the plan is a list of rooms: Ada walks into the Lobby from it.
+    lobby = ada.locator(f'#room-list > li[data-room="{rooms["Lobby"]}"]')
+    await lobby.get_by_role("button").first.click()
+    await expect(lobby).to_have_class(re.compile(r"\bmine\b"))
+    floor_before = await ada.evaluate(ROOM_LIST_BOX)
 
     await room(bruno, rooms["Lobby"]).click()
     await expect(tile(ada, bruno_id)).to_have_attribute("data-video", "on", timeout=MEDIA)
-    assert await ada.evaluate(FLOOR_BOX) == floor_before
+    # The list stays where it was (it grows by Bruno's line: only its top and width count).
+    floor_after = await ada.evaluate(ROOM_LIST_BOX)
+    assert floor_after[:3] == floor_before[:3]
     stage = await box(ada.get_by_role("region", name="Meeting"))
-    assert stage["y"] >= floor_before[1] + floor_before[3]  # below the plan, not over it
+    assert stage["y"] >= floor_after[1] + floor_after[3]  # below the plan, not over it
     assert await scroll_width(ada) <= PHONE["width"]
     await ada.screenshot(path=artifact("meeting-phone.png"), full_page=True)
