@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test serve lint lock clean
+.PHONY: demo test serve lint lock clean screenshots
 
 $(BIN)/officehours: requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ lint: $(BIN)/officehours
 # marked `alone` runs with the other workers held back (tests/conftest.py).
 test: lint node_modules/.package-lock.json  ## install, lint, type-check, check imports, run every test
 	sh .ci/with-services.sh $(BIN)/pytest -n auto --dist loadgroup
+
+screenshots: $(BIN)/officehours node_modules/.package-lock.json  ## retake docs/images/*.png (Chromium)
+	PYTHONPATH=. $(BIN)/python docs/screenshots.py
 
 lock:                               ## re-pin requirements/*.txt from pyproject.toml
 	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements/runtime.txt pyproject.toml
