@@ -6,11 +6,12 @@ import asyncio
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from server.analytics.metrics import Channel, Metric
 from server.analytics.tables import AnalyticsEvent
 from server.content.messages import Message
+from server.db.models import Conversation
 from server.http.keys import CHAT, DB
 from tests.conftest import Office
 from tests.people import Person, rooms_by_name
@@ -179,6 +180,36 @@ async def test_room_chat_belongs_to_whoever_is_in_the_room(
     assert (await alice.wait_for(lambda: alice.received("chat:mention")))[0]["body"] == (
         "hi @Alice"
     )
+
+
+async def test_a_conversation_that_now_belongs_to_another_room_is_checked_again(
+    client: TestClient[Any, Any], office: Office, join: Any
+) -> None:
+    """Who may write a room's chat is decided from the conversation's room, kept in memory
+    after the first send. If the id comes to name another room's conversation (SQLite reuses
+    the id of a deleted last row), the commit notices, and the send is judged again from the
+    database: Alice, in the Lobby, may not write into the other room, and nothing is stored."""
+    rooms = await rooms_by_name(client, office.org.id)
+    lobby = rooms["Lobby"]
+    elsewhere = next(room_id for name, room_id in rooms.items() if name != "Lobby")
+    alice = await join("alice@acme.example")
+    await alice.call("room:enter", {"room_id": lobby})
+    conversation = (await alice.call("chat:room", {"room_id": lobby}))["conversation"]["id"]
+    first = await alice.call(
+        "chat:send", {"conversation_id": conversation, "client_id": "c1", "body": "hello"}
+    )
+    assert first["ok"] is True
+
+    async with client.app[DB]() as session:
+        await session.execute(
+            update(Conversation).where(Conversation.id == conversation).values(room_id=elsewhere)
+        )
+        await session.commit()
+    refused = await alice.call(
+        "chat:send", {"conversation_id": conversation, "client_id": "c2", "body": "leak?"}
+    )
+    assert refused["error"]["code"] == "forbidden"
+    assert await count_messages(client) == 1
 
 
 async def test_history_pages_back_with_a_cursor(

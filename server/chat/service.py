@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.analytics.metrics import Channel
 from server.analytics.record import Subject
-from server.chat.writer import Draft, MessageWriter, Stored
+from server.chat.writer import ConversationChanged, Draft, MessageWriter, Place, Stored
 from server.content.messages import MAX_BODY, Message
 from server.db.models import Conversation, ConversationKind, ConversationMember, User
 from server.db.rows import insert_if_missing
@@ -34,6 +34,7 @@ from server.people.identity import Principal, UserStatus
 log = logging.getLogger("officehours.chat")
 
 MAX_GROUP = 8
+MAX_PLACES = 100_000  # conversations whose place is kept in memory
 ROOM_HISTORY = 50
 TYPING_EVERY_SECONDS = 2.0
 
@@ -50,6 +51,10 @@ class ChatConfig:
     burst: int = 10
     per_second: float = 1.0
     replay_limit: int = 500
+
+
+def _place_of(conversation: Conversation) -> Place:
+    return Place(conversation.org_id, conversation.kind, conversation.room_id)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -107,6 +112,7 @@ class Chat:
         self._sends = TokenBucket(config.burst, config.per_second)
         self._typing = TokenBucket(1, 1 / TYPING_EVERY_SECONDS)
         self._subjects: dict[int, Subject] = {}
+        self._places: dict[int, Place] = {}
 
     # -- access -----------------------------------------------------------------------------
 
@@ -115,27 +121,57 @@ class Chat:
     ) -> Conversation:
         """The conversation, if this person may read and write it now."""
         conversation = await session.get(Conversation, conversation_id)
-        if principal.is_guest and (
-            conversation is None or conversation.room_id != principal.guest_room_id
-        ):
+        place = None if conversation is None else _place_of(conversation)
+        await self._may_use(principal, conversation_id, place, session)
+        assert conversation is not None
+        return conversation
+
+    async def _may_use(
+        self,
+        principal: Principal,
+        conversation_id: int,
+        place: Place | None,
+        session: AsyncSession | None = None,
+    ) -> None:
+        """Raises unless this person may read and write the conversation now. A room's chat
+        is decided by who is in the room (the office's state, no database); the others by
+        membership."""
+        if principal.is_guest and (place is None or place.room_id != principal.guest_room_id):
             raise forbidden("guests talk in their room's chat only")
-        if conversation is None or conversation.org_id != principal.org_id:
+        if place is None or place.org_id != principal.org_id:
             raise not_found("no such conversation")
-        if conversation.kind is ConversationKind.ROOM:
+        if place.kind is ConversationKind.ROOM:
             person = await self._office.person(principal.org_id, principal.user_id)
-            if person is None or person.room_id != conversation.room_id:
+            if person is None or person.room_id != place.room_id:
                 raise forbidden("walk into the room to read and write its chat")
-            return conversation
-        member = await session.scalar(
-            select(ConversationMember.id).where(
-                ConversationMember.conversation_id == conversation_id,
-                ConversationMember.user_id == principal.user_id,
-                ConversationMember.is_member.is_(True),
-            )
+            return
+        query = select(ConversationMember.id).where(
+            ConversationMember.conversation_id == conversation_id,
+            ConversationMember.user_id == principal.user_id,
+            ConversationMember.is_member.is_(True),
         )
+        if session is None:
+            async with self._db() as own:
+                member = await own.scalar(query)
+        else:
+            member = await session.scalar(query)
         if member is None:
             raise not_found("no such conversation")
-        return conversation
+
+    async def _place(self, conversation_id: int) -> Place | None:
+        """Whose a conversation is and of what kind, which never changes: kept after the first
+        read (the writer checks it again as it commits, so an id reused after a deletion is
+        caught there)."""
+        place = self._places.get(conversation_id)
+        if place is None:
+            async with self._db() as session:
+                conversation = await session.get(Conversation, conversation_id)
+            if conversation is None:
+                return None
+            if len(self._places) >= MAX_PLACES:
+                self._places.clear()
+            place = self._places[conversation_id] = _place_of(conversation)
+        return place
 
     async def _admitted_since(self, conversation: Conversation, moment: datetime) -> set[int]:
         """The guests in a room's chat who were let in after ``moment`` (they never saw what
@@ -149,16 +185,22 @@ class Chat:
         return later
 
     async def _audience(self, session: AsyncSession, conversation: Conversation) -> set[int]:
-        if conversation.kind is ConversationKind.ROOM:
-            assert conversation.room_id is not None
-            return await self._office.occupants(conversation.org_id, conversation.room_id)
-        rows = await session.scalars(
-            select(ConversationMember.user_id).where(
-                ConversationMember.conversation_id == conversation.id,
-                ConversationMember.is_member.is_(True),
-            )
+        return await self._audience_of(conversation.id, _place_of(conversation), session)
+
+    async def _audience_of(
+        self, conversation_id: int, place: Place, session: AsyncSession | None = None
+    ) -> set[int]:
+        if place.kind is ConversationKind.ROOM:
+            assert place.room_id is not None
+            return await self._office.occupants(place.org_id, place.room_id)
+        query = select(ConversationMember.user_id).where(
+            ConversationMember.conversation_id == conversation_id,
+            ConversationMember.is_member.is_(True),
         )
-        return set(rows.all())
+        if session is None:
+            async with self._db() as own:
+                return set((await own.scalars(query)).all())
+        return set((await session.scalars(query)).all())
 
     # -- conversations ----------------------------------------------------------------------
 
@@ -303,19 +345,7 @@ class Chat:
         if wait is not None:
             raise AppError(ErrorCode.RATE_LIMITED, "you are sending too fast", retry_after=wait)
         try:
-            async with self._db() as session:
-                conversation = await self._open(session, principal, conversation_id)
-                subject = await self._subject(session, principal)
-            saved = await self._writer.write(
-                Draft(
-                    conversation_id,
-                    principal.user_id,
-                    client_id,
-                    body,
-                    CHANNEL[conversation.kind],
-                    subject,
-                )
-            )
+            saved, place = await self._store(principal, conversation_id, client_id, body)
         except (DBAPIError, ConnectionError, OSError) as exc:
             log.warning("chat.store_failed", extra={"error": type(exc).__name__})
             raise AppError(
@@ -323,17 +353,47 @@ class Chat:
             ) from None
         message = message_json(saved, principal.display_name)
         if not saved.duplicate:
-            async with self._db() as session:
-                audience = await self._audience(session, conversation)
+            audience = await self._audience_of(conversation_id, place)
             await self._broadcaster.to_users(audience, "chat:message", message)
             mentioned = set(mentions) & audience - {principal.user_id}
             await self._broadcaster.to_users(mentioned, "chat:mention", message)
         return message
 
-    async def _subject(self, session: AsyncSession, principal: Principal) -> Subject:
+    async def _store(
+        self, principal: Principal, conversation_id: int, client_id: str, body: str
+    ) -> tuple[Stored, Place]:
+        """Check access against the conversation's place and hand the message to the writer;
+        if the writer finds the place changed, forget it and check once more from the
+        database."""
+        for attempt in (1, 2):
+            place = await self._place(conversation_id)
+            await self._may_use(principal, conversation_id, place)
+            assert place is not None
+            subject = await self._subject(principal)
+            draft = Draft(
+                conversation_id,
+                principal.user_id,
+                client_id,
+                body,
+                CHANNEL[place.kind],
+                subject,
+                place,
+            )
+            try:
+                return await self._writer.write(draft), place
+            except ConversationChanged:
+                self._places.pop(conversation_id, None)
+                if attempt == 2:
+                    raise not_found("no such conversation") from None
+        raise AssertionError("unreachable")
+
+    async def _subject(self, principal: Principal) -> Subject:
         subject = self._subjects.get(principal.user_id)
         if subject is None:
-            subject = await accounts.analytics_subject(session, principal.org_id, principal.user_id)
+            async with self._db() as session:
+                subject = await accounts.analytics_subject(
+                    session, principal.org_id, principal.user_id
+                )
             if len(self._subjects) > 50_000:
                 self._subjects.clear()
             self._subjects[principal.user_id] = subject

@@ -11,22 +11,43 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import case, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.analytics.metrics import Channel, Metric
 from server.analytics.record import Event, Subject, record_events
 from server.content.messages import Message
-from server.db.models import Conversation
+from server.db.base import table_of
+from server.db.models import Conversation, ConversationKind
 from server.infra.clock import Clock
 
 log = logging.getLogger("officehours.chat")
 
 MAX_BATCH = 256
+_MESSAGES = table_of(Message)
+
+
+@dataclass(frozen=True)
+class Place:
+    """What never changes about a conversation: whose it is, its kind and its room. The sender's
+    access was checked against it (from a cache); the commit checks it again."""
+
+    org_id: int
+    kind: ConversationKind
+    room_id: int | None
+
+
+class ConversationChanged(Exception):
+    """The conversation is gone, or its id now names another one (SQLite may reuse the id of
+    a deleted last row): nothing of these drafts was stored."""
+
+    def __init__(self, conversation_ids: set[int]) -> None:
+        super().__init__(f"conversations changed: {sorted(conversation_ids)}")
+        self.conversation_ids = conversation_ids
 
 
 @dataclass(frozen=True)
@@ -37,6 +58,7 @@ class Draft:
     body: str
     channel: Channel
     subject: Subject  # analytics: who sent it, pseudonymously
+    place: Place  # what the sender's access was checked against
 
 
 @dataclass(frozen=True)
@@ -92,9 +114,9 @@ class MessageWriter:
             batch = [await self._queue.get()]
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            drafts = [d for d, _ in batch]
+            results: list[Stored | Exception]
             try:
-                results = await self._commit(drafts)
+                results = await self._commit_keeping_the_rest(batch)
             except IntegrityError:
                 # Another process stored one of these client ids meanwhile: one at a time,
                 # each finds its twin and returns it.
@@ -103,7 +125,7 @@ class MessageWriter:
                     try:
                         results.append((await self._commit([draft]))[0])
                     except Exception as exc:
-                        results.append(exc)  # type: ignore[arg-type]
+                        results.append(exc)
             except Exception as exc:
                 for _, future in batch:
                     if not future.done():
@@ -116,6 +138,22 @@ class MessageWriter:
                     future.set_exception(result)
                 else:
                     future.set_result(result)
+
+    async def _commit_keeping_the_rest(
+        self, batch: list[tuple[Draft, asyncio.Future[Stored]]]
+    ) -> list[Stored | Exception]:
+        """Commit the batch; drafts for a conversation that changed fail alone, the rest are
+        committed without them."""
+        drafts = [d for d, _ in batch]
+        try:
+            return [*await self._commit(drafts)]
+        except ConversationChanged as changed:
+            kept = [d for d in drafts if d.conversation_id not in changed.conversation_ids]
+            stored_kept = iter(await self._commit(kept)) if kept else iter(())
+            return [
+                changed if d.conversation_id in changed.conversation_ids else next(stored_kept)
+                for d in drafts
+            ]
 
     async def _commit(self, drafts: list[Draft]) -> list[Stored]:
         now = self._clock.now()
@@ -136,33 +174,80 @@ class MessageWriter:
                 key = (draft.sender_id, draft.client_id)
                 if key not in found and key not in fresh:
                     fresh[key] = draft
+            # One statement allocates every conversation's sequence numbers and reads back
+            # what the senders were checked against.
+            counts = Counter(d.conversation_id for d in fresh.values())
             next_seq: dict[int, int] = {}
-            for conversation_id, count in Counter(
-                d.conversation_id for d in fresh.values()
-            ).items():
-                last = await session.scalar(
-                    update(Conversation)
-                    .where(Conversation.id == conversation_id)
-                    .values(last_seq=Conversation.last_seq + count)
-                    .returning(Conversation.last_seq)
-                )
-                assert last is not None
-                next_seq[conversation_id] = last - count + 1
-            created: dict[tuple[int, str], Message] = {}
+            if counts:
+                rows = (
+                    await session.execute(
+                        update(Conversation)
+                        .where(Conversation.id.in_(list(counts)))
+                        .values(
+                            last_seq=Conversation.last_seq
+                            + case(dict(counts), value=Conversation.id)
+                        )
+                        .returning(
+                            Conversation.id,
+                            Conversation.last_seq,
+                            Conversation.org_id,
+                            Conversation.kind,
+                            Conversation.room_id,
+                        )
+                        .execution_options(synchronize_session=False)
+                    )
+                ).all()
+                places = {row.id: Place(row.org_id, row.kind, row.room_id) for row in rows}
+                changed = {
+                    d.conversation_id
+                    for d in fresh.values()
+                    if places.get(d.conversation_id) != d.place
+                }
+                if changed:
+                    raise ConversationChanged(changed)  # rolled back as the session closes
+                next_seq = {row.id: row.last_seq - counts[row.id] + 1 for row in rows}
+            created: dict[tuple[int, str], Stored] = {}
+            values: list[dict[str, object]] = []
             sent: list[Event] = []
-            for key, draft in fresh.items():
-                message = Message(
-                    conversation_id=draft.conversation_id,
-                    seq=next_seq[draft.conversation_id],
-                    sender_id=draft.sender_id,
-                    client_id=draft.client_id,
-                    body=draft.body,
-                    created_at=now,
+            for draft in fresh.values():
+                values.append(
+                    {
+                        "conversation_id": draft.conversation_id,
+                        "seq": next_seq[draft.conversation_id],
+                        "sender_id": draft.sender_id,
+                        "client_id": draft.client_id,
+                        "body": draft.body,
+                        "created_at": now,
+                    }
                 )
                 next_seq[draft.conversation_id] += 1
-                session.add(message)
-                created[key] = message
                 sent.append(Event(Metric.MESSAGE_SENT, draft.subject, now, channel=draft.channel))
+            if values:
+                # Core: one multi-row INSERT … RETURNING, not an ORM object per message.
+                ids = (
+                    (
+                        await session.execute(
+                            insert(_MESSAGES).returning(
+                                _MESSAGES.c.id, sort_by_parameter_order=True
+                            ),
+                            values,
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+                for (key, draft), row, message_id in zip(fresh.items(), values, ids, strict=True):
+                    created[key] = Stored(
+                        message_id,
+                        draft.conversation_id,
+                        int(str(row["seq"])),
+                        draft.sender_id,
+                        draft.client_id,
+                        draft.body,
+                        now,
+                        None,
+                        False,
+                    )
             await record_events(session, sent)
             await session.commit()
             self.commits += 1
@@ -172,9 +257,11 @@ class MessageWriter:
             key = (draft.sender_id, draft.client_id)
             if key in created and key not in first_time:
                 first_time.add(key)
-                results.append(stored(created[key], duplicate=False))
+                results.append(created[key])
+            elif key in created:
+                results.append(replace(created[key], duplicate=True))
             else:
-                results.append(stored(created.get(key) or found[key], duplicate=True))
+                results.append(stored(found[key], duplicate=True))
         return results
 
     async def stop(self) -> None:
