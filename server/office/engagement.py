@@ -50,7 +50,10 @@ class Engagement:
         except AppError:
             return
         async with self._db() as session:
-            subject = await accounts.analytics_subject(session, before.org_id, before.user_id)
+            subjects = await accounts.analytics_subjects(
+                session, before.org_id, [before.user_id, *moved.left_company]
+            )
+            subject = subjects[before.user_id]
             at = self._clock.now()
             events = [
                 Event(
@@ -62,7 +65,7 @@ class Engagement:
                 )
             ]
             for other, since in moved.left_company.items():
-                peer = await accounts.analytics_subject(session, before.org_id, other)
+                peer = subjects[other]
                 events.append(
                     Event(
                         Metric.ROOM_TOGETHER_SECONDS,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -161,6 +162,32 @@ async def count_users(session: AsyncSession, org_id: int) -> int:
 
 async def analytics_subject(session: AsyncSession, org_id: int, user_id: int) -> Subject:
     """The pseudonymous analytics subject of a person: org, first group, ``analytics_id``."""
-    person = await session.scalar(select(User.analytics_id).where(User.id == user_id))
-    unit_id, group_id = await first_group_of(session, user_id)
-    return Subject(org_id, unit_id, group_id, person)
+    return (await analytics_subjects(session, org_id, [user_id]))[user_id]
+
+
+async def analytics_subjects(
+    session: AsyncSession, org_id: int, user_ids: Iterable[int]
+) -> dict[int, Subject]:
+    """The subjects of several people in two queries whatever their number (leaving a full
+    room records time together with each other occupant)."""
+    wanted = sorted(set(user_ids))
+    if not wanted:
+        return {}
+    people: dict[int, uuid.UUID | None] = {
+        user_id: person
+        for user_id, person in await session.execute(
+            select(User.id, User.analytics_id).where(User.id.in_(wanted))
+        )
+    }
+    first: dict[int, tuple[int | None, int | None]] = {}
+    rows = await session.execute(
+        select(Membership.user_id, Membership.unit_id, Membership.group_id)
+        .where(Membership.user_id.in_(wanted), Membership.group_id.is_not(None))
+        .order_by(Membership.id)
+    )
+    for user_id, unit_id, group_id in rows:
+        first.setdefault(user_id, (unit_id, group_id))
+    return {
+        user_id: Subject(org_id, *first.get(user_id, (None, None)), people.get(user_id))
+        for user_id in wanted
+    }
