@@ -544,9 +544,10 @@ class Chat:
         wait = self._typing.take(f"{principal.user_id}:{conversation_id}", self._clock.monotonic())
         if wait is not None:
             raise AppError(ErrorCode.RATE_LIMITED, "typing signals are limited", retry_after=wait)
-        async with self._db() as session:
-            conversation = await self._open(session, principal, conversation_id)
-            audience = await self._audience(session, conversation)
+        place = await self._place(conversation_id)
+        await self._may_use(principal, conversation_id, place)
+        assert place is not None
+        audience = await self._audience_of(conversation_id, place)
         event = {
             "conversation_id": conversation_id,
             "user_id": principal.user_id,

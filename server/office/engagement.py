@@ -45,10 +45,13 @@ class Engagement:
         if before.room_id is None or before.entered_at is None:
             return
         now = self._clock.now().timestamp()
-        try:
-            room = await self._lookup.room(before.org_id, before.room_id)
-        except AppError:
-            return
+        # Only the room's kind is recorded: the layout cache is enough (no query per move).
+        room = (await self._lookup.rooms(before.org_id)).get(before.room_id)
+        if room is None:
+            try:
+                room = await self._lookup.room(before.org_id, before.room_id)
+            except AppError:
+                return
         async with self._db() as session:
             subjects = await accounts.analytics_subjects(
                 session, before.org_id, [before.user_id, *moved.left_company]
