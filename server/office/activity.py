@@ -5,10 +5,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.analytics.metrics import Metric
-from server.analytics.record import record
-from server.db.models import User
 from server.infra.clock import Clock
-from server.people import accounts
+from server.office.recorder import EngagementRecorder, Pending
 from server.people.identity import Principal
 
 
@@ -16,17 +14,19 @@ class Activity:
     def __init__(self, db: async_sessionmaker[AsyncSession], clock: Clock) -> None:
         self._db = db
         self._clock = clock
+        self._recorder = EngagementRecorder(db)
 
     async def _record(self, principal: Principal, metric: Metric, seconds: float) -> None:
-        now = self._clock.now()
-        async with self._db() as session:
-            subject = await accounts.analytics_subject(session, principal.org_id, principal.user_id)
-            await record(session, metric, subject, at=now, seconds=seconds)
-            if metric is Metric.REALTIME_CONNECTED:
-                user = await session.get(User, principal.user_id)
-                if user is not None:
-                    user.last_active_at = now
-            await session.commit()
+        await self._recorder.record(
+            Pending(
+                principal.org_id,
+                principal.user_id,
+                metric,
+                self._clock.now(),
+                seconds=seconds,
+                last_active=metric is Metric.REALTIME_CONNECTED,
+            )
+        )
 
     async def connected(self, principal: Principal) -> None:
         await self._record(principal, Metric.REALTIME_CONNECTED, 0.0)

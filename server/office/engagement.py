@@ -10,11 +10,12 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.analytics.metrics import Metric
-from server.analytics.record import Event, record, record_events
+from server.analytics.record import Event, record_events
 from server.infra.clock import Clock
 from server.infra.errors import AppError
 from server.office.layout_store import RoomInfo
 from server.office.lookup import Lookup
+from server.office.recorder import EngagementRecorder, Pending
 from server.office.state import Moved
 from server.people import accounts
 
@@ -24,20 +25,20 @@ class Engagement:
         self._db = db
         self._clock = clock
         self._lookup = lookup
+        self._recorder = EngagementRecorder(db)
 
     async def record(
         self, org_id: int, user_id: int, metric: Metric, room_kind: RoomInfo | None = None
     ) -> None:
-        async with self._db() as session:
-            subject = await accounts.analytics_subject(session, org_id, user_id)
-            await record(
-                session,
+        await self._recorder.record(
+            Pending(
+                org_id,
+                user_id,
                 metric,
-                subject,
-                at=self._clock.now(),
+                self._clock.now(),
                 room_kind=room_kind.kind if room_kind else None,
             )
-            await session.commit()
+        )
 
     async def record_leave(self, moved: Moved) -> None:
         """Time in the room left, and time spent there with each other occupant."""
