@@ -16,6 +16,11 @@ coalescing a fast mover's intermediate positions are dropped on purpose: "delive
 what observers received, "share" is delivered / (moves x connected clients).
 
     python bench/presence.py [--quick] [--clients 500] [--seconds 20] [--movers 0.2] [--hz 5]
+                             [--saturate]
+
+With --saturate each server is run again at 2x, 4x and 8x the moves per second (at most 50),
+or at 1/2, 1/4 and 1/8 when it is already saturated, and its capacity at saturation is
+reported (see ``saturate``).
 
 The last line of output is one JSON object (see ``summary``).
 """
@@ -31,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +49,7 @@ BENCH = Path(__file__).resolve().parent
 ROOM_CAPACITY = 500  # the most rooms/layout.py allows
 COALESCE_MS = 50  # officehours' default presence window (OFFICEHOURS_COALESCE_MS)
 SERVER_CORE, LOAD_CORE = 0, 1
+CAPACITY_P99_MS = 500  # --saturate: a step counts while observers get moves this fast
 
 
 @dataclass(frozen=True)
@@ -235,6 +241,51 @@ def summary(args: argparse.Namespace, results: list[dict[str, Any]]) -> dict[str
     return out
 
 
+def step_figures(r: dict[str, Any], hz: float) -> dict[str, Any]:
+    return {
+        "hz": hz,
+        "delivered_per_s": float(r["delivered_per_s"]),
+        "p99_ms": float(r["p99_ms"] or 0),
+        "cpu_pct": float(r["server_cpu_pct"]),
+        "errors": int(r["errors"]),
+    }
+
+
+async def saturate(
+    target: Target, first: dict[str, Any], args: argparse.Namespace, logs: Path
+) -> dict[str, Any]:
+    """Step the movers' rate up until the server no longer keeps up (p99 over the bound or
+    errors); capacity is the best step that kept up. Dividing throughput by the CPU of a server
+    that is not saturated flatters whichever does less per update; this compares what each
+    delivers when it has no more to give."""
+    steps = [step_figures(first, args.hz)]
+
+    def kept_up(step: dict[str, Any]) -> bool:
+        return step["p99_ms"] < CAPACITY_P99_MS and not step["errors"]
+
+    # Already past saturation: step down until it keeps up.
+    for factor in (0.5, 0.25, 0.125):
+        if kept_up(steps[-1]):
+            break
+        hz = args.hz * factor
+        stepped = replace(target, job=target.job | {"hz": hz})
+        steps.append(step_figures(await measure(stepped, args.seconds, logs), hz))
+    for factor in (2, 4, 8) if kept_up(steps[0]) else ():
+        hz = min(args.hz * factor, 50.0)
+        if hz <= steps[-1]["hz"]:
+            break
+        if not kept_up(steps[-1]):
+            break  # past saturation
+        stepped = replace(target, job=target.job | {"hz": hz})
+        steps.append(step_figures(await measure(stepped, args.seconds, logs), hz))
+    best = max(filter(kept_up, steps), key=lambda st: st["delivered_per_s"], default=None)
+    return {
+        "delivered_per_s": best["delivered_per_s"] if best else 0.0,
+        "hz": best["hz"] if best else None,
+        "steps": steps,
+    }
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -260,6 +311,14 @@ async def main() -> None:
         type=int,
         default=None,
         help="OFFICEHOURS_COALESCE_MS for the officehours server (default: the server's own)",
+    )
+    parser.add_argument(
+        "--saturate",
+        action="store_true",
+        help="capacity at saturation: each server again at 2x, 4x and 8x --hz (at most 50/s), or "
+        "at 1/2, 1/4, 1/8 if it is already saturated; "
+        "its capacity is the most updates/s it delivered with p99 under "
+        f"{CAPACITY_P99_MS} ms and no error (several minutes; not part of --quick)",
     )
     args = parser.parse_args()
     args.clients = args.clients or (150 if args.quick else 500)
@@ -341,6 +400,10 @@ async def main() -> None:
             )
         for target in targets:
             results.append(await measure(target, args.seconds, logs))
+        capacity: dict[str, dict[str, Any]] = {}
+        if args.saturate:
+            for target, first in zip(targets, results, strict=True):
+                capacity[target.key] = await saturate(target, first, args, logs)
 
     movers = results[0]["movers"]
     print(
@@ -369,7 +432,28 @@ async def main() -> None:
         "= delivered/s per core of server process CPU; load = the load generator's process "
         "CPU; steal = core 0 time the host gave to other machines"
     )
-    print(json.dumps(summary(args, results) | source))
+    extra: dict[str, Any] = {}
+    if capacity:
+        print(
+            f"capacity at saturation (the most position updates/s delivered with p99 < "
+            f"{CAPACITY_P99_MS} ms and no error, --hz stepped up to 8x):"
+        )
+        for r, (key, c) in zip(results, capacity.items(), strict=True):
+            steps = ", ".join(
+                f"{st['hz']:g}/s: {st['delivered_per_s']:,.0f} p99 {st['p99_ms']:,.0f} ms"
+                f" cpu {st['cpu_pct']:.0f} %"
+                for st in c["steps"]
+            )
+            print(f"  {r['server']:<27}{c['delivered_per_s']:>12,.0f}   ({steps})")
+            extra[f"{key}capacity_delivered_per_s"] = round(c["delivered_per_s"], 1)
+            extra[f"{key}capacity_hz"] = c["hz"]
+        office_capacity = capacity[""]["delivered_per_s"]
+        for key in ("baseline_", "coalescing_", "node_"):
+            if key in capacity and capacity[key]["delivered_per_s"]:
+                extra[f"capacity_ratio_to_{key.rstrip('_')}"] = round(
+                    office_capacity / capacity[key]["delivered_per_s"], 2
+                )
+    print(json.dumps(summary(args, results) | extra | source))
 
 
 if __name__ == "__main__":
