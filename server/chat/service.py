@@ -8,7 +8,9 @@ guest reads it only from the moment they were let in (what was said before is th
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -150,11 +152,8 @@ class Chat:
             ConversationMember.user_id == principal.user_id,
             ConversationMember.is_member.is_(True),
         )
-        if session is None:
-            async with self._db() as own:
-                member = await own.scalar(query)
-        else:
-            member = await session.scalar(query)
+        async with self._reading(session) as reader:
+            member = await reader.scalar(query)
         if member is None:
             raise not_found("no such conversation")
 
@@ -197,10 +196,18 @@ class Chat:
             ConversationMember.conversation_id == conversation_id,
             ConversationMember.is_member.is_(True),
         )
-        if session is None:
-            async with self._db() as own:
-                return set((await own.scalars(query)).all())
-        return set((await session.scalars(query)).all())
+        async with self._reading(session) as reader:
+            return set((await reader.scalars(query)).all())
+
+    @contextlib.asynccontextmanager
+    async def _reading(self, session: AsyncSession | None) -> AsyncIterator[AsyncSession]:
+        """The caller's session, or one of our own for this read (the send and typing paths
+        have none: a room's chat needs no database there)."""
+        if session is not None:
+            yield session
+            return
+        async with self._db() as own:
+            yield own
 
     # -- conversations ----------------------------------------------------------------------
 

@@ -206,41 +206,37 @@ class MessageWriter:
                 if changed:
                     raise ConversationChanged(changed)  # rolled back as the session closes
                 next_seq = {row.id: row.last_seq - counts[row.id] + 1 for row in rows}
-            created: dict[tuple[int, str], Stored] = {}
-            values: list[dict[str, object]] = []
+            # Each fresh draft with its sequence number, in order.
+            numbered: list[tuple[tuple[int, str], Draft, int]] = []
             sent: list[Event] = []
-            for draft in fresh.values():
-                values.append(
-                    {
-                        "conversation_id": draft.conversation_id,
-                        "seq": next_seq[draft.conversation_id],
-                        "sender_id": draft.sender_id,
-                        "client_id": draft.client_id,
-                        "body": draft.body,
-                        "created_at": now,
-                    }
-                )
+            for key, draft in fresh.items():
+                numbered.append((key, draft, next_seq[draft.conversation_id]))
                 next_seq[draft.conversation_id] += 1
                 sent.append(Event(Metric.MESSAGE_SENT, draft.subject, now, channel=draft.channel))
-            if values:
+            created: dict[tuple[int, str], Stored] = {}
+            if numbered:
                 # Core: one multi-row INSERT … RETURNING, not an ORM object per message.
                 ids = (
-                    (
-                        await session.execute(
-                            insert(_MESSAGES).returning(
-                                _MESSAGES.c.id, sort_by_parameter_order=True
-                            ),
-                            values,
-                        )
+                    await session.execute(
+                        insert(_MESSAGES).returning(_MESSAGES.c.id, sort_by_parameter_order=True),
+                        [
+                            {
+                                "conversation_id": draft.conversation_id,
+                                "seq": seq,
+                                "sender_id": draft.sender_id,
+                                "client_id": draft.client_id,
+                                "body": draft.body,
+                                "created_at": now,
+                            }
+                            for _, draft, seq in numbered
+                        ],
                     )
-                    .scalars()
-                    .all()
-                )
-                for (key, draft), row, message_id in zip(fresh.items(), values, ids, strict=True):
+                ).scalars()
+                for (key, draft, seq), message_id in zip(numbered, ids, strict=True):
                     created[key] = Stored(
                         message_id,
                         draft.conversation_id,
-                        int(str(row["seq"])),
+                        seq,
                         draft.sender_id,
                         draft.client_id,
                         draft.body,

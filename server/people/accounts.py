@@ -142,15 +142,22 @@ async def grants_of(session: AsyncSession, user_id: int) -> tuple[Grant, ...]:
 
 async def first_group_of(session: AsyncSession, user_id: int) -> tuple[int | None, int | None]:
     """(unit_id, group_id) of the user's first group membership, for analytics subjects."""
-    row = (
-        await session.execute(
-            select(Membership.unit_id, Membership.group_id)
-            .where(Membership.user_id == user_id, Membership.group_id.is_not(None))
-            .order_by(Membership.id)
-            .limit(1)
-        )
-    ).first()
-    return (row[0], row[1]) if row else (None, None)
+    return (await first_groups_of(session, [user_id])).get(user_id, (None, None))
+
+
+async def first_groups_of(
+    session: AsyncSession, user_ids: Iterable[int]
+) -> dict[int, tuple[int | None, int | None]]:
+    """``first_group_of`` for several people in one query (those without a group are absent)."""
+    rows = await session.execute(
+        select(Membership.user_id, Membership.unit_id, Membership.group_id)
+        .where(Membership.user_id.in_(set(user_ids)), Membership.group_id.is_not(None))
+        .order_by(Membership.id)
+    )
+    first: dict[int, tuple[int | None, int | None]] = {}
+    for user_id, unit_id, group_id in rows:
+        first.setdefault(user_id, (unit_id, group_id))
+    return first
 
 
 async def count_users(session: AsyncSession, org_id: int) -> int:
@@ -179,14 +186,7 @@ async def analytics_subjects(
             select(User.id, User.analytics_id).where(User.id.in_(wanted))
         )
     }
-    first: dict[int, tuple[int | None, int | None]] = {}
-    rows = await session.execute(
-        select(Membership.user_id, Membership.unit_id, Membership.group_id)
-        .where(Membership.user_id.in_(wanted), Membership.group_id.is_not(None))
-        .order_by(Membership.id)
-    )
-    for user_id, unit_id, group_id in rows:
-        first.setdefault(user_id, (unit_id, group_id))
+    first = await first_groups_of(session, wanted)
     return {
         user_id: Subject(org_id, *first.get(user_id, (None, None)), people.get(user_id))
         for user_id in wanted
