@@ -26,7 +26,7 @@ from tests.e2e.test_media_nat import (
     reachable_from,
     server_in,
 )
-from tests.e2e.test_office_ui import LAPTOP, room, seeded, sign_in
+from tests.e2e.test_office_ui import room, seeded, signed_in
 from tests.e2e.test_restart import flowing
 
 pytestmark = [pytest.mark.network, pytest.mark.alone, pytest.mark.timeout(240)]
@@ -119,11 +119,8 @@ async def test_a_viewer_on_a_weak_link_gets_fewer_frames_and_nobody_else_suffers
                         email = f"{name}@demo.officehours.example"
                         # No animations (the speaking rings): three pages share two cores
                         # with the server, and this test is about the network, not the CPU.
-                        context = await browser.new_context(
-                            viewport=LAPTOP, reduced_motion="reduce"
-                        )
-                        people[name] = await sign_in(
-                            await context.new_page(), BASE, email, office.password
+                        people[name] = await signed_in(
+                            browser, BASE, email, office.password, reduced_motion=True
                         )
                     # Bruno's link is weak from here on, both ways.
                     shape(ns["slow"], "w0")

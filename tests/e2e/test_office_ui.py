@@ -59,9 +59,18 @@ LAPTOP: ViewportSize = {"width": 1280, "height": 720}
 
 
 async def signed_in(
-    browser: Browser, base: str, email: str, password: str, viewport: ViewportSize = LAPTOP
+    browser: Browser,
+    base: str,
+    email: str,
+    password: str,
+    viewport: ViewportSize = LAPTOP,
+    *,
+    reduced_motion: bool = False,
 ) -> Page:
-    context = await browser.new_context(viewport=viewport)
+    """A new context signed in; ``reduced_motion`` asks the pages for no animations."""
+    context = await browser.new_context(
+        viewport=viewport, reduced_motion="reduce" if reduced_motion else "no-preference"
+    )
     return await sign_in(await context.new_page(), base, email, password)
 
 
